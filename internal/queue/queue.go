@@ -1,0 +1,92 @@
+// Package queue is the admission queue: the interface the server and the
+// granter use, the message body, and a Sender that batches joins.
+// Backends live in the memqueue (embedded) and sqsqueue (Amazon SQS) packages.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxBatch is the most messages one SQS request may carry.
+const MaxBatch = 10
+
+// Body is the message body: small, versioned JSON.
+type Body struct {
+	V         int    `json:"v"`
+	SessionID string `json:"sessionId"`
+	EventID   string `json:"eventId"`
+	Seq       int64  `json:"seq"`
+}
+
+// BodyVersion is the body version this build writes and reads.
+const BodyVersion = 1
+
+// Encode returns the body as JSON.
+func (b Body) Encode() string {
+	out, _ := json.Marshal(b) // cannot fail: strings and ints only
+	return string(out)
+}
+
+// DecodeBody parses a message body, refusing versions it does not know.
+func DecodeBody(s string) (Body, error) {
+	var b Body
+	if err := json.Unmarshal([]byte(s), &b); err != nil {
+		return Body{}, fmt.Errorf("decode message body: %w", err)
+	}
+	if b.V != BodyVersion {
+		return Body{}, fmt.Errorf("decode message body: unknown version %d", b.V)
+	}
+	if b.SessionID == "" || b.EventID == "" {
+		return Body{}, errors.New("decode message body: missing sessionId or eventId")
+	}
+	return b, nil
+}
+
+// Outgoing is a message to send: GroupID orders it (FIFO message group),
+// DedupID drops a resend within the queue's deduplication window.
+type Outgoing struct {
+	Body    Body
+	GroupID string
+	DedupID string
+}
+
+// OutgoingFor returns the message for a session: group = event, dedup = session.
+func OutgoingFor(b Body) Outgoing {
+	return Outgoing{Body: b, GroupID: b.EventID, DedupID: b.SessionID}
+}
+
+// Message is a received message.
+type Message struct {
+	// Handle identifies this receipt for Delete and ChangeVisibility.
+	Handle string
+	// Raw is the body as received; Body is it decoded, unless Err is set.
+	Raw          string
+	Body         Body
+	Err          error
+	GroupID      string
+	ReceiveCount int
+}
+
+// Queue is an admission queue.
+type Queue interface {
+	// Send sends up to MaxBatch messages in one request, in order. The
+	// returned slice holds one error (or nil) per message; err is for the
+	// request as a whole.
+	Send(ctx context.Context, msgs []Outgoing) (failed []error, err error)
+	// Receive waits up to wait for at most max messages, hiding them from
+	// other receivers for visibility.
+	Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]Message, error)
+	// Delete removes received messages.
+	Delete(ctx context.Context, msgs []Message) error
+	// ChangeVisibility sets how long received messages stay hidden from now;
+	// zero makes them visible at once.
+	ChangeVisibility(ctx context.Context, msgs []Message, visibility time.Duration) error
+	// FIFO reports whether the queue keeps order within a message group.
+	FIFO() bool
+	// Ping reports whether the queue is reachable.
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,223 @@
+// Package sqsqueue is the admission queue on Amazon SQS, or any endpoint that
+// speaks its protocol (the local emulator, LocalStack, ElasticMQ).
+package sqsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/wrctl/wrctl/internal/queue"
+)
+
+// ClientConfig says where SQS is.
+type ClientConfig struct {
+	// Region is the AWS region; empty uses the default chain (AWS_REGION,
+	// profile), or us-east-1 when Endpoint is set.
+	Region string
+	// Endpoint overrides the SQS endpoint, e.g. http://127.0.0.1:4566 for an
+	// emulator; empty means AWS itself.
+	Endpoint string
+}
+
+// NewClient builds an SQS client with the default credential chain.
+func NewClient(ctx context.Context, cfg ClientConfig) (*sqs.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	region := cfg.Region
+	if region == "" && cfg.Endpoint != "" {
+		region = "us-east-1"
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if ac.Region == "" {
+		return nil, errors.New("no AWS region: set --region (aws.region) or AWS_REGION")
+	}
+	return sqs.NewFromConfig(ac, func(o *sqs.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	}), nil
+}
+
+// Queue is an SQS queue.
+type Queue struct {
+	client *sqs.Client
+	url    string
+	fifo   bool
+}
+
+var _ queue.Queue = (*Queue)(nil)
+
+// New returns the queue at url. A name ending in .fifo is a FIFO queue.
+func New(client *sqs.Client, url string) *Queue {
+	return &Queue{client: client, url: url, fifo: strings.HasSuffix(url, ".fifo")}
+}
+
+// ResolveURL looks up a queue's URL by name.
+func ResolveURL(ctx context.Context, client *sqs.Client, name string) (string, error) {
+	out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("get URL of queue %q: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
+
+// URL returns the queue's URL.
+func (q *Queue) URL() string { return q.url }
+
+// FIFO implements queue.Queue.
+func (q *Queue) FIFO() bool { return q.fifo }
+
+// Ping implements queue.Queue.
+func (q *Queue) Ping(ctx context.Context) error {
+	_, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return fmt.Errorf("reach queue: %w", err)
+	}
+	return nil
+}
+
+// Send implements queue.Queue with one SendMessageBatch.
+func (q *Queue) Send(ctx context.Context, msgs []queue.Outgoing) ([]error, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	entries := make([]types.SendMessageBatchRequestEntry, len(msgs))
+	for i, m := range msgs {
+		e := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.Body.Encode())}
+		if q.fifo {
+			e.MessageGroupId = aws.String(m.GroupID)
+			e.MessageDeduplicationId = aws.String(m.DedupID)
+		}
+		entries[i] = e
+	}
+	out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+	if err != nil {
+		return nil, fmt.Errorf("send message batch: %w", err)
+	}
+	failed := make([]error, len(msgs))
+	for _, f := range out.Failed {
+		i, err := strconv.Atoi(aws.ToString(f.Id))
+		if err != nil || i < 0 || i >= len(msgs) {
+			continue
+		}
+		failed[i] = fmt.Errorf("send message: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+	}
+	return failed, nil
+}
+
+// Receive implements queue.Queue with one long-polling ReceiveMessage.
+func (q *Queue) Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]queue.Message, error) {
+	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(q.url),
+		MaxNumberOfMessages:         int32(min(max, queue.MaxBatch)),
+		WaitTimeSeconds:             int32(min(seconds(wait), 20)),
+		VisibilityTimeout:           int32(seconds(visibility)),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount, types.MessageSystemAttributeNameMessageGroupId},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("receive messages: %w", err)
+	}
+	msgs := make([]queue.Message, len(out.Messages))
+	for i, m := range out.Messages {
+		raw := aws.ToString(m.Body)
+		b, derr := queue.DecodeBody(raw)
+		n, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+		msgs[i] = queue.Message{
+			Handle:       aws.ToString(m.ReceiptHandle),
+			Raw:          raw,
+			Body:         b,
+			Err:          derr,
+			GroupID:      m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
+			ReceiveCount: n,
+		}
+	}
+	return msgs, nil
+}
+
+// Delete implements queue.Queue with DeleteMessageBatch, MaxBatch at a time.
+func (q *Queue) Delete(ctx context.Context, msgs []queue.Message) error {
+	for chunk := range chunks(msgs) {
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
+		for i, m := range chunk {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(m.Handle)}
+		}
+		out, err := q.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		if err != nil {
+			return fmt.Errorf("delete message batch: %w", err)
+		}
+		if err := batchErrors("delete message", out.Failed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ChangeVisibility implements queue.Queue with ChangeMessageVisibilityBatch.
+func (q *Queue) ChangeVisibility(ctx context.Context, msgs []queue.Message, visibility time.Duration) error {
+	for chunk := range chunks(msgs) {
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+		for i, m := range chunk {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(i)),
+				ReceiptHandle:     aws.String(m.Handle),
+				VisibilityTimeout: int32(seconds(visibility)),
+			}
+		}
+		out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		if err != nil {
+			return fmt.Errorf("change message visibility batch: %w", err)
+		}
+		if err := batchErrors("change message visibility", out.Failed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func batchErrors(op string, failed []types.BatchResultErrorEntry) error {
+	var errs []error
+	for _, f := range failed {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", op, aws.ToString(f.Code), aws.ToString(f.Message)))
+	}
+	return errors.Join(errs...)
+}
+
+func chunks(msgs []queue.Message) func(func([]queue.Message) bool) {
+	return func(yield func([]queue.Message) bool) {
+		for len(msgs) > 0 {
+			n := min(len(msgs), queue.MaxBatch)
+			if !yield(msgs[:n]) {
+				return
+			}
+			msgs = msgs[n:]
+		}
+	}
+}
+
+// seconds rounds d up to whole seconds, as SQS counts them.
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}

@@ -1,0 +1,181 @@
+// Package room holds the waiting room's domain: sessions, their lifecycle
+// rules, input validation and the Store interface every backend implements.
+package room
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is where a session stands in its lifecycle.
+type Status string
+
+// The lifecycle is WAITING → ACTIVE → LEFT | EXPIRED, and WAITING → LEFT | EXPIRED.
+const (
+	StatusWaiting Status = "WAITING"
+	StatusActive  Status = "ACTIVE"
+	StatusLeft    Status = "LEFT"
+	StatusExpired Status = "EXPIRED"
+)
+
+// Live reports whether the session still holds a place in line or a slot.
+func (s Status) Live() bool { return s == StatusWaiting || s == StatusActive }
+
+// EndReason says why a session ended.
+type EndReason string
+
+// Reasons a session ends; they label expiry metrics and appear in logs.
+const (
+	ReasonLeft      EndReason = "left"
+	ReasonAbandoned EndReason = "abandoned"  // WAITING without a sign of life for waitingTTL
+	ReasonHeartbeat EndReason = "heartbeat"  // ACTIVE without a heartbeat for heartbeatTTL
+	ReasonMaxActive EndReason = "max_active" // ACTIVE for maxActive
+)
+
+// Session is one user's place in one event's line.
+type Session struct {
+	ID      string
+	EventID string
+	UserID  string
+	// Seq is the session's join sequence within its event, starting at 1.
+	Seq    int64
+	Status Status
+	// Enqueued is set once the session's message is on the admission queue.
+	Enqueued  bool
+	CreatedAt time.Time
+	// LastSeenAt is the last status poll or heartbeat.
+	LastSeenAt  time.Time
+	ActivatedAt time.Time
+	// ExpiresAt is when the session ends without a sign of life: for a WAITING
+	// session the abandonment deadline, for an ACTIVE one the earlier of the
+	// heartbeat deadline and the maxActive limit.
+	ExpiresAt time.Time
+	EndedAt   time.Time
+	EndReason EndReason
+	// Position is 1 + the WAITING sessions of the event that joined earlier;
+	// zero unless the session is WAITING.
+	Position int64
+}
+
+// Policy is the set of rules one event runs under.
+type Policy struct {
+	// Capacity is the most ACTIVE sessions the event may have at once.
+	Capacity int
+	// HeartbeatTTL ends an ACTIVE session that has not heartbeated for this long.
+	HeartbeatTTL time.Duration
+	// WaitingTTL abandons a WAITING session that showed no sign of life for this long.
+	WaitingTTL time.Duration
+	// MaxActive ends an ACTIVE session at this age whatever it does.
+	MaxActive time.Duration
+}
+
+// DefaultPolicy is the policy of DESIGN.md's defaults.
+func DefaultPolicy() Policy {
+	return Policy{Capacity: 100, HeartbeatTTL: 30 * time.Second, WaitingTTL: 60 * time.Second, MaxActive: 15 * time.Minute}
+}
+
+// Validate reports the first rule that cannot work.
+func (p Policy) Validate() error {
+	switch {
+	case p.Capacity < 1:
+		return fmt.Errorf("capacity must be at least 1, got %d", p.Capacity)
+	case p.HeartbeatTTL <= 0:
+		return fmt.Errorf("heartbeat TTL must be positive, got %s", p.HeartbeatTTL)
+	case p.WaitingTTL <= 0:
+		return fmt.Errorf("waiting TTL must be positive, got %s", p.WaitingTTL)
+	case p.MaxActive <= 0:
+		return fmt.Errorf("max active must be positive, got %s", p.MaxActive)
+	}
+	return nil
+}
+
+// ActiveDeadline is when an ACTIVE session last seen at seen ends.
+func (p Policy) ActiveDeadline(activated, seen time.Time) time.Time {
+	hb := seen.Add(p.HeartbeatTTL)
+	if limit := activated.Add(p.MaxActive); limit.Before(hb) {
+		return limit
+	}
+	return hb
+}
+
+// ActiveEndReason says which limit ended an ACTIVE session at deadline.
+func (p Policy) ActiveEndReason(activated, deadline time.Time) EndReason {
+	if !deadline.Before(activated.Add(p.MaxActive)) {
+		return ReasonMaxActive
+	}
+	return ReasonHeartbeat
+}
+
+// Policies gives the policy of each event.
+type Policies interface {
+	Policy(eventID string) Policy
+}
+
+// StaticPolicies is a default policy with per-event capacity overrides.
+type StaticPolicies struct {
+	Default Policy
+	// Capacity overrides Default.Capacity per event id.
+	Capacity map[string]int
+}
+
+// Policy returns the event's policy.
+func (s StaticPolicies) Policy(eventID string) Policy {
+	p := s.Default
+	if c, ok := s.Capacity[eventID]; ok {
+		p.Capacity = c
+	}
+	return p
+}
+
+// Errors a Store returns.
+var (
+	ErrNotFound = errors.New("session not found")
+	ErrEnded    = errors.New("session has ended")
+)
+
+// NewSessionID returns a 128-bit random id, hex encoded: the session id is
+// the user's bearer secret, so it must be unguessable.
+func NewSessionID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ValidSessionID reports whether id has the shape NewSessionID gives.
+func ValidSessionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxIDLen is the longest event or user id accepted.
+const MaxIDLen = 64
+
+// ValidateID checks an event or user id: 1–64 characters of [A-Za-z0-9._:-].
+func ValidateID(id string) error {
+	if id == "" {
+		return errors.New("must not be empty")
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("must be at most %d characters, got %d", MaxIDLen, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("character %q at offset %d is not allowed (use A-Z a-z 0-9 . _ : -)", c, i)
+		}
+	}
+	return nil
+}
