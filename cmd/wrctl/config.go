@@ -1,0 +1,250 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// Config is wrctl serve's configuration, from flags, WRCTL_* environment,
+// the config file and defaults.
+type Config struct {
+	Server ServerConfig
+	Queue  QueueConfig
+	AWS    AWSConfig
+	Store  StoreConfig
+	Room   RoomConfig
+	Log    LogConfig
+	// Events overrides room settings per event id (events.<id>.capacity).
+	Events map[string]EventConfig
+}
+
+// ServerConfig is the server.* section.
+type ServerConfig struct {
+	// Addr is the listen address (server.addr, default :8080); port 0 picks a free port.
+	Addr string
+	// PollInterval is the Retry-After a WAITING client is told (server.pollInterval, default 2s).
+	PollInterval time.Duration
+	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (server.shutdownTimeout, default 10s).
+	ShutdownTimeout time.Duration
+}
+
+// QueueConfig is the queue.* section.
+type QueueConfig struct {
+	// Backend is memory (embedded, one replica) or sqs (queue.backend, default memory).
+	Backend string
+	// URL of the SQS queue (queue.url); or give Name.
+	URL string
+	// Name of the SQS queue, resolved to its URL at start (queue.name).
+	Name string
+	// VisibilityTimeout hides a received message from other granters; held
+	// messages are extended, a crashed replica's reappear after it
+	// (queue.visibilityTimeout, default 30s).
+	VisibilityTimeout time.Duration
+}
+
+// AWSConfig is the aws.* section.
+type AWSConfig struct {
+	// Region (aws.region); empty uses the AWS default chain.
+	Region string
+	// Endpoint overrides the SQS endpoint, e.g. an emulator (aws.endpoint).
+	Endpoint string
+}
+
+// StoreConfig is the store.* section.
+type StoreConfig struct {
+	// Backend is memory (store.backend, default memory).
+	Backend string
+}
+
+// RoomConfig is the room.* section: the default policy of every event.
+type RoomConfig struct {
+	// Capacity is the most ACTIVE sessions per event (room.capacity, default 100).
+	Capacity int
+	// HeartbeatTTL ends an ACTIVE session without heartbeat (room.heartbeatTTL, default 30s).
+	HeartbeatTTL time.Duration
+	// WaitingTTL abandons a silent WAITING session (room.waitingTTL, default 60s).
+	WaitingTTL time.Duration
+	// MaxActive ends an ACTIVE session at this age (room.maxActive, default 15m).
+	MaxActive time.Duration
+}
+
+// LogConfig is the log.* section.
+type LogConfig struct {
+	// Level is debug, info, warn or error (log.level, default info).
+	Level string
+	// Format is text or json (log.format, default text).
+	Format string
+}
+
+// EventConfig overrides the room policy for one event.
+type EventConfig struct {
+	Capacity int `yaml:"capacity"`
+}
+
+// serveKeys maps configuration keys to serve's flags.
+var serveKeys = map[string]string{
+	"server.addr":             "addr",
+	"server.pollInterval":     "poll-interval",
+	"server.shutdownTimeout":  "shutdown-timeout",
+	"queue.backend":           "queue",
+	"queue.url":               "queue-url",
+	"queue.name":              "queue-name",
+	"queue.visibilityTimeout": "visibility-timeout",
+	"aws.region":              "region",
+	"aws.endpoint":            "sqs-endpoint",
+	"store.backend":           "store",
+	"room.capacity":           "capacity",
+	"room.heartbeatTTL":       "heartbeat-ttl",
+	"room.waitingTTL":         "waiting-ttl",
+	"room.maxActive":          "max-active",
+	"log.level":               "log-level",
+	"log.format":              "log-format",
+}
+
+// loadConfig reads Config from v; values that cannot parse are usage errors.
+func loadConfig(v *viper.Viper) (Config, error) {
+	var c Config
+	var errs []string
+	str := func(key string) string { return strings.TrimSpace(v.GetString(key)) }
+	dur := func(key string) time.Duration {
+		raw := v.Get(key)
+		if d, ok := raw.(time.Duration); ok {
+			return d
+		}
+		d, err := time.ParseDuration(fmt.Sprint(raw))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (e.g. 30s, 5m)", flagFor(serveKeys, key), fmt.Sprint(raw)))
+		}
+		return d
+	}
+	num := func(key string) int {
+		raw := v.Get(key)
+		var n int
+		if _, err := fmt.Sscanf(fmt.Sprint(raw), "%d", &n); err != nil || fmt.Sprint(n) != strings.TrimSpace(fmt.Sprint(raw)) {
+			errs = append(errs, fmt.Sprintf("%s: %q is not a whole number", flagFor(serveKeys, key), fmt.Sprint(raw)))
+		}
+		return n
+	}
+	c.Server = ServerConfig{Addr: str("server.addr"), PollInterval: dur("server.pollInterval"), ShutdownTimeout: dur("server.shutdownTimeout")}
+	c.Queue = QueueConfig{Backend: str("queue.backend"), URL: str("queue.url"), Name: str("queue.name"), VisibilityTimeout: dur("queue.visibilityTimeout")}
+	c.AWS = AWSConfig{Region: str("aws.region"), Endpoint: str("aws.endpoint")}
+	c.Store = StoreConfig{Backend: str("store.backend")}
+	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"), MaxActive: dur("room.maxActive")}
+	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
+	if len(errs) > 0 {
+		return c, usageError{fmt.Errorf("%s", strings.Join(errs, "; "))}
+	}
+	events, err := readEvents(v.ConfigFileUsed())
+	if err != nil {
+		return c, err
+	}
+	c.Events = events
+	return c, c.Validate()
+}
+
+// readEvents reads the events section of the config file itself: viper
+// folds keys to lower case, and event ids are case-sensitive.
+func readEvents(path string) (map[string]EventConfig, error) {
+	if path == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--config %s: %v", path, err)
+	}
+	var doc struct {
+		Events map[string]EventConfig `yaml:"events"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, usagef("--config %s: events: %v", path, err)
+	}
+	return doc.Events, nil
+}
+
+// Validate reports every setting that cannot work, naming its flag and key.
+func (c Config) Validate() error {
+	var errs []string
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, flagFor(serveKeys, key)+": "+fmt.Sprintf(format, a...))
+	}
+	if c.Server.Addr == "" {
+		bad("server.addr", "must not be empty (e.g. :8080 or 127.0.0.1:0)")
+	}
+	if c.Server.PollInterval <= 0 {
+		bad("server.pollInterval", "must be positive, got %s", c.Server.PollInterval)
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		bad("server.shutdownTimeout", "must be positive, got %s", c.Server.ShutdownTimeout)
+	}
+	switch c.Queue.Backend {
+	case "memory":
+	case "sqs":
+		if c.Queue.URL == "" && c.Queue.Name == "" {
+			bad("queue.backend", "sqs needs --queue-url (queue.url) or --queue-name (queue.name)")
+		}
+	default:
+		bad("queue.backend", "must be memory or sqs, got %q", c.Queue.Backend)
+	}
+	if v := c.Queue.VisibilityTimeout; v < 2*time.Second || v > 12*time.Hour {
+		bad("queue.visibilityTimeout", "must be between 2s and 12h, got %s", v)
+	}
+	if c.Store.Backend != "memory" {
+		bad("store.backend", "must be memory, got %q", c.Store.Backend)
+	}
+	if c.Room.Capacity < 1 {
+		bad("room.capacity", "must be at least 1, got %d", c.Room.Capacity)
+	}
+	for key, d := range map[string]time.Duration{"room.heartbeatTTL": c.Room.HeartbeatTTL, "room.waitingTTL": c.Room.WaitingTTL, "room.maxActive": c.Room.MaxActive} {
+		if d < time.Second {
+			bad(key, "must be at least 1s, got %s", d)
+		}
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	for id, e := range c.Events {
+		if err := room.ValidateID(id); err != nil {
+			errs = append(errs, fmt.Sprintf("events.%s: event id %v", id, err))
+		}
+		if e.Capacity < 1 {
+			errs = append(errs, fmt.Sprintf("events.%s.capacity: must be at least 1, got %d", id, e.Capacity))
+		}
+	}
+	if len(errs) > 0 {
+		return usageError{fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))}
+	}
+	return nil
+}
+
+// Policies returns the room policies the configuration describes.
+func (c Config) Policies() room.StaticPolicies {
+	p := room.StaticPolicies{
+		Default: room.Policy{Capacity: c.Room.Capacity, HeartbeatTTL: c.Room.HeartbeatTTL, WaitingTTL: c.Room.WaitingTTL, MaxActive: c.Room.MaxActive},
+	}
+	if len(c.Events) > 0 {
+		p.Capacity = make(map[string]int, len(c.Events))
+		for id, e := range c.Events {
+			p.Capacity[id] = e.Capacity
+		}
+	}
+	return p
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, documented in `wrctl --help` and the README.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed: a server, queue or network error
+	exitUsage   = 2 // bad flags, arguments or configuration: nothing was done
+)
+
+// usageError is an error in what the user asked for.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitCode maps an error to the documented exit code: the one place it is done.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	default:
+		return exitFailure
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		fmt.Fprintln(stderr, "wrctl:", err)
+		if exitCode(err) == exitUsage {
+			fmt.Fprintln(stderr, "Run 'wrctl --help' or 'wrctl COMMAND --help' for usage.")
+		}
+	}
+	return exitCode(err)
+}
+
+const rootLong = `wrctl is a virtual waiting room on Amazon SQS.
+
+When a ticket drop or a product launch draws far more people than a site can
+serve, wrctl lets everyone join a line, admits them in the order they came
+while never letting more than a set number in at once, and tells each one
+where they stand.
+
+Configuration comes from flags, then WRCTL_* environment variables (e.g.
+WRCTL_ROOM_CAPACITY, WRCTL_QUEUE_URL), then the file given by --config, then
+the built-in defaults.
+
+Exit codes:
+  0  success
+  1  the command failed (server, queue or network error)
+  2  usage error: a bad flag, argument or configuration value`
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wrctl",
+		Short:         "A virtual waiting room on Amazon SQS",
+		Long:          rootLong,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Example: `  # Run the waiting room on the embedded memory queue and store
+  wrctl serve
+
+  # Create a FIFO queue with a dead-letter queue, then serve on it
+  wrctl queue create --name wrctl-waiting.fifo
+  wrctl serve --queue sqs --queue-name wrctl-waiting.fifo --capacity 500`,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newServeCmd(), newQueueCmd(), newVersionCmd())
+	return root
+}
+
+// newViper returns a fresh viper for one command run: one per run so that
+// flags of the same name on different commands never clobber each other.
+// keys maps configuration keys to the command's flag names.
+func newViper(cmd *cobra.Command, keys map[string]string) (*viper.Viper, error) {
+	v := viper.New()
+	for key, flag := range keys {
+		if f := cmd.Flags().Lookup(flag); f != nil {
+			if err := v.BindPFlag(key, f); err != nil {
+				return nil, err
+			}
+		}
+		if err := v.BindEnv(append([]string{key}, envNames(key)...)...); err != nil {
+			return nil, err
+		}
+	}
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		path = os.Getenv("WRCTL_CONFIG")
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, usagef("--config %s: %v", path, err)
+		}
+	}
+	return v, nil
+}
+
+// envNames gives a key's environment variables: room.heartbeatTTL is read
+// from WRCTL_ROOM_HEARTBEAT_TTL and WRCTL_ROOM_HEARTBEATTTL.
+func envNames(key string) []string {
+	var snake strings.Builder
+	for i, r := range key {
+		switch {
+		case r == '.':
+			snake.WriteByte('_')
+		case r >= 'A' && r <= 'Z':
+			if i > 0 && key[i-1] >= 'a' && key[i-1] <= 'z' {
+				snake.WriteByte('_')
+			}
+			snake.WriteRune(r)
+		default:
+			snake.WriteString(strings.ToUpper(string(r)))
+		}
+	}
+	names := []string{"WRCTL_" + snake.String()}
+	if flat := "WRCTL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")); flat != names[0] {
+		names = append(names, flat)
+	}
+	return names
+}
+
+// flagFor names the flag behind a key, for error messages.
+func flagFor(keys map[string]string, key string) string {
+	if f, ok := keys[key]; ok {
+		return "--" + f + " (" + key + ")"
+	}
+	return key
+}
+
+// outputFlag adds --output to a command.
+func outputFlag(fs *pflag.FlagSet) {
+	fs.StringP("output", "o", "text", "output format: text or json")
+}
+
+func outputFormat(cmd *cobra.Command) (string, error) {
+	o, _ := cmd.Flags().GetString("output")
+	if o != "text" && o != "json" {
+		return "", usagef("--output must be text or json, got %q", o)
+	}
+	return o, nil
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/queue/memqueue"
+	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
+	"github.com/wrctl/wrctl/internal/room/memstore"
+	"github.com/wrctl/wrctl/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the waiting room: the HTTP API and the granter",
+		Long: `Run the waiting room: the HTTP API and the granter in one process.
+
+With no configuration at all it runs on the embedded memory queue and memory
+store: one replica, nothing to set up, sessions lost on restart. With
+--queue sqs it admits from an SQS queue (FIFO keeps join order; create one
+with 'wrctl queue create').
+
+SIGINT or SIGTERM stops accepting requests, drains the ones in flight and
+makes held queue messages visible again for other replicas.`,
+		Example: `  # Embedded defaults on :8080
+  wrctl serve
+
+  # On SQS, with 500 people inside at once
+  wrctl serve --queue sqs --queue-name wrctl-waiting.fifo --capacity 500
+
+  # Against a local emulator or LocalStack, on a free port
+  wrctl serve --addr 127.0.0.1:0 --queue sqs --queue-name wrctl-waiting.fifo \
+    --sqs-endpoint http://127.0.0.1:4566
+
+  # Per-event capacities and everything else from a file
+  wrctl serve --config configs/wrctl.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := newViper(cmd, serveKeys)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(v)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.String("addr", ":8080", "listen address; port 0 picks a free one and the bound address is logged")
+	f.Duration("poll-interval", 2*time.Second, "Retry-After given to WAITING clients")
+	f.Duration("shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
+	f.String("queue", "memory", "queue backend: memory (embedded, one replica) or sqs")
+	f.String("queue-url", "", "SQS queue URL (with --queue sqs)")
+	f.String("queue-name", "", "SQS queue name, resolved to its URL at start (with --queue sqs)")
+	f.Duration("visibility-timeout", 30*time.Second, "how long a received message stays hidden; a crashed replica's messages reappear after it")
+	f.String("region", "", "AWS region (default: the AWS default chain, e.g. AWS_REGION)")
+	f.String("sqs-endpoint", "", "SQS endpoint URL, e.g. http://127.0.0.1:4566 for an emulator or LocalStack")
+	f.String("store", "memory", "session store backend: memory")
+	f.Int("capacity", 100, "most ACTIVE sessions per event (events.<id>.capacity in the config file overrides it per event)")
+	f.Duration("heartbeat-ttl", 30*time.Second, "an ACTIVE session without heartbeat for this long expires")
+	f.Duration("waiting-ttl", 60*time.Second, "a WAITING session that neither polls nor heartbeats for this long is abandoned")
+	f.Duration("max-active", 15*time.Minute, "an ACTIVE session ends at this age whatever it does")
+	f.String("log-level", "info", "log level: debug, info, warn or error")
+	f.String("log-format", "text", "log format: text or json")
+	return cmd
+}
+
+func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve builds the pieces from cfg and runs them until ctx is cancelled.
+func serve(ctx context.Context, cfg Config, logw io.Writer) error {
+	log := newLogger(cfg.Log, logw)
+	policies := cfg.Policies()
+
+	q, desc, err := openQueue(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	st := memstore.New(policies)
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return usagef("--addr %s: %v", cfg.Server.Addr, err)
+	}
+	if cfg.Queue.Backend == "memory" && cfg.Store.Backend == "memory" {
+		log.Info("running on the embedded defaults: memory queue and memory store (single replica only; sessions are lost on restart)")
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "queue", desc, "store", cfg.Store.Backend,
+		"capacity", cfg.Room.Capacity, "version", version)
+
+	metrics := server.NewMetrics()
+	sender := queue.NewSender(q, queue.SenderConfig{})
+	defer sender.Close()
+	srv := server.New(server.Config{PollInterval: cfg.Server.PollInterval, ShutdownTimeout: cfg.Server.ShutdownTimeout},
+		st, q, sender, policies, metrics, log)
+	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
+	g.Observe = func(d granter.Decision) { metrics.ObserveDecision(d.Outcome) }
+
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return srv.Run(ctx, ln) })
+	eg.Go(func() error { return g.Run(ctx) })
+	err = eg.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// openQueue opens the configured queue and describes it for the log.
+func openQueue(ctx context.Context, cfg Config) (queue.Queue, string, error) {
+	if cfg.Queue.Backend == "memory" {
+		return memqueue.New(memqueue.Config{MaxReceiveCount: 10}), "memory", nil
+	}
+	client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: cfg.AWS.Region, Endpoint: cfg.AWS.Endpoint})
+	if err != nil {
+		return nil, "", err
+	}
+	url := cfg.Queue.URL
+	if url == "" {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if url, err = sqsqueue.ResolveURL(rctx, client, cfg.Queue.Name); err != nil {
+			return nil, "", fmt.Errorf("--queue-name %s: %w (create it with 'wrctl queue create --name %s')", cfg.Queue.Name, err, cfg.Queue.Name)
+		}
+	}
+	q := sqsqueue.New(client, url)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := q.Ping(pctx); err != nil {
+		return nil, "", fmt.Errorf("queue %s: %w", url, err)
+	}
+	return q, url, nil
+}

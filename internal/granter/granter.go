@@ -1,0 +1,325 @@
+// Package granter admits waiting sessions: it receives the admission queue,
+// asks the store to admit each session at the head of its event's line, and
+// deletes a message only once the store has recorded its outcome.
+//
+// When an event is at capacity the granter holds that event's head: it keeps
+// the message (and, on a FIFO queue, thereby the whole message group) in
+// flight, extends its visibility, and admits it as soon as a slot frees: on
+// the store's freed notification (leave or expiry) or at the moment the
+// earliest ACTIVE session of the event would expire. If the granter dies, the
+// held messages reappear in order after their visibility timeout.
+package granter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// Config tunes a Granter.
+type Config struct {
+	// Visibility is how long a received message stays hidden; held messages
+	// are extended before it runs out. A crashed granter's messages reappear
+	// after it. Default 30s.
+	Visibility time.Duration
+	// Wait is the long-poll wait of one receive. Default 10s.
+	Wait time.Duration
+	// Tick is the safety-net interval at which overdue sessions are swept and
+	// held heads retried even without a notification. Default 1s.
+	Tick time.Duration
+	// MaxHeld stops receiving while this many messages are held. Default 100.
+	MaxHeld int
+}
+
+func (c *Config) defaults() {
+	if c.Visibility <= 0 {
+		c.Visibility = 30 * time.Second
+	}
+	if c.Wait <= 0 {
+		c.Wait = 10 * time.Second
+	}
+	if c.Tick <= 0 {
+		c.Tick = time.Second
+	}
+	if c.MaxHeld <= 0 {
+		c.MaxHeld = 100
+	}
+}
+
+// Decision is one admission decision, reported to an observer.
+type Decision struct {
+	Outcome room.GrantOutcome
+	Session room.Session
+}
+
+// Granter is the admission loop.
+type Granter struct {
+	cfg Config
+	q   queue.Queue
+	st  room.Store
+	log *slog.Logger
+	// Now is the clock; time.Now unless a test sets it.
+	Now func() time.Time
+	// Observe, if set, is called with every decision that ends a message.
+	Observe func(Decision)
+
+	held    map[string][]*heldMsg // per event, in queue order
+	nHeld   int
+	retryAt map[string]time.Time
+}
+
+type heldMsg struct {
+	msg      queue.Message
+	extended time.Time
+}
+
+// New returns a granter on q and st.
+func New(cfg Config, q queue.Queue, st room.Store, log *slog.Logger) *Granter {
+	cfg.defaults()
+	return &Granter{cfg: cfg, q: q, st: st, log: log, Now: time.Now}
+}
+
+// Run admits until ctx is cancelled, then makes its held messages visible
+// again so another replica can take them at once.
+func (g *Granter) Run(ctx context.Context) error {
+	g.held = make(map[string][]*heldMsg)
+	g.retryAt = make(map[string]time.Time)
+	batches := make(chan []queue.Message)
+	credit := make(chan struct{}, 1)
+	credit <- struct{}{}
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		g.receive(ctx, credit, batches)
+	}()
+	defer func() { <-recvDone }()
+
+	tick := time.NewTicker(g.cfg.Tick)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	freed := g.st.Freed()
+	for {
+		select {
+		case <-ctx.Done():
+			g.release()
+			return nil
+		case msgs := <-batches:
+			g.accept(ctx, msgs)
+		case ev, ok := <-freed:
+			if !ok {
+				freed = nil // store closed; the tick still drives retries
+				continue
+			}
+			g.process(ctx, ev)
+		case <-timer.C:
+			now := g.Now()
+			for ev, at := range g.retryAt {
+				if !at.After(now) {
+					g.process(ctx, ev)
+				}
+			}
+		case <-tick.C:
+			if _, err := g.st.Sweep(ctx, g.Now()); err != nil && ctx.Err() == nil {
+				g.log.Warn("sweep expired sessions", "err", err)
+			}
+			for ev := range g.held {
+				g.process(ctx, ev)
+			}
+			g.extend(ctx)
+		}
+		if g.nHeld < g.cfg.MaxHeld {
+			select {
+			case credit <- struct{}{}:
+			default:
+			}
+		}
+		g.resetTimer(timer)
+	}
+}
+
+// receive long-polls the queue, one batch per credit.
+func (g *Granter) receive(ctx context.Context, credit <-chan struct{}, out chan<- []queue.Message) {
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-credit:
+		}
+		msgs, err := g.q.Receive(ctx, queue.MaxBatch, g.cfg.Wait, g.cfg.Visibility)
+		if ctx.Err() != nil {
+			if len(msgs) > 0 {
+				g.releaseMsgs(msgs)
+			}
+			return
+		}
+		if err != nil {
+			g.log.Warn("receive from queue", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			select {
+			case out <- nil: // hands the credit back through the main loop
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case out <- msgs:
+		case <-ctx.Done():
+			g.releaseMsgs(msgs)
+			return
+		}
+	}
+}
+
+// accept queues received messages behind what is held for their event and
+// tries to admit them.
+func (g *Granter) accept(ctx context.Context, msgs []queue.Message) {
+	now := g.Now()
+	touched := map[string]bool{}
+	var order []string
+	for _, m := range msgs {
+		if m.Err != nil {
+			// Left in flight: it reappears and, after the queue's max receive
+			// count, moves to the dead-letter queue.
+			g.log.Error("undecodable message left for the dead-letter queue", "err", m.Err, "receive_count", m.ReceiveCount)
+			continue
+		}
+		ev := m.Body.EventID
+		g.held[ev] = append(g.held[ev], &heldMsg{msg: m, extended: now})
+		g.nHeld++
+		if !touched[ev] {
+			touched[ev] = true
+			order = append(order, ev)
+		}
+	}
+	for _, ev := range order {
+		g.process(ctx, ev)
+	}
+}
+
+// process admits the held messages of one event in order until it is full.
+func (g *Granter) process(ctx context.Context, ev string) {
+	list := g.held[ev]
+	var done []queue.Message
+	i := 0
+	for ; i < len(list); i++ {
+		m := list[i].msg
+		r, err := g.st.Grant(ctx, m.Body.SessionID, g.Now())
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Warn("grant", "event", ev, "err", err)
+			}
+			break
+		}
+		if r.Outcome == room.Full {
+			if r.RetryAt.After(g.Now()) {
+				g.retryAt[ev] = r.RetryAt
+			} else {
+				delete(g.retryAt, ev) // no known deadline: the tick retries
+			}
+			break
+		}
+		g.log.Debug("admission decision", "event", ev, "outcome", r.Outcome.String(), "seq", m.Body.Seq)
+		if g.Observe != nil {
+			g.Observe(Decision{Outcome: r.Outcome, Session: r.Session})
+		}
+		done = append(done, m)
+	}
+	if i == len(list) {
+		delete(g.held, ev)
+		delete(g.retryAt, ev)
+	} else {
+		g.held[ev] = list[i:]
+	}
+	g.nHeld -= len(done)
+	if len(done) > 0 {
+		// The store has recorded every outcome: only now may the messages go.
+		// A failed delete only means a redelivery, which Grant answers
+		// AlreadyActive or Skipped.
+		if err := g.q.Delete(ctx, done); err != nil && ctx.Err() == nil {
+			g.log.Warn("delete decided messages", "err", err, "count", len(done))
+		}
+	}
+}
+
+// extend renews the visibility of held messages before it runs out.
+func (g *Granter) extend(ctx context.Context) {
+	now := g.Now()
+	var due []*heldMsg
+	for _, list := range g.held {
+		for _, h := range list {
+			if now.Sub(h.extended) >= g.cfg.Visibility/3 {
+				due = append(due, h)
+			}
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	msgs := make([]queue.Message, len(due))
+	for i, h := range due {
+		msgs[i] = h.msg
+	}
+	if err := g.q.ChangeVisibility(ctx, msgs, g.cfg.Visibility); err != nil {
+		if ctx.Err() == nil {
+			g.log.Warn("extend visibility of held messages", "err", err, "count", len(msgs))
+		}
+		return
+	}
+	for _, h := range due {
+		h.extended = now
+	}
+}
+
+// release makes every held message visible again.
+func (g *Granter) release() {
+	var msgs []queue.Message
+	for _, list := range g.held {
+		for _, h := range list {
+			msgs = append(msgs, h.msg)
+		}
+	}
+	g.held = map[string][]*heldMsg{}
+	g.nHeld = 0
+	g.releaseMsgs(msgs)
+}
+
+func (g *Granter) releaseMsgs(msgs []queue.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.q.ChangeVisibility(ctx, msgs, 0); err != nil && !errors.Is(err, context.Canceled) {
+		g.log.Warn("release held messages", "err", err, "count", len(msgs))
+		return
+	}
+	g.log.Info("released held messages", "count", len(msgs))
+}
+
+// resetTimer arms the timer for the earliest moment a full event frees.
+func (g *Granter) resetTimer(t *time.Timer) {
+	var next time.Time
+	for _, at := range g.retryAt {
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	d := time.Hour
+	if !next.IsZero() {
+		d = max(next.Sub(g.Now()), 0)
+	}
+	t.Reset(d)
+}

@@ -1,0 +1,189 @@
+// Package server is the waiting room's HTTP API.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// Config tunes the API.
+type Config struct {
+	// PollInterval is the Retry-After given to a WAITING session, capped so a
+	// client that follows it is never abandoned. Default 2s.
+	PollInterval time.Duration
+	// MaxBodyBytes bounds a request body. Default 4 KiB.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds the drain of in-flight requests. Default 10s.
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 4 << 10
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+}
+
+// Server serves the API over a store and an admission queue.
+type Server struct {
+	cfg      Config
+	st       room.Store
+	q        queue.Queue
+	sender   *queue.Sender
+	policies room.Policies
+	log      *slog.Logger
+	metrics  *Metrics
+	// Now is the clock; time.Now unless a test sets it.
+	Now func() time.Time
+}
+
+// New returns a server. sender sends joins to q.
+func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policies room.Policies, m *Metrics, log *slog.Logger) *Server {
+	cfg.defaults()
+	return &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, metrics: m, log: log, Now: time.Now}
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	return s.routes()
+}
+
+// routes registers every route: the API at a glance. Methods are checked in
+// the handlers so that a wrong one gets a problem body too.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/waiting-room/sessions", s.methods(map[string]http.HandlerFunc{
+		http.MethodPost: s.join,
+	}))
+	// {seg} is ID or ID:heartbeat / ID:leave: ServeMux wildcards match whole
+	// segments only, so the custom-method suffix is split off in the handler.
+	mux.HandleFunc("/api/waiting-room/sessions/{seg}", s.session)
+	mux.HandleFunc("/healthz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
+	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such resource: "+r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) methods(h map[string]http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := h[r.Method]; ok {
+			f(w, r)
+			return
+		}
+		if r.Method == http.MethodHead {
+			if f, ok := h[http.MethodGet]; ok {
+				f(w, r)
+				return
+			}
+		}
+		allow := ""
+		for m := range h {
+			if allow != "" {
+				allow += ", "
+			}
+			allow += m
+		}
+		w.Header().Set("Allow", allow)
+		writeProblem(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; use "+allow)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "queue": "ok"}
+	ready := true
+	if err := s.st.Ping(ctx); err != nil {
+		checks["store"], ready = err.Error(), false
+	}
+	if err := s.q.Ping(ctx); err != nil {
+		checks["queue"], ready = err.Error(), false
+	}
+	if !ready {
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Content-Type", "application/problem+json")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"type": "about:blank", "title": http.StatusText(http.StatusServiceUnavailable),
+			"status": http.StatusServiceUnavailable, "code": CodeUnavailable, "checks": checks,
+		})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}
+
+// Run serves on ln until ctx is cancelled, then stops accepting and drains
+// in-flight requests within the shutdown timeout.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}
+
+// Metrics are the server's Prometheus metrics.
+type Metrics struct {
+	reg       *prometheus.Registry
+	joins     *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics on a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wrctl_joins_total", Help: "Join requests answered, by result (created, existing, failed).",
+		}, []string{"result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wrctl_granter_decisions_total", Help: "Admission decisions that ended a queue message, by outcome.",
+		}, []string{"outcome"}),
+	}
+	m.reg.MustRegister(m.joins, m.decisions, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveDecision counts a granter decision.
+func (m *Metrics) ObserveDecision(o room.GrantOutcome) {
+	m.decisions.WithLabelValues(o.String()).Inc()
+}

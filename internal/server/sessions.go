@@ -1,0 +1,270 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// SessionsPath is the collection of sessions.
+const SessionsPath = "/api/waiting-room/sessions"
+
+// Session is the WaitingRoomSession of the API.
+type Session struct {
+	SessionID string      `json:"sessionId"`
+	EventID   string      `json:"eventId"`
+	UserID    string      `json:"userId"`
+	Status    room.Status `json:"status"`
+	// Position is 1 for the next in line; null unless WAITING.
+	Position *int64 `json:"position"`
+	// EstimatedWaitSeconds is null while no admission rate is known.
+	EstimatedWaitSeconds *float64   `json:"estimatedWaitSeconds"`
+	CreatedAt            time.Time  `json:"createdAt"`
+	ActivatedAt          *time.Time `json:"activatedAt"`
+	// ExpiresAt is when a live session ends without a sign of life.
+	ExpiresAt   *time.Time     `json:"expiresAt"`
+	EndedAt     *time.Time     `json:"endedAt,omitempty"`
+	EndReason   room.EndReason `json:"endReason,omitempty"`
+	AccessToken string         `json:"accessToken,omitempty"`
+}
+
+func toAPI(s room.Session) Session {
+	out := Session{
+		SessionID: s.ID,
+		EventID:   s.EventID,
+		UserID:    s.UserID,
+		Status:    s.Status,
+		CreatedAt: s.CreatedAt.UTC(),
+		EndReason: s.EndReason,
+	}
+	if s.Status == room.StatusWaiting {
+		p := s.Position
+		out.Position = &p
+	}
+	if !s.ActivatedAt.IsZero() {
+		t := s.ActivatedAt.UTC()
+		out.ActivatedAt = &t
+	}
+	if s.Status.Live() {
+		t := s.ExpiresAt.UTC()
+		out.ExpiresAt = &t
+	}
+	if !s.EndedAt.IsZero() {
+		t := s.EndedAt.UTC()
+		out.EndedAt = &t
+	}
+	return out
+}
+
+type joinRequest struct {
+	EventID *string `json:"eventId"`
+	UserID  *string `json:"userId"`
+}
+
+// join is POST /api/waiting-room/sessions.
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.decodeJoin(w, r)
+	if !ok {
+		return
+	}
+	// Once validated, a join runs to the end even if the client goes away:
+	// the store and the queue must agree.
+	ctx := context.WithoutCancel(r.Context())
+	var sess room.Session
+	var created bool
+	ticket, err := s.sender.Enqueue(*req.EventID, func() (queue.Outgoing, bool, error) {
+		var err error
+		sess, created, err = s.st.Join(ctx, *req.EventID, *req.UserID, s.Now())
+		if err != nil || sess.Enqueued || sess.Status != room.StatusWaiting {
+			return queue.Outgoing{}, false, err
+		}
+		// A new session, or one whose earlier send never completed: the
+		// dedup id (the session id) keeps a resend from doubling it.
+		return queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq}), true, nil
+	})
+	if err != nil {
+		s.metrics.joins.WithLabelValues("failed").Inc()
+		s.log.Warn("join", "event", *req.EventID, "err", err)
+		unavailable(w, time.Second, "the waiting room cannot take joins right now; try again")
+		return
+	}
+	if ticket != nil {
+		// Wait for the send whatever the client does: a session must not
+		// stay behind without its message.
+		if err := ticket.Wait(); err != nil {
+			s.metrics.joins.WithLabelValues("failed").Inc()
+			s.log.Warn("enqueue join", "event", sess.EventID, "err", err)
+			if created {
+				if aerr := s.st.Abort(ctx, sess.ID); aerr != nil {
+					s.log.Error("abort session after failed enqueue", "err", aerr)
+				}
+			}
+			unavailable(w, time.Second, "the admission queue cannot be reached; try again")
+			return
+		}
+		if err := s.st.MarkEnqueued(ctx, sess.ID); err != nil {
+			// The message is on the queue, so the session will be admitted;
+			// a later join only resends it under the same dedup id.
+			s.log.Warn("mark session enqueued", "err", err)
+		}
+		sess.Enqueued = true
+	}
+	if created {
+		s.metrics.joins.WithLabelValues("created").Inc()
+	} else {
+		s.metrics.joins.WithLabelValues("existing").Inc()
+	}
+	s.writeSession(w, http.StatusAccepted, sess, true)
+}
+
+// decodeJoin reads and validates a join body, answering the problem itself.
+func (s *Server) decodeJoin(w http.ResponseWriter, r *http.Request) (joinRequest, bool) {
+	var req joinRequest
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeProblem(w, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "", "send the body as application/json")
+		return req, false
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.decodeProblem(w, err)
+		return req, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.decodeProblem(w, err)
+		} else {
+			writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body must hold exactly one JSON object")
+		}
+		return req, false
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"eventId", req.EventID}, {"userId", req.UserID}} {
+		if f.v == nil {
+			writeProblem(w, http.StatusBadRequest, CodeInvalidInput, f.name, f.name+" is required")
+			return req, false
+		}
+		if err := room.ValidateID(*f.v); err != nil {
+			writeProblem(w, http.StatusBadRequest, CodeInvalidInput, f.name, f.name+" "+err.Error())
+			return req, false
+		}
+	}
+	return req, true
+}
+
+func (s *Server) decodeProblem(w http.ResponseWriter, err error) {
+	var (
+		mbe  *http.MaxBytesError
+		ute  *json.UnmarshalTypeError
+		syne *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		writeProblem(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", fmt.Sprintf("the body must be at most %d bytes", mbe.Limit))
+	case errors.As(err, &ute) && ute.Field == "":
+		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body must be a JSON object, not "+ute.Value)
+	case errors.As(err, &ute):
+		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, ute.Field, fmt.Sprintf("%s must be a %s, not %s", ute.Field, "string", ute.Value))
+	case errors.As(err, &syne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, field, fmt.Sprintf("unknown field %q: only eventId and userId are accepted", field))
+	default:
+		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body could not be read as a join request")
+	}
+}
+
+// session serves /api/waiting-room/sessions/{id}[:method].
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	seg := r.PathValue("seg")
+	id, method, hasMethod := strings.Cut(seg, ":")
+	if !room.ValidSessionID(id) {
+		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such session")
+		return
+	}
+	switch {
+	case !hasMethod:
+		s.methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) { s.status(w, r, id) }})(w, r)
+	case method == "heartbeat":
+		s.methods(map[string]http.HandlerFunc{http.MethodPost: func(w http.ResponseWriter, r *http.Request) { s.heartbeat(w, r, id) }})(w, r)
+	case method == "leave":
+		s.methods(map[string]http.HandlerFunc{http.MethodPost: func(w http.ResponseWriter, r *http.Request) { s.leave(w, r, id) }})(w, r)
+	default:
+		writeProblem(w, http.StatusNotFound, CodeNotFound, "", fmt.Sprintf("unknown session method %q: use :heartbeat or :leave", method))
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
+	sess, err := s.st.Touch(r.Context(), id, s.Now())
+	if !s.storeOK(w, err) {
+		return
+	}
+	s.writeSession(w, http.StatusOK, sess, false)
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
+	sess, err := s.st.Heartbeat(r.Context(), id, s.Now())
+	if errors.Is(err, room.ErrEnded) {
+		writeProblem(w, http.StatusConflict, CodeSessionEnded, "", fmt.Sprintf("the session has ended (%s)", sess.Status))
+		return
+	}
+	if !s.storeOK(w, err) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) leave(w http.ResponseWriter, r *http.Request, id string) {
+	_, err := s.st.Leave(r.Context(), id, s.Now())
+	if !s.storeOK(w, err) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// storeOK answers a store error and reports whether there was none.
+func (s *Server) storeOK(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, room.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such session")
+	default:
+		s.log.Warn("store", "err", err)
+		unavailable(w, time.Second, "the session store cannot be reached; try again")
+	}
+	return false
+}
+
+func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Session, location bool) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store") // the session id is the user's bearer secret
+	if location {
+		h.Set("Location", SessionsPath+"/"+sess.ID)
+	}
+	if sess.Status == room.StatusWaiting {
+		h.Set("Retry-After", retryAfter(s.pollInterval(sess.EventID)))
+	}
+	writeJSON(w, status, toAPI(sess))
+}
+
+// pollInterval is how long a WAITING client should wait before polling:
+// the configured interval, but well inside the waiting TTL.
+func (s *Server) pollInterval(eventID string) time.Duration {
+	return min(s.cfg.PollInterval, s.policies.Policy(eventID).WaitingTTL/3)
+}
