@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/wrctl/wrctl/internal/queue"
@@ -26,7 +27,8 @@ type Config struct {
 	// are extended before it runs out. A crashed granter's messages reappear
 	// after it. Default 30s.
 	Visibility time.Duration
-	// Wait is the long-poll wait of one receive. Default 10s.
+	// Wait is the long-poll wait of one receive; shutdown waits for the
+	// poll under way, so it bounds the drain too. Default 10s.
 	Wait time.Duration
 	// Tick is the safety-net interval at which overdue sessions are swept and
 	// held heads retried even without a notification. Default 1s.
@@ -69,6 +71,7 @@ type Granter struct {
 
 	held    map[string][]*heldMsg // per event, in queue order
 	nHeld   int
+	heldPub atomic.Int64 // nHeld, for other goroutines
 	retryAt map[string]time.Time
 }
 
@@ -91,12 +94,12 @@ func (g *Granter) Run(ctx context.Context) error {
 	batches := make(chan []queue.Message)
 	credit := make(chan struct{}, 1)
 	credit <- struct{}{}
+	stopping := make(chan struct{})
 	recvDone := make(chan struct{})
 	go func() {
 		defer close(recvDone)
-		g.receive(ctx, credit, batches)
+		g.receive(ctx, stopping, credit, batches)
 	}()
-	defer func() { <-recvDone }()
 
 	tick := time.NewTicker(g.cfg.Tick)
 	defer tick.Stop()
@@ -106,6 +109,11 @@ func (g *Granter) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Let a long poll under way finish rather than abandon it: the
+			// queue would still hand it messages (ours, once released) and
+			// hide them for a whole visibility timeout.
+			close(stopping)
+			<-recvDone
 			g.release()
 			return nil
 		case msgs := <-batches:
@@ -139,44 +147,42 @@ func (g *Granter) Run(ctx context.Context) error {
 			}
 		}
 		g.resetTimer(timer)
+		g.heldPub.Store(int64(g.nHeld))
 	}
 }
 
-// receive long-polls the queue, one batch per credit.
-func (g *Granter) receive(ctx context.Context, credit <-chan struct{}, out chan<- []queue.Message) {
+// Held returns how many messages the granter holds for full events.
+func (g *Granter) Held() int { return int(g.heldPub.Load()) }
+
+// receive long-polls the queue, one batch per credit, until stopping.
+// Its requests are not cancelled with ctx: see Run.
+func (g *Granter) receive(ctx context.Context, stopping <-chan struct{}, credit <-chan struct{}, out chan<- []queue.Message) {
+	rctx := context.WithoutCancel(ctx)
 	backoff := 100 * time.Millisecond
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stopping:
 			return
 		case <-credit:
 		}
-		msgs, err := g.q.Receive(ctx, queue.MaxBatch, g.cfg.Wait, g.cfg.Visibility)
-		if ctx.Err() != nil {
-			if len(msgs) > 0 {
-				g.releaseMsgs(msgs)
-			}
-			return
-		}
+		pctx, cancel := context.WithTimeout(rctx, g.cfg.Wait+15*time.Second)
+		msgs, err := g.q.Receive(pctx, queue.MaxBatch, g.cfg.Wait, g.cfg.Visibility)
+		cancel()
 		if err != nil {
 			g.log.Warn("receive from queue", "err", err, "retry_in", backoff)
 			select {
-			case <-ctx.Done():
+			case <-stopping:
 				return
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, 10*time.Second)
-			select {
-			case out <- nil: // hands the credit back through the main loop
-			case <-ctx.Done():
-				return
-			}
-			continue
+			msgs = nil // hands the credit back through the main loop
+		} else {
+			backoff = 100 * time.Millisecond
 		}
-		backoff = 100 * time.Millisecond
 		select {
 		case out <- msgs:
-		case <-ctx.Done():
+		case <-stopping:
 			g.releaseMsgs(msgs)
 			return
 		}
@@ -293,6 +299,7 @@ func (g *Granter) release() {
 	}
 	g.held = map[string][]*heldMsg{}
 	g.nHeld = 0
+	g.heldPub.Store(0)
 	g.releaseMsgs(msgs)
 }
 

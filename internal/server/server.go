@@ -179,6 +179,13 @@ func NewMetrics() *Metrics {
 			Name: "wrctl_granter_decisions_total", Help: "Admission decisions that ended a queue message, by outcome.",
 		}, []string{"outcome"}),
 	}
+	// Every series exists from the start, so rates work from the first scrape.
+	for _, r := range []string{"created", "existing", "failed"} {
+		m.joins.WithLabelValues(r)
+	}
+	for _, o := range []room.GrantOutcome{room.Admitted, room.AlreadyActive, room.Skipped} {
+		m.decisions.WithLabelValues(o.String())
+	}
 	m.reg.MustRegister(m.joins, m.decisions, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,0 +1,257 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/server"
+)
+
+func TestJoinAnswers202WithLocationAndRetryAfter(t *testing.T) {
+	t.Parallel()
+	o := defaultOptions()
+	o.noGranter = true // keep the session WAITING
+	h := newHarness(t, "memory", o)
+	r := h.do("POST", server.SessionsPath, "application/json; charset=utf-8", []byte(`{"eventId":"E1","userId":"U1"}`))
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	s := decode[server.Session](t, r.Body)
+	if !room.ValidSessionID(s.SessionID) || s.Status != room.StatusWaiting || s.Position == nil || *s.Position != 1 {
+		t.Fatalf("session = %+v", s)
+	}
+	if s.EstimatedWaitSeconds != nil || s.ActivatedAt != nil || s.AccessToken != "" {
+		t.Fatalf("waiting session has admission fields: %+v", s)
+	}
+	if got, want := r.Header.Get("Location"), server.SessionsPath+"/"+s.SessionID; got != want {
+		t.Fatalf("Location = %q, want %q", got, want)
+	}
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After = %q", r.Header.Get("Retry-After"))
+	}
+	st := h.do("GET", r.Header.Get("Location"), "", nil)
+	if st.Status != http.StatusOK || st.Header.Get("Retry-After") == "" {
+		t.Fatalf("status via Location: %d, Retry-After %q", st.Status, st.Header.Get("Retry-After"))
+	}
+	if got := decode[server.Session](t, st.Body); got.SessionID != s.SessionID || got.EventID != "E1" || got.UserID != "U1" {
+		t.Fatalf("status = %+v", got)
+	}
+}
+
+func TestSessionIDsAreDistinct128BitValues(t *testing.T) {
+	t.Parallel()
+	o := defaultOptions()
+	o.noGranter = true
+	h := newHarness(t, "memory", o)
+	seen := map[string]bool{}
+	for i := range 50 {
+		id := h.join("E1", "U"+strconv.Itoa(i)).SessionID
+		if len(id) != 32 || seen[id] {
+			t.Fatalf("session id %q: want 32 hex characters, distinct", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestIdempotentJoin(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			o := defaultOptions()
+			o.policy.Capacity = 1
+			h := newHarness(t, backend, o)
+			first := h.join("E1", "U1")
+			again := h.join("E1", "U1")
+			if again.SessionID != first.SessionID {
+				t.Fatalf("second join gave %s, want %s", again.SessionID, first.SessionID)
+			}
+			other := h.join("E1", "U2")
+			eventually(t, 10*time.Second, "first user admitted", func() bool { return h.status(first.SessionID).Status == room.StatusActive })
+			if h.join("E1", "U1").SessionID != first.SessionID {
+				t.Fatal("join while ACTIVE did not return the active session")
+			}
+			if st := h.stats("E1"); st.Joined != 2 || st.Active != 1 || st.Waiting != 1 {
+				t.Fatalf("stats = %+v, want 2 joined (one place per user)", st)
+			}
+			if h.post(first.SessionID, "leave") != http.StatusNoContent {
+				t.Fatal("leave failed")
+			}
+			eventually(t, 10*time.Second, "second user admitted", func() bool { return h.status(other.SessionID).Status == room.StatusActive })
+			if h.join("E1", "U1").SessionID == first.SessionID {
+				t.Fatal("join after leave returned the ended session")
+			}
+		})
+	}
+}
+
+func TestBadInputIsRefusedWithProblemAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "memory", defaultOptions())
+	long := strings.Repeat("a", room.MaxIDLen+1)
+	max := strings.Repeat("a", room.MaxIDLen)
+	cases := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+		field       string
+	}{
+		{"missing eventId", "application/json", `{"userId":"U1"}`, 400, "eventId"},
+		{"missing userId", "application/json", `{"eventId":"E1"}`, 400, "userId"},
+		{"empty eventId", "application/json", `{"eventId":"","userId":"U1"}`, 400, "eventId"},
+		{"empty userId", "application/json", `{"eventId":"E1","userId":""}`, 400, "userId"},
+		{"eventId too long", "application/json", `{"eventId":"` + long + `","userId":"U1"}`, 400, "eventId"},
+		{"userId too long", "application/json", `{"eventId":"E1","userId":"` + long + `"}`, 400, "userId"},
+		{"space in eventId", "application/json", `{"eventId":"E 1","userId":"U1"}`, 400, "eventId"},
+		{"slash in userId", "application/json", `{"eventId":"E1","userId":"U/1"}`, 400, "userId"},
+		{"unicode in userId", "application/json", `{"eventId":"E1","userId":"Ü1"}`, 400, "userId"},
+		{"null eventId", "application/json", `{"eventId":null,"userId":"U1"}`, 400, "eventId"},
+		{"number eventId", "application/json", `{"eventId":1,"userId":"U1"}`, 400, "eventId"},
+		{"object userId", "application/json", `{"eventId":"E1","userId":{}}`, 400, "userId"},
+		{"unknown field", "application/json", `{"eventId":"E1","userId":"U1","admin":true}`, 400, "admin"},
+		{"malformed JSON", "application/json", `{"eventId":"E1",`, 400, ""},
+		{"not JSON", "application/json", `eventId=E1`, 400, ""},
+		{"array body", "application/json", `[{"eventId":"E1","userId":"U1"}]`, 400, ""},
+		{"null body", "application/json", `null`, 400, "eventId"},
+		{"empty body", "application/json", ``, 400, ""},
+		{"two objects", "application/json", `{"eventId":"E1","userId":"U1"}{"eventId":"E2","userId":"U2"}`, 400, ""},
+		{"oversize body", "application/json", `{"eventId":"E1","userId":"U1","pad":"` + strings.Repeat("x", 8<<10) + `"}`, 413, ""},
+		{"form content type", "application/x-www-form-urlencoded", `{"eventId":"E1","userId":"U1"}`, 415, ""},
+		{"no content type", "", `{"eventId":"E1","userId":"U1"}`, 415, ""},
+		{"text content type", "text/plain", `{"eventId":"E1","userId":"U1"}`, 415, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do("POST", server.SessionsPath, c.contentType, []byte(c.body))
+			if r.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
+			}
+			p := problem(t, r)
+			if p.Field != c.field {
+				t.Fatalf("problem field %q, want %q (%+v)", p.Field, c.field, p)
+			}
+			if p.Detail == "" {
+				t.Fatal("problem has no detail")
+			}
+		})
+	}
+	for _, ev := range []string{"E1", "E2", "E 1", long} {
+		if st := h.stats(ev); st.Joined != 0 {
+			t.Fatalf("bad input changed state: %+v", st)
+		}
+	}
+	// The limits themselves are accepted.
+	if s := h.join(max, "a.b_c:d-1"); s.EventID != max {
+		t.Fatalf("join at the limits = %+v", s)
+	}
+}
+
+func TestSessionEndpointsRefuseBadRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "memory", defaultOptions())
+	s := h.join("E1", "U1")
+	unknown := room.NewSessionID()
+	cases := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"status of unknown id", "GET", server.SessionsPath + "/" + unknown, 404},
+		{"status of malformed id", "GET", server.SessionsPath + "/not-a-session", 404},
+		{"heartbeat unknown", "POST", server.SessionsPath + "/" + unknown + ":heartbeat", 404},
+		{"leave unknown", "POST", server.SessionsPath + "/" + unknown + ":leave", 404},
+		{"unknown custom method", "POST", server.SessionsPath + "/" + s.SessionID + ":admit", 404},
+		{"GET a custom method", "GET", server.SessionsPath + "/" + s.SessionID + ":leave", 405},
+		{"DELETE a session", "DELETE", server.SessionsPath + "/" + s.SessionID, 405},
+		{"GET the collection", "GET", server.SessionsPath, 405},
+		{"unknown path", "GET", "/api/waiting-room/nothing", 404},
+		{"deeper path", "GET", server.SessionsPath + "/" + s.SessionID + "/x", 404},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do(c.method, c.path, "", nil)
+			if r.Status != c.status {
+				t.Fatalf("%s %s = %d, want %d: %s", c.method, c.path, r.Status, c.status, r.Body)
+			}
+			problem(t, r)
+			if c.status == 405 && r.Header.Get("Allow") == "" {
+				t.Fatal("405 without Allow")
+			}
+		})
+	}
+	if got := h.status(s.SessionID); got.Status != s.Status && got.Status != room.StatusActive {
+		t.Fatalf("session changed to %s", got.Status)
+	}
+}
+
+func TestHeartbeatAndLeave(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "memory", defaultOptions())
+	s := h.join("E1", "U1")
+	eventually(t, 5*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == room.StatusActive })
+	if c := h.post(s.SessionID, "heartbeat"); c != http.StatusNoContent {
+		t.Fatalf("heartbeat = %d", c)
+	}
+	for range 2 { // leave is idempotent
+		if c := h.post(s.SessionID, "leave"); c != http.StatusNoContent {
+			t.Fatalf("leave = %d", c)
+		}
+	}
+	got := h.status(s.SessionID)
+	if got.Status != room.StatusLeft || got.EndedAt == nil || got.ExpiresAt != nil || got.Position != nil {
+		t.Fatalf("after leave = %+v", got)
+	}
+	r := h.do("POST", server.SessionsPath+"/"+s.SessionID+":heartbeat", "", nil)
+	if r.Status != http.StatusConflict {
+		t.Fatalf("heartbeat after leave = %d, want 409", r.Status)
+	}
+	if p := problem(t, r); p.Code != server.CodeSessionEnded {
+		t.Fatalf("problem = %+v", p)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, backend, defaultOptions())
+			for _, path := range []string{"/healthz", "/readyz"} {
+				if r := h.do("GET", path, "", nil); r.Status != http.StatusOK {
+					t.Fatalf("%s = %d %s", path, r.Status, r.Body)
+				}
+			}
+			r := h.do("GET", "/metrics", "", nil)
+			if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "wrctl_joins_total") {
+				t.Fatalf("/metrics = %d", r.Status)
+			}
+		})
+	}
+}
+
+func TestReadinessFailsWhenTheQueueIsUnreachable(t *testing.T) {
+	t.Parallel()
+	dead := newHarnessOnDeadQueue(t)
+	r := dead.do("GET", "/readyz", "", nil)
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("/readyz with the queue down = %d %s", r.Status, r.Body)
+	}
+	if !strings.Contains(string(r.Body), `"queue"`) {
+		t.Fatalf("/readyz body does not name the queue: %s", r.Body)
+	}
+}
+
+func TestJoinAnswers503WhenTheQueueIsDownAndLeavesNoSession(t *testing.T) {
+	t.Parallel()
+	h := newHarnessOnDeadQueue(t)
+	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("join with the queue down = %d (Retry-After %q): %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	problem(t, r)
+	if st := h.stats("E1"); st.Joined != 0 || st.Waiting != 0 {
+		t.Fatalf("a failed join left a session behind: %+v", st)
+	}
+}

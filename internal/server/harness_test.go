@@ -1,0 +1,213 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/queue/memqueue"
+	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
+	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/room/memstore"
+	"github.com/wrctl/wrctl/internal/server"
+	"github.com/wrctl/wrctl/internal/sqstest"
+)
+
+var emu *sqstest.Emulator
+
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, &emu)) }
+
+// backends are the queue backends every queue-dependent test runs on.
+var backends = []string{"memory", "sqs"}
+
+// room is a waiting room served on a real HTTP server, with its granter.
+type harness struct {
+	t     *testing.T
+	URL   string
+	Store room.Store
+	Queue queue.Queue
+	http  *http.Client
+}
+
+type options struct {
+	policy  room.Policy
+	granter granter.Config
+	// noGranter leaves the granter off, so a test can run its own.
+	noGranter bool
+	// queue, if set, is used instead of a new queue of the backend.
+	queue queue.Queue
+}
+
+func defaultOptions() options {
+	return options{
+		policy:  room.Policy{Capacity: 5, HeartbeatTTL: 30 * time.Second, WaitingTTL: 60 * time.Second, MaxActive: 15 * time.Minute},
+		granter: granter.Config{Visibility: 30 * time.Second, Wait: 2 * time.Second},
+	}
+}
+
+func newQueue(t *testing.T, backend string) queue.Queue {
+	t.Helper()
+	switch backend {
+	case "memory":
+		return memqueue.New(memqueue.Config{})
+	case "sqs":
+		return sqsqueue.New(emu.Client(), emu.NewQueue(t, true, nil))
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil
+}
+
+func newHarness(t *testing.T, backend string, o options) *harness {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	policies := room.StaticPolicies{Default: o.policy}
+	st := memstore.New(policies)
+	q := o.queue
+	if q == nil {
+		q = newQueue(t, backend)
+	}
+	sender := queue.NewSender(q, queue.SenderConfig{})
+	srv := server.New(server.Config{}, st, q, sender, policies, server.NewMetrics(), log)
+	ts := httptest.NewServer(srv.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if o.noGranter {
+		close(done)
+	} else {
+		g := granter.New(o.granter, q, st, log)
+		go func() { defer close(done); g.Run(ctx) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		ts.Close()
+		sender.Close()
+		st.Close()
+	})
+	return &harness{t: t, URL: ts.URL, Store: st, Queue: q, http: ts.Client()}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (h *harness) do(method, path, contentType string, body []byte) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.URL+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func (h *harness) join(event, user string) server.Session {
+	h.t.Helper()
+	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"`+event+`","userId":"`+user+`"}`))
+	if r.Status != http.StatusAccepted {
+		h.t.Fatalf("join %s/%s: %d %s", event, user, r.Status, r.Body)
+	}
+	return decode[server.Session](h.t, r.Body)
+}
+
+func (h *harness) status(id string) server.Session {
+	h.t.Helper()
+	r := h.do("GET", server.SessionsPath+"/"+id, "", nil)
+	if r.Status != http.StatusOK {
+		h.t.Fatalf("status %s: %d %s", id, r.Status, r.Body)
+	}
+	return decode[server.Session](h.t, r.Body)
+}
+
+func (h *harness) post(id, method string) int {
+	h.t.Helper()
+	return h.do("POST", server.SessionsPath+"/"+id+":"+method, "", nil).Status
+}
+
+func (h *harness) stats(event string) room.EventStats {
+	h.t.Helper()
+	s, err := h.Store.Stats(context.Background(), event, time.Now())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func problem(t *testing.T, r response) server.Problem {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("content type %q, want application/problem+json (body %s)", ct, r.Body)
+	}
+	p := decode[server.Problem](t, r.Body)
+	if p.Status != r.Status || p.Title == "" || p.Type == "" {
+		t.Fatalf("problem body %+v does not match status %d", p, r.Status)
+	}
+	return p
+}
+
+// newHarnessOnDeadQueue serves on an SQS queue whose endpoint refuses
+// connections: a real outage, not a fake.
+func newHarnessOnDeadQueue(t *testing.T) *harness {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	ln.Close()
+	client := sqs.New(sqs.Options{
+		Region:       sqstest.Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	o := defaultOptions()
+	o.noGranter = true
+	o.queue = sqsqueue.New(client, endpoint+"/000000000000/dead.fifo")
+	return newHarness(t, "sqs", o)
+}
