@@ -52,7 +52,7 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 		Example: `  wrctl queue create --name wrctl-waiting.fifo
   wrctl queue create --name wrctl-waiting.fifo --max-receive-count 10 --retention 96h --output json
   wrctl queue create --name wrctl-waiting.fifo --sqs-endpoint http://127.0.0.1:4566`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, err := newViper(cmd, queueCreateKeys)
 			if err != nil {

@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageError{err} // cobra's own, for a mistyped command or a stray argument
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "wrctl:", err)
 		if exitCode(err) == exitUsage {
@@ -153,6 +156,14 @@ func flagFor(keys map[string]string, key string) string {
 		return "--" + f + " (" + key + ")"
 	}
 	return key
+}
+
+// noArgs refuses positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
 }
 
 // outputFlag adds --output to a command.

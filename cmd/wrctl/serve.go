@@ -47,7 +47,7 @@ makes held queue messages visible again for other replicas.`,
 
   # Per-event capacities and everything else from a file
   wrctl serve --config configs/wrctl.yaml`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, err := newViper(cmd, serveKeys)
 			if err != nil {

@@ -13,7 +13,7 @@ func newVersionCmd() *cobra.Command {
 		Use:     "version",
 		Short:   "Print wrctl's version",
 		Example: "  wrctl version\n  wrctl version --output json",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := outputFormat(cmd)
 			if err != nil {

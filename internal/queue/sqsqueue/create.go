@@ -130,7 +130,8 @@ func Create(ctx context.Context, client *sqs.Client, o CreateOptions) (Created, 
 }
 
 // ensure creates a queue, or, when one of that name exists with other
-// attributes, sets them on it (all but FifoQueue, which SQS fixes at birth).
+// attributes, sets the ones that differ (FifoQueue excepted: SQS fixes it at
+// birth).
 func ensure(ctx context.Context, client *sqs.Client, name string, attrs map[string]string) (string, error) {
 	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err == nil {
@@ -144,16 +145,46 @@ func ensure(ctx context.Context, client *sqs.Client, name string, attrs map[stri
 	if err != nil {
 		return "", err
 	}
-	settable := make(map[string]string, len(attrs))
+	cur, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll},
+	})
+	if err != nil {
+		return "", fmt.Errorf("get attributes of queue %q: %w", name, err)
+	}
+	if want, have := attrs[string(types.QueueAttributeNameFifoQueue)] == "true", cur.Attributes[string(types.QueueAttributeNameFifoQueue)] == "true"; want != have {
+		return "", fmt.Errorf("queue %q exists and FifoQueue is %v: SQS cannot change that; pick another name", name, have)
+	}
+	changed := map[string]string{}
 	for k, v := range attrs {
-		if k != string(types.QueueAttributeNameFifoQueue) {
-			settable[k] = v
+		if k != string(types.QueueAttributeNameFifoQueue) && !sameAttribute(k, v, cur.Attributes[k]) {
+			changed[k] = v
 		}
 	}
-	if _, err := client.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(url), Attributes: settable}); err != nil {
+	if len(changed) == 0 {
+		return url, nil
+	}
+	if _, err := client.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: aws.String(url), Attributes: changed}); err != nil {
 		return "", fmt.Errorf("update attributes of queue %q: %w", name, err)
 	}
 	return url, nil
+}
+
+// sameAttribute compares attribute values, the redrive policy as JSON
+// (SQS may write its count as a number or a string).
+func sameAttribute(key, want, have string) bool {
+	if key != string(types.QueueAttributeNameRedrivePolicy) {
+		return want == have
+	}
+	type policy struct {
+		DeadLetterTargetArn string          `json:"deadLetterTargetArn"`
+		MaxReceiveCount     json.RawMessage `json:"maxReceiveCount"`
+	}
+	var a, b policy
+	if json.Unmarshal([]byte(want), &a) != nil || json.Unmarshal([]byte(have), &b) != nil {
+		return false
+	}
+	return a.DeadLetterTargetArn == b.DeadLetterTargetArn &&
+		strings.Trim(string(a.MaxReceiveCount), `"`) == strings.Trim(string(b.MaxReceiveCount), `"`)
 }
 
 func arn(ctx context.Context, client *sqs.Client, url string) (string, error) {

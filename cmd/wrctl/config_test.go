@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveConfig parses serve's flags as the command would and loads Config.
+func serveConfig(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	root := newRootCmd(nil, nil)
+	cmd, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	v, err := newViper(cmd, serveKeys)
+	if err != nil {
+		return Config{}, err
+	}
+	return loadConfig(v)
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "wrctl.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsNeedNoConfiguration(t *testing.T) {
+	c, err := serveConfig(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Addr != ":8080" || c.Queue.Backend != "memory" || c.Store.Backend != "memory" || c.Room.Capacity != 100 ||
+		c.Room.HeartbeatTTL != 30*time.Second || c.Room.WaitingTTL != time.Minute || c.Room.MaxActive != 15*time.Minute {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestPrecedenceFlagsOverEnvOverFileOverDefaults(t *testing.T) {
+	file := writeFile(t, `
+server:
+  addr: 127.0.0.1:9000
+room:
+  capacity: 7
+  heartbeatTTL: 11s
+  waitingTTL: 90s
+queue:
+  backend: sqs
+  name: from-file.fifo
+events:
+  VIP-Sale:
+    capacity: 3
+  e2:
+    capacity: 9
+`)
+	t.Setenv("WRCTL_ROOM_CAPACITY", "8")
+	t.Setenv("WRCTL_ROOM_HEARTBEAT_TTL", "12s")
+	t.Setenv("WRCTL_QUEUE_NAME", "from-env.fifo")
+	c, err := serveConfig(t, "--config", file, "--capacity", "9", "--region", "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"flag beats env", c.Room.Capacity, 9},
+		{"env beats file", c.Room.HeartbeatTTL, 12 * time.Second},
+		{"env beats file (string)", c.Queue.Name, "from-env.fifo"},
+		{"file beats default", c.Server.Addr, "127.0.0.1:9000"},
+		{"file beats default (duration)", c.Room.WaitingTTL, 90 * time.Second},
+		{"file beats default (backend)", c.Queue.Backend, "sqs"},
+		{"default", c.Room.MaxActive, 15 * time.Minute},
+		{"flag", c.AWS.Region, "eu-west-1"},
+		{"event ids keep their case", c.Events["VIP-Sale"].Capacity, 3},
+		{"second event", c.Events["e2"].Capacity, 9},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	p := c.Policies()
+	if p.Policy("VIP-Sale").Capacity != 3 || p.Policy("other").Capacity != 9 {
+		t.Errorf("policies = %+v", p)
+	}
+}
+
+func TestConfigFileFromEnvironment(t *testing.T) {
+	t.Setenv("WRCTL_CONFIG", writeFile(t, "room:\n  capacity: 42\n"))
+	t.Setenv("WRCTL_ROOM_HEARTBEATTTL", "5s") // the unseparated spelling works too
+	c, err := serveConfig(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Room.Capacity != 42 || c.Room.HeartbeatTTL != 5*time.Second {
+		t.Fatalf("config = %+v", c.Room)
+	}
+}
+
+func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"zero capacity", []string{"--capacity", "0"}, nil, "", "--capacity (room.capacity)"},
+		{"sqs without queue", []string{"--queue", "sqs"}, nil, "", "--queue-url"},
+		{"unknown queue backend", []string{"--queue", "kafka"}, nil, "", "--queue (queue.backend)"},
+		{"unknown store", []string{"--store", "postgres"}, nil, "", "--store (store.backend)"},
+		{"negative ttl", []string{"--heartbeat-ttl", "-1s"}, nil, "", "--heartbeat-ttl (room.heartbeatTTL)"},
+		{"bad duration in env", nil, map[string]string{"WRCTL_ROOM_WAITING_TTL": "soon"}, "", "--waiting-ttl (room.waitingTTL)"},
+		{"bad number in env", nil, map[string]string{"WRCTL_ROOM_CAPACITY": "lots"}, "", "--capacity (room.capacity)"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "", "--log-level"},
+		{"event capacity", nil, nil, "events:\n  E1:\n    capacity: 0\n", "events.E1.capacity"},
+		{"bad event id", nil, nil, "events:\n  \"E 1\":\n    capacity: 5\n", "events.E 1"},
+		{"missing config file", []string{"--config", "/nonexistent/wrctl.yaml"}, nil, "", "--config"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			args := c.args
+			if c.file != "" {
+				args = append(args, "--config", writeFile(t, c.file))
+			}
+			_, err := serveConfig(t, args...)
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want a usage error", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not name %q", err, c.want)
+			}
+			if exitCode(err) != exitUsage {
+				t.Fatalf("exit code %d", exitCode(err))
+			}
+		})
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	cases := map[string][]string{
+		"room.capacity":           {"WRCTL_ROOM_CAPACITY"},
+		"room.heartbeatTTL":       {"WRCTL_ROOM_HEARTBEAT_TTL", "WRCTL_ROOM_HEARTBEATTTL"},
+		"queue.visibilityTimeout": {"WRCTL_QUEUE_VISIBILITY_TIMEOUT", "WRCTL_QUEUE_VISIBILITYTIMEOUT"},
+		"aws.endpoint":            {"WRCTL_AWS_ENDPOINT"},
+	}
+	for key, want := range cases {
+		if got := envNames(key); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("envNames(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
