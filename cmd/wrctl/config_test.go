@@ -166,3 +166,17 @@ func TestEnvNames(t *testing.T) {
 		}
 	}
 }
+
+func TestShippedConfigsAreValid(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("configs: %v %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := serveConfig(t, "--config", f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

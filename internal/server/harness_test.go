@@ -37,7 +37,7 @@ var backends = []string{"memory", "sqs"}
 
 // room is a waiting room served on a real HTTP server, with its granter.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	URL   string
 	Store room.Store
 	Queue queue.Queue
@@ -60,7 +60,7 @@ func defaultOptions() options {
 	}
 }
 
-func newQueue(t *testing.T, backend string) queue.Queue {
+func newQueue(t testing.TB, backend string) queue.Queue {
 	t.Helper()
 	switch backend {
 	case "memory":
@@ -72,7 +72,7 @@ func newQueue(t *testing.T, backend string) queue.Queue {
 	return nil
 }
 
-func newHarness(t *testing.T, backend string, o options) *harness {
+func newHarness(t testing.TB, backend string, o options) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	policies := room.StaticPolicies{Default: o.policy}
@@ -158,7 +158,7 @@ func (h *harness) stats(event string) room.EventStats {
 	return s
 }
 
-func decode[T any](t *testing.T, b []byte) T {
+func decode[T any](t testing.TB, b []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(b, &v); err != nil {

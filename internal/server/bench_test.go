@@ -1,0 +1,35 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wrctl/wrctl/internal/server"
+)
+
+// BenchmarkJoinOverHTTP measures a join through the real HTTP server, the
+// store and the memory queue, from parallel clients.
+func BenchmarkJoinOverHTTP(b *testing.B) {
+	o := defaultOptions()
+	o.noGranter = true
+	h := newHarness(b, "memory", o)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		client := &http.Client{}
+		for pb.Next() {
+			id := strconv.FormatInt(n.Add(1), 10)
+			resp, err := client.Post(h.URL+server.SessionsPath, "application/json", bytes.NewReader([]byte(`{"eventId":"E1","userId":"`+id+`"}`)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}
