@@ -15,6 +15,12 @@ func newQueueCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "queue",
 		Short: "Manage the SQS admission queue",
+		Long: `Manage the SQS admission queue that 'wrctl serve --queue sqs' admits from.
+
+The queue is a FIFO queue whose message groups are events, so each event's
+line keeps its join order, with a dead-letter queue for messages that cannot
+be processed.`,
+		Example: `  wrctl queue create --name wrctl-waiting.fifo`,
 	}
 	cmd.AddCommand(newQueueCreateCmd())
 	return cmd
@@ -22,15 +28,15 @@ func newQueueCmd() *cobra.Command {
 
 // queueCreateKeys maps configuration keys to queue create's flags.
 var queueCreateKeys = map[string]string{
-	"queue.name":     "name",
-	"aws.region":     "region",
-	"aws.endpoint":   "sqs-endpoint",
-	"queue.fifo":     "fifo",
-	"queue.dlqName":  "dlq-name",
-	"queue.maxRecv":  "max-receive-count",
-	"queue.visTime":  "visibility-timeout",
-	"queue.retain":   "retention",
-	"queue.highTput": "high-throughput",
+	"queue.name":              "name",
+	"aws.region":              "region",
+	"aws.endpoint":            "sqs-endpoint",
+	"queue.fifo":              "fifo",
+	"queue.dlqName":           "dlq-name",
+	"queue.maxReceiveCount":   "max-receive-count",
+	"queue.visibilityTimeout": "visibility-timeout",
+	"queue.retention":         "retention",
+	"queue.highThroughput":    "high-throughput",
 }
 
 func newQueueCreateCmd() *cobra.Command {
@@ -45,7 +51,9 @@ prints the URLs and ARNs of both queues).
 
 The default is a FIFO queue (the name must end in .fifo), which keeps each
 event's join order; --fifo=false makes a standard queue, for raw throughput
-with approximate order.
+with approximate order. On a standard queue, waiting messages of a full event
+are received again and again, so give it a high --max-receive-count (up to
+1000) or a long line drains into the dead-letter queue.
 
 IAM permissions needed: sqs:CreateQueue, sqs:GetQueueUrl,
 sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
@@ -66,10 +74,10 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 				Name:              v.GetString("queue.name"),
 				FIFO:              v.GetBool("queue.fifo"),
 				DLQName:           v.GetString("queue.dlqName"),
-				MaxReceiveCount:   v.GetInt("queue.maxRecv"),
-				VisibilityTimeout: v.GetDuration("queue.visTime"),
-				Retention:         v.GetDuration("queue.retain"),
-				HighThroughput:    v.GetBool("queue.highTput"),
+				MaxReceiveCount:   v.GetInt("queue.maxReceiveCount"),
+				VisibilityTimeout: v.GetDuration("queue.visibilityTimeout"),
+				Retention:         v.GetDuration("queue.retention"),
+				HighThroughput:    v.GetBool("queue.highThroughput"),
 			}
 			if opts.Name == "" {
 				return usagef("--name is required (e.g. --name wrctl-waiting.fifo)")

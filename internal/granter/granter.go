@@ -33,8 +33,13 @@ type Config struct {
 	// Tick is the safety-net interval at which overdue sessions are swept and
 	// held heads retried even without a notification. Default 1s.
 	Tick time.Duration
-	// MaxHeld stops receiving while this many messages are held. Default 100.
+	// MaxHeld stops receiving while this many messages are held. Default 10000.
 	MaxHeld int
+	// MaxHeldPerEvent caps the messages held for one full event; the rest
+	// are made visible again after a third of Visibility. Only a standard
+	// queue ever hands over more: a FIFO queue locks the event's group
+	// behind its head. Default 10.
+	MaxHeldPerEvent int
 }
 
 func (c *Config) defaults() {
@@ -48,7 +53,10 @@ func (c *Config) defaults() {
 		c.Tick = time.Second
 	}
 	if c.MaxHeld <= 0 {
-		c.MaxHeld = 100
+		c.MaxHeld = 10000
+	}
+	if c.MaxHeldPerEvent <= 0 {
+		c.MaxHeldPerEvent = queue.MaxBatch
 	}
 }
 
@@ -243,13 +251,18 @@ func (g *Granter) process(ctx context.Context, ev string) {
 		}
 		done = append(done, m)
 	}
-	if i == len(list) {
+	g.nHeld -= len(done)
+	rest := list[i:]
+	if len(rest) > g.cfg.MaxHeldPerEvent {
+		g.postpone(ctx, rest[g.cfg.MaxHeldPerEvent:])
+		rest = rest[:g.cfg.MaxHeldPerEvent]
+	}
+	if len(rest) == 0 {
 		delete(g.held, ev)
 		delete(g.retryAt, ev)
 	} else {
-		g.held[ev] = list[i:]
+		g.held[ev] = rest
 	}
-	g.nHeld -= len(done)
 	if len(done) > 0 {
 		// The store has recorded every outcome: only now may the messages go.
 		// A failed delete only means a redelivery, which Grant answers
@@ -257,6 +270,18 @@ func (g *Granter) process(ctx context.Context, ev string) {
 		if err := g.q.Delete(ctx, done); err != nil && ctx.Err() == nil {
 			g.log.Warn("delete decided messages", "err", err, "count", len(done))
 		}
+	}
+}
+
+// postpone hands messages of a full event back to the queue for a while.
+func (g *Granter) postpone(ctx context.Context, hs []*heldMsg) {
+	msgs := make([]queue.Message, len(hs))
+	for i, h := range hs {
+		msgs[i] = h.msg
+	}
+	g.nHeld -= len(hs)
+	if err := g.q.ChangeVisibility(ctx, msgs, max(g.cfg.Visibility/3, time.Second)); err != nil && ctx.Err() == nil {
+		g.log.Warn("postpone messages of a full event", "err", err, "count", len(msgs))
 	}
 }
 

@@ -67,6 +67,8 @@ func newQueue(t testing.TB, backend string) queue.Queue {
 		return memqueue.New(memqueue.Config{})
 	case "sqs":
 		return sqsqueue.New(emu.Client(), emu.NewQueue(t, true, nil))
+	case "sqs-standard":
+		return sqsqueue.New(emu.Client(), emu.NewQueue(t, false, nil))
 	}
 	t.Fatalf("unknown backend %q", backend)
 	return nil
