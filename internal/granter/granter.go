@@ -230,7 +230,7 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	i := 0
 	for ; i < len(list); i++ {
 		m := list[i].msg
-		r, err := g.st.Grant(ctx, m.Body.SessionID, g.Now())
+		r, err := g.st.Grant(ctx, ev, m.Body.SessionID, g.Now())
 		if err != nil {
 			if ctx.Err() == nil {
 				g.log.Warn("grant", "event", ev, "err", err)

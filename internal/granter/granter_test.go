@@ -51,7 +51,7 @@ func join(t *testing.T, st room.Store, q queue.Queue, event, user string) room.S
 	if err != nil || failed[0] != nil {
 		t.Fatalf("send: %v %v", err, failed)
 	}
-	if err := st.MarkEnqueued(ctx, s.ID); err != nil {
+	if err := st.MarkEnqueued(ctx, event, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	return s

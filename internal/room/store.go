@@ -17,10 +17,10 @@ type Store interface {
 	// live session that pair already holds with created false.
 	Join(ctx context.Context, eventID, userID string, now time.Time) (s Session, created bool, err error)
 	// MarkEnqueued records that the session's message is on the queue.
-	MarkEnqueued(ctx context.Context, id string) error
+	MarkEnqueued(ctx context.Context, eventID, id string) error
 	// Abort removes a WAITING session whose message never reached the queue,
 	// so a failed join leaves nothing behind. Unknown ids are ignored.
-	Abort(ctx context.Context, id string) error
+	Abort(ctx context.Context, eventID, id string) error
 	// Get returns the session, with its position while WAITING, or ErrNotFound.
 	Get(ctx context.Context, id string, now time.Time) (Session, error)
 	// Touch is a status poll: it counts as a sign of life for a WAITING
@@ -33,7 +33,7 @@ type Store interface {
 	Leave(ctx context.Context, id string, now time.Time) (Session, error)
 	// Grant decides the fate of a session whose message reached the head of
 	// the queue: admit it while the event has room, skip it if it ended.
-	Grant(ctx context.Context, id string, now time.Time) (GrantResult, error)
+	Grant(ctx context.Context, eventID, id string, now time.Time) (GrantResult, error)
 	// Sweep ends every session whose deadline has passed and returns how many.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	// Stats returns the event's counts.
@@ -98,4 +98,7 @@ type EventStats struct {
 	Admitted int64
 	Left     int64
 	Expired  int64
+	// PeakActive is the most sessions ever ACTIVE at once, as the store saw
+	// it at each admission: the capacity audit.
+	PeakActive int64
 }

@@ -104,14 +104,14 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 			s.metrics.joins.WithLabelValues("failed").Inc()
 			s.log.Warn("enqueue join", "event", sess.EventID, "err", err)
 			if created {
-				if aerr := s.st.Abort(ctx, sess.ID); aerr != nil {
+				if aerr := s.st.Abort(ctx, sess.EventID, sess.ID); aerr != nil {
 					s.log.Error("abort session after failed enqueue", "err", aerr)
 				}
 			}
 			unavailable(w, time.Second, "the admission queue cannot be reached; try again")
 			return
 		}
-		if err := s.st.MarkEnqueued(ctx, sess.ID); err != nil {
+		if err := s.st.MarkEnqueued(ctx, sess.EventID, sess.ID); err != nil {
 			// The message is on the queue, so the session will be admitted;
 			// a later join only resends it under the same dedup id.
 			s.log.Warn("mark session enqueued", "err", err)

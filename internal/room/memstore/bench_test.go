@@ -56,7 +56,7 @@ func BenchmarkGrantAndLeave(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		s, _, _ := st.Join(ctx, "E1", strconv.Itoa(i), now)
-		if r, err := st.Grant(ctx, s.ID, now); err != nil || r.Outcome != room.Admitted {
+		if r, err := st.Grant(ctx, "E1", s.ID, now); err != nil || r.Outcome != room.Admitted {
 			b.Fatal(r.Outcome, err)
 		}
 		if _, err := st.Leave(ctx, s.ID, now); err != nil {

@@ -41,6 +41,7 @@ type event struct {
 	// active orders the event's ACTIVE sessions by deadline, for RetryAt.
 	active                        deadlineHeap
 	admitted, left, expired, join int64
+	peak                          int64
 }
 
 var _ room.Store = (*Store)(nil)
@@ -96,11 +97,11 @@ func (s *Store) Join(_ context.Context, eventID, userID string, now time.Time) (
 }
 
 // MarkEnqueued implements room.Store.
-func (s *Store) MarkEnqueued(_ context.Context, id string) error {
+func (s *Store) MarkEnqueued(_ context.Context, eventID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.sessions[id]
-	if !ok {
+	if !ok || ss.EventID != eventID {
 		return room.ErrNotFound
 	}
 	ss.Enqueued = true
@@ -108,11 +109,11 @@ func (s *Store) MarkEnqueued(_ context.Context, id string) error {
 }
 
 // Abort implements room.Store.
-func (s *Store) Abort(_ context.Context, id string) error {
+func (s *Store) Abort(_ context.Context, eventID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.sessions[id]
-	if !ok || ss.Status != room.StatusWaiting || ss.Enqueued {
+	if !ok || ss.EventID != eventID || ss.Status != room.StatusWaiting || ss.Enqueued {
 		return nil
 	}
 	e := s.event(ss.EventID)
@@ -201,12 +202,12 @@ func (s *Store) Leave(_ context.Context, id string, now time.Time) (room.Session
 }
 
 // Grant implements room.Store.
-func (s *Store) Grant(_ context.Context, id string, now time.Time) (room.GrantResult, error) {
+func (s *Store) Grant(_ context.Context, eventID, id string, now time.Time) (room.GrantResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireDue(now)
 	ss, ok := s.sessions[id]
-	if !ok {
+	if !ok || ss.EventID != eventID {
 		return room.GrantResult{Outcome: room.Skipped}, nil
 	}
 	switch ss.Status {
@@ -224,6 +225,7 @@ func (s *Store) Grant(_ context.Context, id string, now time.Time) (room.GrantRe
 	e.nWait--
 	e.nActive++
 	e.admitted++
+	e.peak = max(e.peak, e.nActive)
 	ss.Status = room.StatusActive
 	ss.ActivatedAt = now
 	ss.LastSeenAt = now
@@ -249,6 +251,7 @@ func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.Ev
 	if e, ok := s.events[eventID]; ok {
 		st.Active, st.Waiting = e.nActive, e.nWait
 		st.Joined, st.Admitted, st.Left, st.Expired = e.join, e.admitted, e.left, e.expired
+		st.PeakActive = e.peak
 	}
 	return st, nil
 }

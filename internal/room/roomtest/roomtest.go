@@ -35,14 +35,18 @@ func Run(t *testing.T, newStore NewStore) {
 		if !created {
 			t.Fatalf("join %s/%s: created = false for a new user", event, user)
 		}
-		if err := st.MarkEnqueued(ctx, s.ID); err != nil {
+		if err := st.MarkEnqueued(ctx, event, s.ID); err != nil {
 			t.Fatalf("mark enqueued: %v", err)
 		}
 		return s
 	}
 	grant := func(t *testing.T, st room.Store, id string, now time.Time, want room.GrantOutcome) room.GrantResult {
 		t.Helper()
-		r, err := st.Grant(ctx, id, now)
+		event := "E1"
+		if s, err := st.Get(ctx, id, now); err == nil {
+			event = s.EventID
+		}
+		r, err := st.Grant(ctx, event, id, now)
 		if err != nil {
 			t.Fatalf("grant %s: %v", id, err)
 		}
@@ -148,7 +152,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := room.EventStats{EventID: "E1", Capacity: 2, Active: 2, Waiting: 0, Joined: 3, Admitted: 3, Left: 1}
+		want := room.EventStats{EventID: "E1", Capacity: 2, Active: 2, Waiting: 0, Joined: 3, Admitted: 3, Left: 1, PeakActive: 2}
 		if stats != want {
 			t.Fatalf("stats = %+v, want %+v", stats, want)
 		}
@@ -190,7 +194,7 @@ func Run(t *testing.T, newStore NewStore) {
 		admitted := 0
 		for _, id := range ids {
 			wg.Go(func() {
-				r, err := st.Grant(ctx, id, t0)
+				r, err := st.Grant(ctx, "E1", id, t0)
 				if err != nil {
 					t.Error(err)
 					return
@@ -206,7 +210,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if admitted != Policy.Capacity {
 			t.Fatalf("admitted %d of %d concurrent grants, want exactly capacity %d", admitted, n, Policy.Capacity)
 		}
-		if s, _ := st.Stats(ctx, "E1", t0); s.Active != int64(Policy.Capacity) || s.Waiting != n-int64(Policy.Capacity) {
+		if s, _ := st.Stats(ctx, "E1", t0); s.Active != int64(Policy.Capacity) || s.Waiting != n-int64(Policy.Capacity) || s.PeakActive != int64(Policy.Capacity) {
 			t.Fatalf("stats = %+v", s)
 		}
 	})
@@ -315,7 +319,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Abort(ctx, s.ID); err != nil {
+		if err := st.Abort(ctx, "E1", s.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := st.Get(ctx, s.ID, t0); !errors.Is(err, room.ErrNotFound) {
@@ -328,7 +332,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if again.Position != 1 {
 			t.Fatalf("position after abort = %d", again.Position)
 		}
-		if err := st.Abort(ctx, again.ID); err != nil { // enqueued: abort must not touch it
+		if err := st.Abort(ctx, "E1", again.ID); err != nil { // enqueued: abort must not touch it
 			t.Fatal(err)
 		}
 		if g := get(t, st, again.ID, t0); g.Status != room.StatusWaiting {

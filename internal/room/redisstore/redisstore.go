@@ -1,0 +1,428 @@
+// Package redisstore is the room.Store shared by every replica: Redis,
+// ElastiCache or Valkey, single node or cluster. Every state change the
+// invariants depend on is one Lua script, atomic in Redis; all of an event's
+// keys share the hash tag {eventId}, so an event lives on one cluster shard
+// and events spread over shards. Slots freed on any replica are published on
+// a channel every replica's granter listens to.
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// Config says where Redis is and how to talk to it.
+type Config struct {
+	// Addrs are host:port seeds; two or more (or Cluster) mean Redis Cluster.
+	Addrs []string
+	// Cluster forces cluster mode with one seed (e.g. an ElastiCache
+	// configuration endpoint).
+	Cluster  bool
+	Username string
+	Password string
+	// DB is the database number (single node only).
+	DB int
+	// TLS, when set, encrypts connections (ElastiCache in-transit encryption).
+	TLS *tls.Config
+	// Prefix starts every key, so several rooms can share one Redis. Default "wrctl".
+	Prefix string
+	// Retention keeps an ended session answering status this long. Default 1h.
+	Retention time.Duration
+}
+
+// IndexTTL is how long the session-id → event index outlives the last
+// request for a session; every request renews it.
+const IndexTTL = 24 * time.Hour
+
+// Store is the Redis room.Store.
+type Store struct {
+	rdb      redis.UniversalClient
+	policies room.Policies
+	prefix   string
+	channel  string
+	keep     time.Duration
+
+	ps     *redis.PubSub
+	freed  chan string
+	wg     sync.WaitGroup
+	once   sync.Once
+	closed chan struct{}
+}
+
+var _ room.Store = (*Store)(nil)
+
+// New connects to Redis, subscribes to freed-slot notifications and returns
+// the store. It fails if Redis does not answer.
+func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("redis: no address")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "wrctl"
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = time.Hour
+	}
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:         cfg.Addrs,
+		IsClusterMode: cfg.Cluster,
+		Username:      cfg.Username,
+		Password:      cfg.Password,
+		DB:            cfg.DB,
+		TLSConfig:     cfg.TLS,
+		DialTimeout:   2 * time.Second,
+		ReadTimeout:   2 * time.Second,
+		WriteTimeout:  2 * time.Second,
+		MaxRetries:    2,
+	})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis %v: %w", cfg.Addrs, err)
+	}
+	s := &Store{
+		rdb:      rdb,
+		policies: policies,
+		prefix:   cfg.Prefix,
+		channel:  cfg.Prefix + ":freed",
+		keep:     cfg.Retention,
+		freed:    make(chan string, 1024),
+		closed:   make(chan struct{}),
+	}
+	s.ps = rdb.Subscribe(ctx, s.channel)
+	if _, err := s.ps.Receive(ctx); err != nil { // the subscription is live before New returns
+		s.ps.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("redis subscribe %s: %w", s.channel, err)
+	}
+	s.wg.Go(s.listen)
+	return s, nil
+}
+
+// listen forwards freed-slot notifications; go-redis resubscribes after a
+// lost connection.
+func (s *Store) listen() {
+	defer close(s.freed)
+	ch := s.ps.Channel()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			select {
+			case s.freed <- m.Payload:
+			default: // wake-ups already pending; the granter's tick covers the rest
+			}
+		}
+	}
+}
+
+func (s *Store) base(eventID string) string { return s.prefix + ":{" + eventID + "}" }
+func (s *Store) indexKey(id string) string  { return s.prefix + ":sid:" + id }
+func (s *Store) eventsKey() string          { return s.prefix + ":events" }
+
+// run runs a script on an event.
+func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, now time.Time, extra ...any) (any, error) {
+	p := s.policies.Policy(eventID)
+	base := s.base(eventID)
+	args := append([]any{
+		base, now.UnixMilli(), s.keep.Milliseconds(), p.HeartbeatTTL.Milliseconds(), p.WaitingTTL.Milliseconds(),
+		p.MaxActive.Milliseconds(), s.channel, eventID, p.Capacity,
+	}, extra...)
+	v, err := sc.Run(ctx, s.rdb, []string{base + ":meta"}, args...).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// eventOf finds a session's event through the index, renewing it.
+func (s *Store) eventOf(ctx context.Context, id string) (string, error) {
+	ev, err := s.rdb.GetEx(ctx, s.indexKey(id), IndexTTL).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", room.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("redis: look up session: %w", err)
+	}
+	return ev, nil
+}
+
+// Join implements room.Store.
+func (s *Store) Join(ctx context.Context, eventID, userID string, now time.Time) (room.Session, bool, error) {
+	id := room.NewSessionID()
+	// The index and the event list go first: if the script then fails they
+	// point at nothing, which is harmless, and nothing half-made is visible.
+	pipe := s.rdb.Pipeline()
+	pipe.Set(ctx, s.indexKey(id), eventID, IndexTTL)
+	pipe.SAdd(ctx, s.eventsKey(), eventID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
+	}
+	v, err := s.run(ctx, joinScript, eventID, now, id, userID)
+	if err != nil {
+		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) != 2 {
+		return room.Session{}, false, fmt.Errorf("redis: join: unexpected reply %v", v)
+	}
+	sess, err := parseSession(r[1])
+	if err != nil {
+		return room.Session{}, false, err
+	}
+	created := r[0] == int64(1)
+	if !created {
+		s.rdb.Del(ctx, s.indexKey(id)) // best effort: the index of a session never made
+	}
+	return sess, created, nil
+}
+
+// MarkEnqueued implements room.Store.
+func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
+	v, err := s.run(ctx, enqueuedScript, eventID, time.Now(), id)
+	if err != nil {
+		return fmt.Errorf("redis: mark enqueued: %w", err)
+	}
+	if v == int64(0) {
+		return room.ErrNotFound
+	}
+	return nil
+}
+
+// Abort implements room.Store.
+func (s *Store) Abort(ctx context.Context, eventID, id string) error {
+	if _, err := s.run(ctx, abortScript, eventID, time.Now(), id); err != nil {
+		return fmt.Errorf("redis: abort: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) get(ctx context.Context, id string, now time.Time, poll bool) (room.Session, error) {
+	ev, err := s.eventOf(ctx, id)
+	if err != nil {
+		return room.Session{}, err
+	}
+	flag := "0"
+	if poll {
+		flag = "1"
+	}
+	v, err := s.run(ctx, getScript, ev, now, id, flag)
+	if err != nil {
+		return room.Session{}, fmt.Errorf("redis: get session: %w", err)
+	}
+	if v == nil {
+		return room.Session{}, room.ErrNotFound
+	}
+	return parseSession(v)
+}
+
+// Get implements room.Store.
+func (s *Store) Get(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	return s.get(ctx, id, now, false)
+}
+
+// Touch implements room.Store.
+func (s *Store) Touch(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	return s.get(ctx, id, now, true)
+}
+
+// Heartbeat implements room.Store.
+func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	ev, err := s.eventOf(ctx, id)
+	if err != nil {
+		return room.Session{}, err
+	}
+	v, err := s.run(ctx, heartbeatScript, ev, now, id)
+	if err != nil {
+		return room.Session{}, fmt.Errorf("redis: heartbeat: %w", err)
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) == 0 {
+		return room.Session{}, fmt.Errorf("redis: heartbeat: unexpected reply %v", v)
+	}
+	switch r[0] {
+	case "missing":
+		return room.Session{}, room.ErrNotFound
+	case "ended":
+		sess, err := parseSession(r[1])
+		if err != nil {
+			return room.Session{}, err
+		}
+		return sess, room.ErrEnded
+	}
+	return parseSession(r[1])
+}
+
+// Leave implements room.Store.
+func (s *Store) Leave(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	ev, err := s.eventOf(ctx, id)
+	if err != nil {
+		return room.Session{}, err
+	}
+	v, err := s.run(ctx, leaveScript, ev, now, id)
+	if err != nil {
+		return room.Session{}, fmt.Errorf("redis: leave: %w", err)
+	}
+	if v == nil {
+		return room.Session{}, room.ErrNotFound
+	}
+	return parseSession(v)
+}
+
+// Grant implements room.Store.
+func (s *Store) Grant(ctx context.Context, eventID, id string, now time.Time) (room.GrantResult, error) {
+	v, err := s.run(ctx, grantScript, eventID, now, id)
+	if err != nil {
+		return room.GrantResult{}, fmt.Errorf("redis: grant: %w", err)
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) != 3 {
+		return room.GrantResult{}, fmt.Errorf("redis: grant: unexpected reply %v", v)
+	}
+	var res room.GrantResult
+	switch r[0] {
+	case "admitted":
+		res.Outcome = room.Admitted
+	case "already_active":
+		res.Outcome = room.AlreadyActive
+	case "skipped":
+		res.Outcome = room.Skipped
+	case "full":
+		res.Outcome = room.Full
+		if ms, err := strconv.ParseInt(fmt.Sprint(r[2]), 10, 64); err == nil && ms > 0 {
+			res.RetryAt = time.UnixMilli(ms)
+		}
+	default:
+		return res, fmt.Errorf("redis: grant: unknown outcome %v", r[0])
+	}
+	if r[1] != nil {
+		if res.Session, err = parseSession(r[1]); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Sweep implements room.Store: it ends overdue sessions of every event.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	events, err := s.rdb.SMembers(ctx, s.eventsKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: list events: %w", err)
+	}
+	total := 0
+	for _, ev := range events {
+		v, err := s.run(ctx, sweepScript, ev, now)
+		if err != nil {
+			return total, fmt.Errorf("redis: sweep %s: %w", ev, err)
+		}
+		if n, ok := v.(int64); ok {
+			total += int(n)
+		}
+	}
+	return total, nil
+}
+
+// Stats implements room.Store.
+func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.EventStats, error) {
+	v, err := s.run(ctx, statsScript, eventID, now)
+	if err != nil {
+		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) != 3 {
+		return room.EventStats{}, fmt.Errorf("redis: stats: unexpected reply %v", v)
+	}
+	m := pairs(r[0])
+	st := room.EventStats{
+		EventID:    eventID,
+		Capacity:   s.policies.Policy(eventID).Capacity,
+		Active:     r[1].(int64),
+		Waiting:    r[2].(int64),
+		Joined:     num(m["joined"]),
+		Admitted:   num(m["admitted"]),
+		Left:       num(m["left"]),
+		Expired:    num(m["expired"]),
+		PeakActive: num(m["peak"]),
+	}
+	return st, nil
+}
+
+// Freed implements room.Store.
+func (s *Store) Freed() <-chan string { return s.freed }
+
+// Ping implements room.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Close implements room.Store.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.closed)
+		s.ps.Close()
+		s.wg.Wait()
+		err = s.rdb.Close()
+	})
+	return err
+}
+
+func pairs(v any) map[string]string {
+	list, _ := v.([]any)
+	m := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		m[fmt.Sprint(list[i])] = fmt.Sprint(list[i+1])
+	}
+	return m
+}
+
+func num(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+func millis(s string) time.Time {
+	ms := num(s)
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// parseSession reads a script's view: the session hash plus its position.
+func parseSession(v any) (room.Session, error) {
+	m := pairs(v)
+	if m["id"] == "" {
+		return room.Session{}, fmt.Errorf("redis: malformed session %v", v)
+	}
+	return room.Session{
+		ID:          m["id"],
+		EventID:     m["event"],
+		UserID:      m["user"],
+		Seq:         num(m["seq"]),
+		Status:      room.Status(m["status"]),
+		Enqueued:    m["enq"] == "1",
+		CreatedAt:   millis(m["created"]),
+		LastSeenAt:  millis(m["seen"]),
+		ActivatedAt: millis(m["activated"]),
+		ExpiresAt:   millis(m["expires"]),
+		EndedAt:     millis(m["ended"]),
+		EndReason:   room.EndReason(m["reason"]),
+		Position:    num(m["pos"]),
+	}, nil
+}

@@ -1,0 +1,230 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Every script works on one event, whose keys share the hash tag {eventId}
+// and so one Redis Cluster slot: KEYS[1] is the event's meta hash (it routes
+// the script), the other keys are derived from ARGV[1], the event's key base
+// "PREFIX:{EVENT}". Session keys are found through the event's sorted sets,
+// always inside that same slot.
+//
+// ARGV: 1 base, 2 now (ms), 3 retention (ms), 4 heartbeatTTL (ms),
+// 5 waitingTTL (ms), 6 maxActive (ms), 7 freed channel, 8 event id,
+// 9 capacity, then per-script arguments from 10.
+//
+// Each script first ends the event's sessions whose deadline has passed, as
+// the memory store does before every operation, and publishes the event on
+// the freed channel when an ACTIVE slot was released.
+const preamble = `
+local base = ARGV[1]
+local now = tonumber(ARGV[2])
+local retention = tonumber(ARGV[3])
+local hbTTL = tonumber(ARGV[4])
+local waitTTL = tonumber(ARGV[5])
+local maxActive = tonumber(ARGV[6])
+local channel = ARGV[7]
+local event = ARGV[8]
+local capacity = tonumber(ARGV[9])
+local meta = KEYS[1]
+local wait = base .. ':wait'
+local act = base .. ':act'
+local wdl = base .. ':wdl'
+local freed = false
+local ended = 0
+
+local function skey(sid) return base .. ':s:' .. sid end
+local function ukey(user) return base .. ':u:' .. user end
+
+-- keep ties the session and its user key to live until deadline + retention
+local function keep(sid, deadline)
+  local ttl = math.max(deadline - now, 0) + retention
+  redis.call('PEXPIRE', skey(sid), ttl)
+  local user = redis.call('HGET', skey(sid), 'user')
+  if user and redis.call('GET', ukey(user)) == sid then
+    redis.call('PEXPIRE', ukey(user), ttl)
+  end
+end
+
+-- finish moves a live session to a final status and frees what it held.
+local function finish(sid, status, reason, at)
+  local k = skey(sid)
+  local st = redis.call('HGET', k, 'status')
+  redis.call('ZREM', wait, sid)
+  redis.call('ZREM', wdl, sid)
+  if redis.call('ZREM', act, sid) == 1 then freed = true end
+  if st ~= 'WAITING' and st ~= 'ACTIVE' then return end
+  if status == 'LEFT' then
+    redis.call('HINCRBY', meta, 'left', 1)
+  else
+    redis.call('HINCRBY', meta, 'expired', 1)
+  end
+  redis.call('HSET', k, 'status', status, 'reason', reason, 'ended', at)
+  local user = redis.call('HGET', k, 'user')
+  if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
+  redis.call('PEXPIRE', k, retention)
+  ended = ended + 1
+end
+
+local function expire_due()
+  local due = redis.call('ZRANGEBYSCORE', act, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  for i = 1, #due, 2 do
+    local sid, dl = due[i], tonumber(due[i + 1])
+    local activated = tonumber(redis.call('HGET', skey(sid), 'activated') or '0')
+    local reason = 'heartbeat'
+    if dl >= activated + maxActive then reason = 'max_active' end
+    finish(sid, 'EXPIRED', reason, dl)
+  end
+  due = redis.call('ZRANGEBYSCORE', wdl, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  for i = 1, #due, 2 do
+    finish(due[i], 'EXPIRED', 'abandoned', tonumber(due[i + 1]))
+  end
+end
+
+local function publish()
+  if freed then redis.call('PUBLISH', channel, event) end
+end
+
+-- view is the session's fields and its position while WAITING.
+local function view(sid)
+  local h = redis.call('HGETALL', skey(sid))
+  if #h == 0 then return false end
+  local r = redis.call('ZRANK', wait, sid)
+  if r then
+    table.insert(h, 'pos')
+    table.insert(h, r + 1)
+  end
+  return h
+end
+
+local function live(st) return st == 'WAITING' or st == 'ACTIVE' end
+
+expire_due()
+`
+
+// join: ARGV 10 new session id, 11 user id. Returns {created, view}.
+var joinScript = redis.NewScript(preamble + `
+local sid, user = ARGV[10], ARGV[11]
+local existing = redis.call('GET', ukey(user))
+if existing and live(redis.call('HGET', skey(existing), 'status')) then
+  publish()
+  return {0, view(existing)}
+end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+redis.call('HINCRBY', meta, 'joined', 1)
+local dl = now + waitTTL
+redis.call('HSET', skey(sid), 'id', sid, 'event', event, 'user', user, 'seq', seq, 'status', 'WAITING',
+  'enq', 0, 'created', now, 'seen', now, 'activated', 0, 'expires', dl, 'ended', 0, 'reason', '')
+redis.call('ZADD', wait, seq, sid)
+redis.call('ZADD', wdl, dl, sid)
+redis.call('SET', ukey(user), sid)
+keep(sid, dl)
+publish()
+return {1, view(sid)}
+`)
+
+// enqueued: ARGV 10 session id. Returns 1, or 0 if unknown.
+var enqueuedScript = redis.NewScript(preamble + `
+publish()
+if redis.call('EXISTS', skey(ARGV[10])) == 0 then return 0 end
+redis.call('HSET', skey(ARGV[10]), 'enq', 1)
+return 1
+`)
+
+// abort: ARGV 10 session id. Removes a WAITING session never enqueued.
+var abortScript = redis.NewScript(preamble + `
+publish()
+local sid = ARGV[10]
+local k = skey(sid)
+if redis.call('HGET', k, 'status') ~= 'WAITING' or redis.call('HGET', k, 'enq') ~= '0' then return 0 end
+local user = redis.call('HGET', k, 'user')
+redis.call('ZREM', wait, sid)
+redis.call('ZREM', wdl, sid)
+if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
+redis.call('DEL', k)
+redis.call('HINCRBY', meta, 'joined', -1)
+return 1
+`)
+
+// get: ARGV 10 session id, 11 "1" to count it as a status poll. Returns the view or false.
+var getScript = redis.NewScript(preamble + `
+local sid = ARGV[10]
+if ARGV[11] == '1' and redis.call('HGET', skey(sid), 'status') == 'WAITING' then
+  local dl = now + waitTTL
+  redis.call('HSET', skey(sid), 'seen', now, 'expires', dl)
+  redis.call('ZADD', wdl, dl, sid)
+  keep(sid, dl)
+end
+publish()
+return view(sid)
+`)
+
+// heartbeat: ARGV 10 session id. Returns {state, view}: state is ok, ended or missing.
+var heartbeatScript = redis.NewScript(preamble + `
+local sid = ARGV[10]
+local k = skey(sid)
+local st = redis.call('HGET', k, 'status')
+publish()
+if not st then return {'missing'} end
+if not live(st) then return {'ended', view(sid)} end
+local dl
+if st == 'WAITING' then
+  dl = now + waitTTL
+  redis.call('ZADD', wdl, dl, sid)
+else
+  dl = math.min(now + hbTTL, tonumber(redis.call('HGET', k, 'activated')) + maxActive)
+  redis.call('ZADD', act, dl, sid)
+end
+redis.call('HSET', k, 'seen', now, 'expires', dl)
+keep(sid, dl)
+return {'ok', view(sid)}
+`)
+
+// leave: ARGV 10 session id. Returns the view or false.
+var leaveScript = redis.NewScript(preamble + `
+local sid = ARGV[10]
+if live(redis.call('HGET', skey(sid), 'status')) then
+  finish(sid, 'LEFT', 'left', now)
+end
+publish()
+return view(sid)
+`)
+
+// grant: ARGV 10 session id. Returns {outcome, view, retryAt}.
+var grantScript = redis.NewScript(preamble + `
+local sid = ARGV[10]
+local k = skey(sid)
+local st = redis.call('HGET', k, 'status')
+if not st or redis.call('HGET', k, 'event') ~= event then publish(); return {'skipped', false, 0} end
+if st == 'ACTIVE' then publish(); return {'already_active', view(sid), 0} end
+if st ~= 'WAITING' then publish(); return {'skipped', view(sid), 0} end
+local n = redis.call('ZCARD', act)
+if n >= capacity then
+  local first = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
+  publish()
+  return {'full', view(sid), first[2] or 0}
+end
+local dl = math.min(now + hbTTL, now + maxActive)
+redis.call('ZREM', wait, sid)
+redis.call('ZREM', wdl, sid)
+redis.call('ZADD', act, dl, sid)
+redis.call('HSET', k, 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl)
+redis.call('HINCRBY', meta, 'admitted', 1)
+if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
+  redis.call('HSET', meta, 'peak', n + 1)
+end
+keep(sid, dl)
+publish()
+return {'admitted', view(sid), 0}
+`)
+
+// sweep: no extra ARGV. Returns how many sessions ended.
+var sweepScript = redis.NewScript(preamble + `
+publish()
+return ended
+`)
+
+// stats: no extra ARGV. Returns {meta hash, active, waiting}.
+var statsScript = redis.NewScript(preamble + `
+publish()
+return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait)}
+`)
