@@ -22,7 +22,10 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: all build run test test-short lint bench tools clean
+.PHONY: all build run test lint bench tools redis clean
+
+# apt-get needs root; use sudo when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
 
@@ -41,6 +44,12 @@ $(FAUXQS_DIR)/.installed: tools/fauxqs/package.json tools/fauxqs/package-lock.js
 	@$(NODE) --version >/dev/null
 	@touch $@
 
+## redis: Debian's redis-server (and redis-cli), which the store tests start on free ports.
+redis:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+	  echo ">> installing redis-server from Debian's packages (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
 ## run: emulator on 127.0.0.1:$(SQS_PORT), the FIFO queue + DLQ, wrctl serve on $(ADDR).
 run: tools build
 	@set -euo pipefail; \
@@ -54,8 +63,8 @@ run: tools build
 	$(EMULATOR_ENV) $(BIN) serve --addr $(ADDR) --queue sqs --queue-name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT)
 
 ## test: every test, with the race detector, against the real emulator.
-test: tools
-	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR))"
+test: tools redis
+	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR), redis-server $$(redis-server --version | grep -o 'v=[0-9.]*'))"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -race -count=1 -timeout 8m ./...
 
 lint:
@@ -65,7 +74,7 @@ lint:
 	if ! diff -q go.mod /tmp/wrctl-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/wrctl-go.sum.bak >/dev/null; then \
 	  echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
 
-bench: tools
+bench: tools redis
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -60,8 +61,33 @@ type AWSConfig struct {
 
 // StoreConfig is the store.* section.
 type StoreConfig struct {
-	// Backend is memory (store.backend, default memory).
+	// Backend is memory (one replica) or redis (shared by replicas) (store.backend, default memory).
 	Backend string
+	Redis   RedisConfig
+}
+
+// RedisConfig is the store.redis.* section.
+type RedisConfig struct {
+	// Addr lists host:port seeds, comma-separated; two or more mean Redis
+	// Cluster (store.redis.addr, default 127.0.0.1:6379).
+	Addr []string
+	// Cluster forces cluster mode with a single seed, e.g. an ElastiCache
+	// configuration endpoint (store.redis.cluster, default false).
+	Cluster bool
+	// Username is the ACL user (store.redis.username).
+	Username string
+	// Password is the ACL or AUTH password; prefer WRCTL_STORE_REDIS_PASSWORD (store.redis.password).
+	Password string
+	// DB is the database number, single node only (store.redis.db, default 0).
+	DB int
+	// TLS turns on TLS, as ElastiCache in-transit encryption needs (store.redis.tls, default false).
+	TLS bool
+	// TLSCAFile trusts this PEM CA bundle instead of the system roots (store.redis.tlsCAFile).
+	TLSCAFile string
+	// TLSServerName overrides the name checked in the server certificate (store.redis.tlsServerName).
+	TLSServerName string
+	// Prefix starts every key, so several rooms share one Redis (store.redis.prefix, default wrctl).
+	Prefix string
 }
 
 // RoomConfig is the room.* section: the default policy of every event.
@@ -91,22 +117,31 @@ type EventConfig struct {
 
 // serveKeys maps configuration keys to serve's flags.
 var serveKeys = map[string]string{
-	"server.addr":             "addr",
-	"server.pollInterval":     "poll-interval",
-	"server.shutdownTimeout":  "shutdown-timeout",
-	"queue.backend":           "queue",
-	"queue.url":               "queue-url",
-	"queue.name":              "queue-name",
-	"queue.visibilityTimeout": "visibility-timeout",
-	"aws.region":              "region",
-	"aws.endpoint":            "sqs-endpoint",
-	"store.backend":           "store",
-	"room.capacity":           "capacity",
-	"room.heartbeatTTL":       "heartbeat-ttl",
-	"room.waitingTTL":         "waiting-ttl",
-	"room.maxActive":          "max-active",
-	"log.level":               "log-level",
-	"log.format":              "log-format",
+	"server.addr":               "addr",
+	"server.pollInterval":       "poll-interval",
+	"server.shutdownTimeout":    "shutdown-timeout",
+	"queue.backend":             "queue",
+	"queue.url":                 "queue-url",
+	"queue.name":                "queue-name",
+	"queue.visibilityTimeout":   "visibility-timeout",
+	"aws.region":                "region",
+	"aws.endpoint":              "sqs-endpoint",
+	"store.backend":             "store",
+	"store.redis.addr":          "redis-addr",
+	"store.redis.cluster":       "redis-cluster",
+	"store.redis.username":      "redis-username",
+	"store.redis.password":      "redis-password",
+	"store.redis.db":            "redis-db",
+	"store.redis.tls":           "redis-tls",
+	"store.redis.tlsCAFile":     "redis-tls-ca-file",
+	"store.redis.tlsServerName": "redis-tls-server-name",
+	"store.redis.prefix":        "redis-prefix",
+	"room.capacity":             "capacity",
+	"room.heartbeatTTL":         "heartbeat-ttl",
+	"room.waitingTTL":           "waiting-ttl",
+	"room.maxActive":            "max-active",
+	"log.level":                 "log-level",
+	"log.format":                "log-format",
 }
 
 // loadConfig reads Config from v; values that cannot parse are usage errors.
@@ -136,7 +171,17 @@ func loadConfig(v *viper.Viper) (Config, error) {
 	c.Server = ServerConfig{Addr: str("server.addr"), PollInterval: dur("server.pollInterval"), ShutdownTimeout: dur("server.shutdownTimeout")}
 	c.Queue = QueueConfig{Backend: str("queue.backend"), URL: str("queue.url"), Name: str("queue.name"), VisibilityTimeout: dur("queue.visibilityTimeout")}
 	c.AWS = AWSConfig{Region: str("aws.region"), Endpoint: str("aws.endpoint")}
-	c.Store = StoreConfig{Backend: str("store.backend")}
+	c.Store = StoreConfig{Backend: str("store.backend"), Redis: RedisConfig{
+		Addr:          splitList(v.Get("store.redis.addr")),
+		Cluster:       v.GetBool("store.redis.cluster"),
+		Username:      str("store.redis.username"),
+		Password:      v.GetString("store.redis.password"),
+		DB:            num("store.redis.db"),
+		TLS:           v.GetBool("store.redis.tls"),
+		TLSCAFile:     str("store.redis.tlsCAFile"),
+		TLSServerName: str("store.redis.tlsServerName"),
+		Prefix:        str("store.redis.prefix"),
+	}}
 	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"), MaxActive: dur("room.maxActive")}
 	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
 	if len(errs) > 0 {
@@ -196,8 +241,32 @@ func (c Config) Validate() error {
 	if v := c.Queue.VisibilityTimeout; v < 2*time.Second || v > 12*time.Hour {
 		bad("queue.visibilityTimeout", "must be between 2s and 12h, got %s", v)
 	}
-	if c.Store.Backend != "memory" {
-		bad("store.backend", "must be memory, got %q", c.Store.Backend)
+	switch c.Store.Backend {
+	case "memory":
+	case "redis":
+		r := c.Store.Redis
+		if len(r.Addr) == 0 {
+			bad("store.redis.addr", "redis needs at least one host:port")
+		}
+		for _, a := range r.Addr {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad("store.redis.addr", "%q is not host:port", a)
+			}
+		}
+		if r.DB < 0 || (r.DB != 0 && (len(r.Addr) > 1 || r.Cluster)) {
+			bad("store.redis.db", "must be 0 with Redis Cluster and never negative, got %d", r.DB)
+		}
+		if r.Prefix == "" || strings.ContainsAny(r.Prefix, "{} ") {
+			bad("store.redis.prefix", "must be non-empty without braces or spaces, got %q", r.Prefix)
+		}
+		if (r.TLSCAFile != "" || r.TLSServerName != "") && !r.TLS {
+			bad("store.redis.tls", "--redis-tls-ca-file and --redis-tls-server-name need --redis-tls")
+		}
+	default:
+		bad("store.backend", "must be memory or redis, got %q", c.Store.Backend)
+	}
+	if c.Queue.Backend == "memory" && c.Store.Backend == "redis" {
+		bad("queue.backend", "the memory queue lives in one process: a shared redis store needs --queue sqs")
 	}
 	if c.Room.Capacity < 1 {
 		bad("room.capacity", "must be at least 1, got %d", c.Room.Capacity)
@@ -239,6 +308,28 @@ func (c Config) Policies() room.StaticPolicies {
 		}
 	}
 	return p
+}
+
+// splitList reads a list given as a YAML list or a comma-separated string.
+func splitList(v any) []string {
+	var raw []string
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			raw = append(raw, fmt.Sprint(e))
+		}
+	case []string:
+		raw = x
+	default:
+		raw = strings.Split(fmt.Sprint(x), ",")
+	}
+	var out []string
+	for _, s := range raw {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func parseLevel(s string) (slog.Level, error) {

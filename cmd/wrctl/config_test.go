@@ -128,6 +128,11 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{"event capacity", nil, nil, "events:\n  E1:\n    capacity: 0\n", "events.E1.capacity"},
 		{"bad event id", nil, nil, "events:\n  \"E 1\":\n    capacity: 5\n", "events.E 1"},
 		{"missing config file", []string{"--config", "/nonexistent/wrctl.yaml"}, nil, "", "--config"},
+		{"redis store on the memory queue", []string{"--store", "redis"}, nil, "", "--queue (queue.backend)"},
+		{"redis address without port", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-addr", "redis.internal"}, nil, "", "--redis-addr (store.redis.addr)"},
+		{"redis db on a cluster", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-addr", "a:1,b:2", "--redis-db", "3"}, nil, "", "--redis-db (store.redis.db)"},
+		{"redis prefix with a brace", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-prefix", "a{b"}, nil, "", "--redis-prefix (store.redis.prefix)"},
+		{"redis CA without TLS", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-tls-ca-file", "/ca.pem"}, nil, "", "--redis-tls (store.redis.tls)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -178,5 +183,32 @@ func TestShippedConfigsAreValid(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestRedisConfiguration(t *testing.T) {
+	file := writeFile(t, `
+queue:
+  backend: sqs
+  name: q.fifo
+store:
+  backend: redis
+  redis:
+    addr: [10.0.0.1:6379, 10.0.0.2:6379, 10.0.0.3:6379]
+    prefix: room-a
+    tls: true
+`)
+	t.Setenv("WRCTL_STORE_REDIS_PASSWORD", "s3cret")
+	c, err := serveConfig(t, "--config", file, "--redis-username", "wrctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Store.Redis
+	if c.Store.Backend != "redis" || len(r.Addr) != 3 || r.Addr[2] != "10.0.0.3:6379" || r.Prefix != "room-a" || !r.TLS || r.Password != "s3cret" || r.Username != "wrctl" {
+		t.Fatalf("redis config = %+v", r)
+	}
+	c, err = serveConfig(t, "--config", file, "--redis-addr", "a:1, b:2")
+	if err != nil || strings.Join(c.Store.Redis.Addr, "|") != "a:1|b:2" {
+		t.Fatalf("comma-separated --redis-addr = %v, %v", c.Store.Redis.Addr, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,6 +56,14 @@ func cleanEnv(extra ...string) []string {
 		}
 	}
 	return append(append(env, sqstest.Env...), extra...)
+}
+
+var queues atomic.Int64
+
+// uniqueQueue names a FIFO queue no other test run uses: a killed replica's
+// unfinished long poll may still take a message from the queue it polled.
+func uniqueQueue(base string) string {
+	return fmt.Sprintf("%s-%d-%d.fifo", base, os.Getpid(), queues.Add(1))
 }
 
 type result struct {
@@ -225,7 +234,7 @@ func createQueue(t *testing.T, name string) map[string]any {
 
 func TestQueueCreateIsIdempotentAndScriptable(t *testing.T) {
 	t.Parallel()
-	name := fmt.Sprintf("e2e-create-%d.fifo", os.Getpid())
+	name := uniqueQueue("e2e-create")
 	first := createQueue(t, name)
 	if !strings.HasSuffix(first["queueUrl"].(string), "/"+name) || !strings.HasSuffix(first["dlqUrl"].(string), "-dlq.fifo") || first["fifo"] != true {
 		t.Fatalf("first create = %v", first)
@@ -271,7 +280,7 @@ func TestUsageErrorsExit2AndNameTheFlag(t *testing.T) {
 
 func TestServeOnSQSCurlFlowAndGracefulStop(t *testing.T) {
 	t.Parallel()
-	name := fmt.Sprintf("e2e-serve-%d.fifo", os.Getpid())
+	name := uniqueQueue("e2e-serve")
 	createQueue(t, name)
 	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--queue", "sqs", "--queue-name", name, "--sqs-endpoint", emu.URL, "--capacity", "1")
 	a := s.join("E1", "U1")

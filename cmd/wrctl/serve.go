@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +21,9 @@ import (
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
+	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/memstore"
+	"github.com/wrctl/wrctl/internal/room/redisstore"
 	"github.com/wrctl/wrctl/internal/server"
 )
 
@@ -72,7 +77,16 @@ makes held queue messages visible again for other replicas.`,
 	f.Duration("visibility-timeout", 30*time.Second, "how long a received message stays hidden; a crashed replica's messages reappear after it")
 	f.String("region", "", "AWS region (default: the AWS default chain, e.g. AWS_REGION)")
 	f.String("sqs-endpoint", "", "SQS endpoint URL, e.g. http://127.0.0.1:4566 for an emulator or LocalStack")
-	f.String("store", "memory", "session store backend: memory")
+	f.String("store", "memory", "session store backend: memory (one replica) or redis (shared by all replicas)")
+	f.String("redis-addr", "127.0.0.1:6379", "Redis host:port; several comma-separated seeds mean Redis Cluster")
+	f.Bool("redis-cluster", false, "Redis Cluster with a single seed (e.g. an ElastiCache configuration endpoint)")
+	f.String("redis-username", "", "Redis ACL user")
+	f.String("redis-password", "", "Redis password (prefer WRCTL_STORE_REDIS_PASSWORD)")
+	f.Int("redis-db", 0, "Redis database number (single node only)")
+	f.Bool("redis-tls", false, "connect to Redis over TLS (ElastiCache in-transit encryption)")
+	f.String("redis-tls-ca-file", "", "PEM CA bundle to trust for Redis TLS instead of the system roots")
+	f.String("redis-tls-server-name", "", "server name to verify in the Redis certificate")
+	f.String("redis-prefix", "wrctl", "prefix of every Redis key, so several rooms can share one Redis")
 	f.Int("capacity", 100, "most ACTIVE sessions per event (events.<id>.capacity in the config file overrides it per event)")
 	f.Duration("heartbeat-ttl", 30*time.Second, "an ACTIVE session without heartbeat for this long expires")
 	f.Duration("waiting-ttl", 60*time.Second, "a WAITING session that neither polls nor heartbeats for this long is abandoned")
@@ -100,7 +114,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st := memstore.New(policies)
+	st, err := openStore(ctx, cfg, policies)
+	if err != nil {
+		return err
+	}
 	defer st.Close()
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
@@ -110,7 +127,11 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	if cfg.Queue.Backend == "memory" && cfg.Store.Backend == "memory" {
 		log.Info("running on the embedded defaults: memory queue and memory store (single replica only; sessions are lost on restart)")
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "queue", desc, "store", cfg.Store.Backend,
+	storeDesc := cfg.Store.Backend
+	if cfg.Store.Backend == "redis" {
+		storeDesc = "redis " + strings.Join(cfg.Store.Redis.Addr, ",") + " prefix " + cfg.Store.Redis.Prefix
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "queue", desc, "store", storeDesc,
 		"capacity", cfg.Room.Capacity, "version", version)
 
 	metrics := server.NewMetrics()
@@ -120,6 +141,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 		st, q, sender, policies, metrics, log)
 	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
 	g.Observe = func(d granter.Decision) { metrics.ObserveDecision(d.Outcome) }
+	metrics.HeldMessages(g.Held)
 
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return srv.Run(ctx, ln) })
@@ -127,6 +149,36 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	err = eg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// openStore opens the configured session store.
+func openStore(ctx context.Context, cfg Config, policies room.Policies) (room.Store, error) {
+	if cfg.Store.Backend == "memory" {
+		return memstore.New(policies), nil
+	}
+	r := cfg.Store.Redis
+	rc := redisstore.Config{Addrs: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, DB: r.DB, Prefix: r.Prefix}
+	if r.TLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.TLSServerName}
+		if r.TLSCAFile != "" {
+			pem, err := os.ReadFile(r.TLSCAFile)
+			if err != nil {
+				return nil, usagef("--redis-tls-ca-file: %v", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, usagef("--redis-tls-ca-file %s: no PEM certificates in it", r.TLSCAFile)
+			}
+		}
+		rc.TLS = tc
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := redisstore.New(cctx, rc, policies)
+	if err != nil {
+		return nil, fmt.Errorf("--redis-addr %s: %w", strings.Join(r.Addr, ","), err)
+	}
+	return st, nil
 }
 
 // openQueue opens the configured queue and describes it for the log.

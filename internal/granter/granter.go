@@ -28,7 +28,7 @@ type Config struct {
 	// after it. Default 30s.
 	Visibility time.Duration
 	// Wait is the long-poll wait of one receive; shutdown waits for the
-	// poll under way, so it bounds the drain too. Default 10s.
+	// poll under way, so it bounds the drain too. Default 5s.
 	Wait time.Duration
 	// Tick is the safety-net interval at which overdue sessions are swept and
 	// held heads retried even without a notification. Default 1s.
@@ -47,7 +47,7 @@ func (c *Config) defaults() {
 		c.Visibility = 30 * time.Second
 	}
 	if c.Wait <= 0 {
-		c.Wait = 10 * time.Second
+		c.Wait = 5 * time.Second
 	}
 	if c.Tick <= 0 {
 		c.Tick = time.Second

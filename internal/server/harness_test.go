@@ -51,6 +51,8 @@ type options struct {
 	noGranter bool
 	// queue, if set, is used instead of a new queue of the backend.
 	queue queue.Queue
+	// store, if set, is used instead of a new memory store.
+	store room.Store
 }
 
 func defaultOptions() options {
@@ -78,7 +80,10 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	policies := room.StaticPolicies{Default: o.policy}
-	st := memstore.New(policies)
+	var st room.Store = memstore.New(policies)
+	if o.store != nil {
+		st = o.store
+	}
 	q := o.queue
 	if q == nil {
 		q = newQueue(t, backend)

@@ -190,6 +190,14 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// HeldMessages exports how many queue messages the granter holds for full
+// events.
+func (m *Metrics) HeldMessages(held func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wrctl_granter_held_messages", Help: "Queue messages held in flight by this replica's granter while their event is full.",
+	}, func() float64 { return float64(held()) }))
+}
+
 // ObserveDecision counts a granter decision.
 func (m *Metrics) ObserveDecision(o room.GrantOutcome) {
 	m.decisions.WithLabelValues(o.String()).Inc()

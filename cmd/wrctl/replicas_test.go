@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/redistest"
+	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/room/redisstore"
+)
+
+// fleet is several `wrctl serve` replicas sharing one Redis and one SQS queue.
+type fleet struct {
+	t        *testing.T
+	args     []string
+	mu       sync.Mutex
+	replicas []*serveProc
+	alive    []bool
+	http     *http.Client
+}
+
+func newFleet(t *testing.T, n int, args ...string) *fleet {
+	f := &fleet{t: t, args: args, http: &http.Client{Timeout: 10 * time.Second}}
+	for range n {
+		f.add()
+	}
+	return f
+}
+
+func (f *fleet) add() {
+	s := startServe(f.t, nil, append([]string{"--addr", "127.0.0.1:0"}, f.args...)...)
+	f.mu.Lock()
+	f.replicas = append(f.replicas, s)
+	f.alive = append(f.alive, true)
+	f.mu.Unlock()
+}
+
+// pick returns a live replica at random.
+func (f *fleet) pick() *serveProc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var live []*serveProc
+	for i, s := range f.replicas {
+		if f.alive[i] {
+			live = append(live, s)
+		}
+	}
+	return live[rand.IntN(len(live))]
+}
+
+func (f *fleet) kill(i int) {
+	f.mu.Lock()
+	f.alive[i] = false
+	s := f.replicas[i]
+	f.mu.Unlock()
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// stopAll sends SIGTERM to every replica at once and waits for them.
+func (f *fleet) stopAll() {
+	var wg sync.WaitGroup
+	for i, s := range f.replicas {
+		if f.alive[i] {
+			f.alive[i] = false
+			wg.Go(func() {
+				if code := s.stop(); code != 0 {
+					f.t.Errorf("replica %d exited %d", i, code)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// call sends a request to a live replica, moving to another one when a
+// replica cannot be reached (it may just have been killed).
+func (f *fleet) call(method, path, body string) (int, []byte) {
+	for attempt := 0; ; attempt++ {
+		s := f.pick()
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := f.http.Do(req)
+		if err != nil {
+			if attempt > 50 {
+				f.t.Errorf("%s %s: %v", method, path, err)
+				return 0, nil
+			}
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && attempt < 50 {
+			continue
+		}
+		return resp.StatusCode, b
+	}
+}
+
+type fullSession struct {
+	SessionID   string     `json:"sessionId"`
+	Status      string     `json:"status"`
+	Position    *int64     `json:"position"`
+	ActivatedAt *time.Time `json:"activatedAt"`
+}
+
+func (f *fleet) join(event, user string) fullSession {
+	code, b := f.call("POST", "/api/waiting-room/sessions", `{"eventId":"`+event+`","userId":"`+user+`"}`)
+	if code != http.StatusAccepted {
+		f.t.Fatalf("join %s: %d %s", user, code, b)
+	}
+	var s fullSession
+	json.Unmarshal(b, &s)
+	return s
+}
+
+func (f *fleet) status(id string) fullSession {
+	code, b := f.call("GET", "/api/waiting-room/sessions/"+id, "")
+	var s fullSession
+	if code == http.StatusOK {
+		json.Unmarshal(b, &s)
+	}
+	return s
+}
+
+// held reads a replica's held-messages gauge.
+func held(s *serveProc) int {
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wrctl_granter_held_messages "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return 0
+}
+
+func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	queueURL := createQueue(t, uniqueQueue("e2e-replicas"))["queueUrl"].(string)
+	const capacity, users = 4, 120
+	prefix := "fleet"
+	f := newFleet(t, 3, "--queue", "sqs", "--queue-url", queueURL, "--sqs-endpoint", emu.URL,
+		"--store", "redis", "--redis-addr", rs.Addr, "--redis-prefix", prefix,
+		"--capacity", strconv.Itoa(capacity), "--visibility-timeout", "3s", "--heartbeat-ttl", "5s", "--waiting-ttl", "30s")
+
+	// The test's own view of the shared store, for the audit.
+	policies := room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: 5 * time.Second, WaitingTTL: 30 * time.Second, MaxActive: 15 * time.Minute}}
+	audit, err := redisstore.New(context.Background(), redisstore.Config{Addrs: []string{rs.Addr}, Prefix: prefix}, policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audit.Close()
+	var maxSeen atomic.Int64
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			if st, err := audit.Stats(context.Background(), "DROP", time.Now()); err == nil && st.Active > maxSeen.Load() {
+				maxSeen.Store(st.Active)
+			}
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+
+	// Joins one after another, spread over the replicas: join order is total.
+	ids := make([]string, users)
+	for i := range ids {
+		ids[i] = f.join("DROP", fmt.Sprintf("user-%03d", i)).SessionID
+	}
+
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) {
+				s := f.status(id)
+				switch s.Status {
+				case "ACTIVE":
+					admitted.Add(1)
+					f.call("POST", "/api/waiting-room/sessions/"+id+":heartbeat", "")
+					time.Sleep(time.Duration(20+rand.IntN(40)) * time.Millisecond) // the user's time inside
+					if code, b := f.call("POST", "/api/waiting-room/sessions/"+id+":leave", ""); code != http.StatusNoContent {
+						t.Errorf("leave %s: %d %s", id, code, b)
+					}
+					return
+				case "LEFT", "EXPIRED":
+					t.Errorf("session %s ended %s while waiting", id, s.Status)
+					return
+				}
+				time.Sleep(20 * time.Millisecond) // the user's poll interval
+			}
+			t.Errorf("session %s never admitted", id)
+		})
+	}
+
+	// Kill -9 a replica that holds messages in flight, a third of the way in.
+	killed := -1
+	deadline := time.Now().Add(30 * time.Second)
+	for killed < 0 && time.Now().Before(deadline) {
+		if admitted.Load() >= users/3 {
+			for i, s := range f.replicas {
+				if held(s) > 0 {
+					f.kill(i)
+					killed = i
+					break
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // polling the replicas' gauges
+	}
+	if killed < 0 {
+		t.Fatal("no replica was seen holding messages to kill")
+	}
+	wg.Wait()
+	close(stopWatch)
+	<-watched
+
+	st, err := audit.Stats(context.Background(), "DROP", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No loss, nobody twice: every join admitted exactly once, then left.
+	if st.Joined != users || st.Admitted != users || st.Left != users || st.Active != 0 || st.Waiting != 0 {
+		t.Fatalf("stats after the run = %+v; want %d joined, admitted once each and left", st, users)
+	}
+	if st.PeakActive > capacity || maxSeen.Load() > capacity {
+		t.Fatalf("capacity %d exceeded: peak %d in the store, %d seen", capacity, st.PeakActive, maxSeen.Load())
+	}
+	// Admission order against join order.
+	type adm struct {
+		seq int
+		at  time.Time
+	}
+	var order []adm
+	for i, id := range ids {
+		s, err := audit.Get(context.Background(), id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, adm{i, s.ActivatedAt})
+	}
+	slices.SortStableFunc(order, func(a, b adm) int { return a.at.Compare(b.at) })
+	inversions := 0
+	for i := range order {
+		for j := i + 1; j < len(order); j++ {
+			if order[j].seq < order[i].seq {
+				inversions++
+			}
+		}
+	}
+	t.Logf("%d users, 3 replicas (replica %d killed with messages in flight), capacity %d: peak active %d in the store, max %d seen; %d inversions",
+		users, killed, capacity, st.PeakActive, maxSeen.Load(), inversions)
+	if inversions != 0 {
+		t.Fatalf("%d admission-order inversions against join order", inversions)
+	}
+}
+
+func TestReplicasRestartKeepsEverySessionAndPosition(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	queueURL := createQueue(t, uniqueQueue("e2e-restart"))["queueUrl"].(string)
+	args := []string{"--queue", "sqs", "--queue-url", queueURL, "--sqs-endpoint", emu.URL,
+		"--store", "redis", "--redis-addr", rs.Addr, "--capacity", "2", "--waiting-ttl", "60s"}
+	f := newFleet(t, 2, args...)
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, f.join("E1", fmt.Sprint(i)).SessionID)
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 20s: %s", what)
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval
+		}
+	}
+	eventually("two admitted", func() bool { return f.status(ids[1]).Status == "ACTIVE" })
+	before := map[string]fullSession{}
+	for _, id := range ids {
+		before[id] = f.status(id)
+	}
+
+	f.stopAll()
+	g := newFleet(t, 2, args...)
+	for i, id := range ids {
+		got := g.status(id)
+		want := before[id]
+		if got.Status != want.Status || fmt.Sprint(deref(got.Position)) != fmt.Sprint(deref(want.Position)) {
+			t.Fatalf("user %d after restart = %s at %v, before %s at %v", i, got.Status, deref(got.Position), want.Status, deref(want.Position))
+		}
+	}
+	// The line moves on under the new replicas, in order.
+	for i, id := range ids {
+		eventually(fmt.Sprintf("user %d admitted", i), func() bool { return g.status(id).Status == "ACTIVE" })
+		if code, _ := g.call("POST", "/api/waiting-room/sessions/"+id+":leave", ""); code != http.StatusNoContent {
+			t.Fatalf("leave: %d", code)
+		}
+		// With capacity 2, users i+1 and i+2 may now be inside; i+3 not yet.
+		if j := i + 3; j < len(ids) {
+			if s := g.status(ids[j]); s.Status != "WAITING" {
+				t.Fatalf("user %d is %s before its turn", j, s.Status)
+			}
+		}
+	}
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
