@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 )
+
+var names atomic.Int64
 
 func createOptions(name string) sqsqueue.CreateOptions {
 	return sqsqueue.CreateOptions{Name: name, FIFO: true, MaxReceiveCount: 2, VisibilityTimeout: 30 * time.Second, Retention: 96 * time.Hour, HighThroughput: true}
@@ -35,7 +38,7 @@ func attributes(t *testing.T, url string) map[string]string {
 func TestCreateIsIdempotentAndSetsRedrive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	name := fmt.Sprintf("create-%d.fifo", os.Getpid())
+	name := fmt.Sprintf("create-%d-%d.fifo", os.Getpid(), names.Add(1))
 	first, err := sqsqueue.Create(ctx, emu.Client(), createOptions(name))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +83,7 @@ func TestCreateIsIdempotentAndSetsRedrive(t *testing.T) {
 func TestPoisonMessageMovesToTheDeadLetterQueue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	created, err := sqsqueue.Create(ctx, emu.Client(), createOptions(fmt.Sprintf("poison-%d.fifo", os.Getpid())))
+	created, err := sqsqueue.Create(ctx, emu.Client(), createOptions(fmt.Sprintf("poison-%d-%d.fifo", os.Getpid(), names.Add(1))))
 	if err != nil {
 		t.Fatal(err)
 	}
