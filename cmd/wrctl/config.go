@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -23,6 +24,7 @@ type Config struct {
 	Store  StoreConfig
 	Room   RoomConfig
 	Log    LogConfig
+	Token  TokenConfig
 	// Events overrides room settings per event id (events.<id>.capacity).
 	Events map[string]EventConfig
 }
@@ -102,6 +104,17 @@ type RoomConfig struct {
 	MaxActive time.Duration
 }
 
+// TokenConfig is the token.* section: how access tokens are signed.
+type TokenConfig struct {
+	// Secret signs HS256 tokens, at least 32 bytes; prefer WRCTL_TOKEN_SECRET (token.secret).
+	Secret string
+	// Ed25519KeyFile is a PEM PKCS #8 Ed25519 private key; tokens are EdDSA and
+	// the public key is served at /.well-known/jwks.json (token.ed25519KeyFile).
+	Ed25519KeyFile string
+	// Audience, if set, is the aud claim (token.audience).
+	Audience string
+}
+
 // LogConfig is the log.* section.
 type LogConfig struct {
 	// Level is debug, info, warn or error (log.level, default info).
@@ -140,6 +153,9 @@ var serveKeys = map[string]string{
 	"room.heartbeatTTL":         "heartbeat-ttl",
 	"room.waitingTTL":           "waiting-ttl",
 	"room.maxActive":            "max-active",
+	"token.secret":              "token-secret",
+	"token.ed25519KeyFile":      "token-key-file",
+	"token.audience":            "token-audience",
 	"log.level":                 "log-level",
 	"log.format":                "log-format",
 }
@@ -184,6 +200,7 @@ func loadConfig(v *viper.Viper) (Config, error) {
 	}}
 	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"), MaxActive: dur("room.maxActive")}
 	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
+	c.Token = TokenConfig{Secret: v.GetString("token.secret"), Ed25519KeyFile: str("token.ed25519KeyFile"), Audience: str("token.audience")}
 	if len(errs) > 0 {
 		return c, usageError{fmt.Errorf("%s", strings.Join(errs, "; "))}
 	}
@@ -275,6 +292,12 @@ func (c Config) Validate() error {
 		if d < time.Second {
 			bad(key, "must be at least 1s, got %s", d)
 		}
+	}
+	if c.Token.Secret != "" && c.Token.Ed25519KeyFile != "" {
+		bad("token.secret", "give --token-secret or --token-key-file, not both")
+	}
+	if c.Token.Secret != "" && len(c.Token.Secret) < accesstoken.MinSecretLen {
+		bad("token.secret", "must be at least %d bytes, got %d (e.g. openssl rand -hex 32)", accesstoken.MinSecretLen, len(c.Token.Secret))
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)

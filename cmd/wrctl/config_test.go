@@ -128,6 +128,8 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{"event capacity", nil, nil, "events:\n  E1:\n    capacity: 0\n", "events.E1.capacity"},
 		{"bad event id", nil, nil, "events:\n  \"E 1\":\n    capacity: 5\n", "events.E 1"},
 		{"missing config file", []string{"--config", "/nonexistent/wrctl.yaml"}, nil, "", "--config"},
+		{"short token secret", []string{"--token-secret", "short"}, nil, "", "--token-secret (token.secret)"},
+		{"two token keys", []string{"--token-secret", "0123456789abcdef0123456789abcdef", "--token-key-file", "/k.pem"}, nil, "", "--token-secret (token.secret)"},
 		{"redis store on the memory queue", []string{"--store", "redis"}, nil, "", "--queue (queue.backend)"},
 		{"redis address without port", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-addr", "redis.internal"}, nil, "", "--redis-addr (store.redis.addr)"},
 		{"redis db on a cluster", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-addr", "a:1,b:2", "--redis-db", "3"}, nil, "", "--redis-db (store.redis.db)"},

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/client"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -18,9 +22,14 @@ var version = "dev"
 
 // Exit codes, documented in `wrctl --help` and the README.
 const (
-	exitOK      = 0
-	exitFailure = 1 // the command ran and failed: a server, queue or network error
-	exitUsage   = 2 // bad flags, arguments or configuration: nothing was done
+	exitOK           = 0
+	exitFailure      = 1 // the command ran and failed
+	exitUsage        = 2 // bad flags, arguments or configuration: nothing was done
+	exitNotFound     = 3 // no such session
+	exitEnded        = 4 // the session has ended (LEFT or EXPIRED)
+	exitTimeout      = 5 // --timeout passed before admission
+	exitUnavailable  = 6 // the server could not be reached or answered 5xx
+	exitInvalidToken = 7 // token verify: the token is not valid
 )
 
 // usageError is an error in what the user asked for.
@@ -33,15 +42,38 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 // exitCode maps an error to the documented exit code: the one place it is done.
 func exitCode(err error) int {
-	var ue usageError
+	var (
+		ue usageError
+		te timeoutError
+		ae *client.APIError
+		ne *client.NetworkError
+	)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
-	default:
-		return exitFailure
+	case errors.As(err, &te):
+		return exitTimeout
+	case errors.Is(err, client.ErrEnded):
+		return exitEnded
+	case errors.Is(err, accesstoken.ErrInvalid):
+		return exitInvalidToken
+	case errors.As(err, &ne):
+		return exitUnavailable
+	case errors.As(err, &ae):
+		switch {
+		case ae.StatusCode == http.StatusNotFound:
+			return exitNotFound
+		case ae.StatusCode == http.StatusConflict:
+			return exitEnded
+		case ae.Temporary():
+			return exitUnavailable
+		case ae.StatusCode == http.StatusBadRequest, ae.StatusCode == http.StatusRequestEntityTooLarge, ae.StatusCode == http.StatusUnsupportedMediaType:
+			return exitUsage
+		}
 	}
+	return exitFailure
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -72,9 +104,14 @@ WRCTL_ROOM_CAPACITY, WRCTL_QUEUE_URL), then the file given by --config, then
 the built-in defaults.
 
 Exit codes:
-  0  success
-  1  the command failed (server, queue or network error)
-  2  usage error: a bad flag, argument or configuration value`
+  0  success (join/status --wait: admitted)
+  1  another failure (e.g. serve could not reach its queue)
+  2  usage error: a bad flag, argument or configuration value
+  3  no such session
+  4  the session has ended (LEFT or EXPIRED)
+  5  --timeout passed before admission
+  6  the server could not be reached or answered 5xx
+  7  the access token is invalid (token verify)`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
@@ -88,13 +125,16 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 
   # Create a FIFO queue with a dead-letter queue, then serve on it
   wrctl queue create --name wrctl-waiting.fifo
-  wrctl serve --queue sqs --queue-name wrctl-waiting.fifo --capacity 500`,
+  wrctl serve --queue sqs --queue-name wrctl-waiting.fifo --capacity 500
+
+  # Join from a script, wait to be admitted, print the access token
+  wrctl join --event E1 --user U1 --wait --output json | jq -r .accessToken`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newQueueCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newVersionCmd())
 	return root
 }
 
@@ -173,8 +213,11 @@ func outputFlag(fs *pflag.FlagSet) {
 
 func outputFormat(cmd *cobra.Command) (string, error) {
 	o, _ := cmd.Flags().GetString("output")
-	if o != "text" && o != "json" {
-		return "", usagef("--output must be text or json, got %q", o)
+	if o == "text" || o == "json" || (o == "token" && cmd.Flags().Lookup("wait") != nil) {
+		return o, nil
 	}
-	return o, nil
+	if cmd.Flags().Lookup("wait") != nil {
+		return "", usagef("--output must be text, json or token, got %q", o)
+	}
+	return "", usagef("--output must be text or json, got %q", o)
 }

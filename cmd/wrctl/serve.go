@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
@@ -91,6 +92,9 @@ makes held queue messages visible again for other replicas.`,
 	f.Duration("heartbeat-ttl", 30*time.Second, "an ACTIVE session without heartbeat for this long expires")
 	f.Duration("waiting-ttl", 60*time.Second, "a WAITING session that neither polls nor heartbeats for this long is abandoned")
 	f.Duration("max-active", 15*time.Minute, "an ACTIVE session ends at this age whatever it does")
+	f.String("token-secret", "", "HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)")
+	f.String("token-key-file", "", "Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json")
+	f.String("token-audience", "", "aud claim of access tokens")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	f.String("log-format", "text", "log format: text or json")
 	return cmd
@@ -134,11 +138,15 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	log.Info("listening", "addr", ln.Addr().String(), "queue", desc, "store", storeDesc,
 		"capacity", cfg.Room.Capacity, "version", version)
 
+	signer, err := newSigner(cfg.Token, log)
+	if err != nil {
+		return err
+	}
 	metrics := server.NewMetrics()
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	defer sender.Close()
-	srv := server.New(server.Config{PollInterval: cfg.Server.PollInterval, ShutdownTimeout: cfg.Server.ShutdownTimeout},
-		st, q, sender, policies, metrics, log)
+	srv := server.New(server.Config{PollInterval: cfg.Server.PollInterval, ShutdownTimeout: cfg.Server.ShutdownTimeout, TokenAudience: cfg.Token.Audience},
+		st, q, sender, policies, signer, metrics, log)
 	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
 	g.Observe = func(d granter.Decision) { metrics.ObserveDecision(d.Outcome) }
 	metrics.HeldMessages(g.Held)
@@ -149,6 +157,28 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	err = eg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// newSigner builds the access-token signer from the configured key, or a
+// key of its own when none is configured.
+func newSigner(cfg TokenConfig, log *slog.Logger) (*accesstoken.Signer, error) {
+	switch {
+	case cfg.Secret != "":
+		return accesstoken.NewHS256Signer([]byte(cfg.Secret))
+	case cfg.Ed25519KeyFile != "":
+		pem, err := os.ReadFile(cfg.Ed25519KeyFile)
+		if err != nil {
+			return nil, usagef("--token-key-file: %v", err)
+		}
+		priv, err := accesstoken.ParsePrivateKey(pem)
+		if err != nil {
+			return nil, usagef("--token-key-file %s: %v", cfg.Ed25519KeyFile, err)
+		}
+		return accesstoken.NewEd25519Signer(priv), nil
+	}
+	log.Warn("no token key configured: signing access tokens with a key generated at start; " +
+		"they will not verify across replicas or restarts (set --token-secret or --token-key-file)")
+	return accesstoken.GenerateEd25519Signer()
 }
 
 // openStore opens the configured session store.

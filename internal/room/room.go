@@ -58,6 +58,9 @@ type Session struct {
 	// Position is 1 + the WAITING sessions of the event that joined earlier;
 	// zero unless the session is WAITING.
 	Position int64
+	// AdmissionRate is the event's recent admissions per second, filled in
+	// for a WAITING session; zero while nothing has been admitted.
+	AdmissionRate float64
 }
 
 // Policy is the set of rules one event runs under.

@@ -101,4 +101,6 @@ type EventStats struct {
 	// PeakActive is the most sessions ever ACTIVE at once, as the store saw
 	// it at each admission: the capacity audit.
 	PeakActive int64
+	// AdmissionRate is the recent admissions per second (see Rate).
+	AdmissionRate float64
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -55,7 +56,7 @@ func TestCapacityNeverExceededUnderConcurrentJoins(t *testing.T) {
 			}
 			active := 0
 			for _, id := range ids {
-				if h.status(id).Status == room.StatusActive {
+				if h.status(id).Status == api.StatusActive {
 					active++
 				}
 			}
@@ -83,10 +84,10 @@ func TestFIFOAdmissionOrderAndPromptLeave(t *testing.T) {
 			for i, id := range ids {
 				// Each leave must admit the next user through the store's
 				// notification: the tick is an hour away.
-				eventually(t, 10*time.Second, fmt.Sprintf("user %d admitted", i), func() bool { return h.status(id).Status == room.StatusActive })
+				eventually(t, 10*time.Second, fmt.Sprintf("user %d admitted", i), func() bool { return h.status(id).Status == api.StatusActive })
 				for j := i + 1; j < users; j++ {
 					s := h.status(ids[j])
-					if s.Status != room.StatusWaiting || *s.Position != int64(j-i) {
+					if s.Status != api.StatusWaiting || *s.Position != int64(j-i) {
 						t.Fatalf("while user %d is inside, user %d is %s at position %v; want WAITING at %d", i, j, s.Status, s.Position, j-i)
 					}
 				}
@@ -114,12 +115,12 @@ func TestAdmissionOrderAcrossEvents(t *testing.T) {
 				e1 = append(e1, h.join("E1", fmt.Sprint(i)).SessionID)
 			}
 			e2 := h.join("E2", "x").SessionID
-			eventually(t, 10*time.Second, "E2 admitted while E1 is full", func() bool { return h.status(e2).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "E2 admitted while E1 is full", func() bool { return h.status(e2).Status == api.StatusActive })
 			eventually(t, 10*time.Second, "E1 filled", func() bool { return h.stats("E1").Active == 2 })
 			for i, id := range e1 {
-				want := room.StatusActive
+				want := api.StatusActive
 				if i >= 2 {
-					want = room.StatusWaiting
+					want = api.StatusWaiting
 				}
 				if got := h.status(id).Status; got != want {
 					t.Fatalf("E1 user %d = %s, want %s", i, got, want)
@@ -140,12 +141,12 @@ func TestHeartbeatExpiryFreesTheSlot(t *testing.T) {
 			h := newHarness(t, backend, o)
 			a := h.join("E1", "A").SessionID
 			b := h.join("E1", "B").SessionID
-			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
 			// A never heartbeats; B keeps polling. The granter's deadline
 			// timer, not the tick, must admit B when A expires.
-			eventually(t, 10*time.Second, "B admitted after A expired", func() bool { return h.status(b).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "B admitted after A expired", func() bool { return h.status(b).Status == api.StatusActive })
 			got := h.status(a)
-			if got.Status != room.StatusExpired || got.EndReason != room.ReasonHeartbeat {
+			if got.Status != api.StatusExpired || got.EndReason != string(room.ReasonHeartbeat) {
 				t.Fatalf("A = %s/%s, want EXPIRED/heartbeat", got.Status, got.EndReason)
 			}
 			// A heartbeating B stays.
@@ -156,7 +157,7 @@ func TestHeartbeatExpiryFreesTheSlot(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond) // the client's heartbeat cadence
 			}
-			if s := h.status(b); s.Status != room.StatusActive {
+			if s := h.status(b); s.Status != api.StatusActive {
 				t.Fatalf("heartbeating B = %s", s.Status)
 			}
 		})
@@ -174,22 +175,22 @@ func TestAbandonedWaitingSessionIsSkipped(t *testing.T) {
 			a := h.join("E1", "A").SessionID
 			b := h.join("E1", "B").SessionID // stops polling at once
 			c := h.join("E1", "C").SessionID
-			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
 			// C polls (inside eventually) and so stays; B is abandoned.
 			eventually(t, 10*time.Second, "B abandoned", func() bool {
 				h.status(c)
 				s, _ := h.Store.Get(t.Context(), b, time.Now())
-				return s.Status == room.StatusExpired
+				return s.Status == api.StatusExpired
 			})
-			if s := h.status(c); s.Status != room.StatusWaiting || *s.Position != 1 {
+			if s := h.status(c); s.Status != api.StatusWaiting || *s.Position != 1 {
 				t.Fatalf("C = %s at %v, want WAITING at position 1 (B no longer counts)", s.Status, s.Position)
 			}
 			if code := h.post(a, "leave"); code != http.StatusNoContent {
 				t.Fatal(code)
 			}
-			eventually(t, 10*time.Second, "C admitted", func() bool { return h.status(c).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "C admitted", func() bool { return h.status(c).Status == api.StatusActive })
 			sb := h.status(b)
-			if sb.Status != room.StatusExpired || sb.EndReason != room.ReasonAbandoned || sb.ActivatedAt != nil {
+			if sb.Status != api.StatusExpired || sb.EndReason != string(room.ReasonAbandoned) || sb.ActivatedAt != nil {
 				t.Fatalf("B = %+v, want EXPIRED/abandoned, never activated", sb)
 			}
 			if st := h.stats("E1"); st.Admitted != 2 {

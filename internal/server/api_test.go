@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/server"
 )
@@ -21,7 +22,7 @@ func TestJoinAnswers202WithLocationAndRetryAfter(t *testing.T) {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
 	s := decode[server.Session](t, r.Body)
-	if !room.ValidSessionID(s.SessionID) || s.Status != room.StatusWaiting || s.Position == nil || *s.Position != 1 {
+	if !room.ValidSessionID(s.SessionID) || s.Status != api.StatusWaiting || s.Position == nil || *s.Position != 1 {
 		t.Fatalf("session = %+v", s)
 	}
 	if s.EstimatedWaitSeconds != nil || s.ActivatedAt != nil || s.AccessToken != "" {
@@ -70,7 +71,7 @@ func TestIdempotentJoin(t *testing.T) {
 				t.Fatalf("second join gave %s, want %s", again.SessionID, first.SessionID)
 			}
 			other := h.join("E1", "U2")
-			eventually(t, 10*time.Second, "first user admitted", func() bool { return h.status(first.SessionID).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "first user admitted", func() bool { return h.status(first.SessionID).Status == api.StatusActive })
 			if h.join("E1", "U1").SessionID != first.SessionID {
 				t.Fatal("join while ACTIVE did not return the active session")
 			}
@@ -80,7 +81,7 @@ func TestIdempotentJoin(t *testing.T) {
 			if h.post(first.SessionID, "leave") != http.StatusNoContent {
 				t.Fatal("leave failed")
 			}
-			eventually(t, 10*time.Second, "second user admitted", func() bool { return h.status(other.SessionID).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "second user admitted", func() bool { return h.status(other.SessionID).Status == api.StatusActive })
 			if h.join("E1", "U1").SessionID == first.SessionID {
 				t.Fatal("join after leave returned the ended session")
 			}
@@ -182,7 +183,7 @@ func TestSessionEndpointsRefuseBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if got := h.status(s.SessionID); got.Status != s.Status && got.Status != room.StatusActive {
+	if got := h.status(s.SessionID); got.Status != s.Status && got.Status != api.StatusActive {
 		t.Fatalf("session changed to %s", got.Status)
 	}
 }
@@ -191,7 +192,7 @@ func TestHeartbeatAndLeave(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "memory", defaultOptions())
 	s := h.join("E1", "U1")
-	eventually(t, 5*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == room.StatusActive })
+	eventually(t, 5*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == api.StatusActive })
 	if c := h.post(s.SessionID, "heartbeat"); c != http.StatusNoContent {
 		t.Fatalf("heartbeat = %d", c)
 	}
@@ -201,7 +202,7 @@ func TestHeartbeatAndLeave(t *testing.T) {
 		}
 	}
 	got := h.status(s.SessionID)
-	if got.Status != room.StatusLeft || got.EndedAt == nil || got.ExpiresAt != nil || got.Position != nil {
+	if got.Status != api.StatusLeft || got.EndedAt == nil || got.ExpiresAt != nil || got.Position != nil {
 		t.Fatalf("after leave = %+v", got)
 	}
 	r := h.do("POST", server.SessionsPath+"/"+s.SessionID+":heartbeat", "", nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
@@ -53,7 +54,11 @@ type options struct {
 	queue queue.Queue
 	// store, if set, is used instead of a new memory store.
 	store room.Store
+	// signer signs access tokens; HS256 with testSecret if nil.
+	signer *accesstoken.Signer
 }
+
+var testSecret = []byte("test-secret-test-secret-test-secret!")
 
 func defaultOptions() options {
 	return options{
@@ -89,7 +94,11 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		q = newQueue(t, backend)
 	}
 	sender := queue.NewSender(q, queue.SenderConfig{})
-	srv := server.New(server.Config{}, st, q, sender, policies, server.NewMetrics(), log)
+	signer := o.signer
+	if signer == nil {
+		signer, _ = accesstoken.NewHS256Signer(testSecret)
+	}
+	srv := server.New(server.Config{}, st, q, sender, policies, signer, server.NewMetrics(), log)
 	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -2,33 +2,25 @@ package server
 
 import (
 	"encoding/json"
+	"github.com/wrctl/wrctl/internal/api"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-// Problem is an RFC 9457 problem details body.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	// Code is a stable, machine-readable reason.
-	Code string `json:"code,omitempty"`
-	// Field names the input at fault, when there is one.
-	Field string `json:"field,omitempty"`
-}
+// Problem is the API's problem body.
+type Problem = api.Problem
 
-// Problem codes.
+// Problem codes, as in package api.
 const (
-	CodeInvalidInput     = "invalid_input"
-	CodeMalformedJSON    = "malformed_json"
-	CodeBodyTooLarge     = "body_too_large"
-	CodeUnsupportedMedia = "unsupported_media_type"
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeSessionEnded     = "session_ended"
-	CodeUnavailable      = "unavailable"
+	CodeInvalidInput     = api.CodeInvalidInput
+	CodeMalformedJSON    = api.CodeMalformedJSON
+	CodeBodyTooLarge     = api.CodeBodyTooLarge
+	CodeUnsupportedMedia = api.CodeUnsupportedMedia
+	CodeNotFound         = api.CodeNotFound
+	CodeMethodNotAllowed = api.CodeMethodNotAllowed
+	CodeSessionEnded     = api.CodeSessionEnded
+	CodeUnavailable      = api.CodeUnavailable
 )
 
 // writeProblem writes every API error: the one place errors leave the server.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
@@ -72,15 +73,15 @@ func TestAdmissionOnTheRedisStore(t *testing.T) {
 			o.store = st
 			h := newHarness(t, backend, o)
 			a, b := h.join("E1", "A"), h.join("E1", "B")
-			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == room.StatusActive })
-			if s := h.status(b.SessionID); s.Status != room.StatusWaiting || *s.Position != 1 {
+			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+			if s := h.status(b.SessionID); s.Status != api.StatusWaiting || *s.Position != 1 {
 				t.Fatalf("B = %+v", s)
 			}
 			if c := h.post(a.SessionID, "leave"); c != http.StatusNoContent {
 				t.Fatal(c)
 			}
 			// Only the pub/sub notification can admit B: the tick is an hour away.
-			eventually(t, 10*time.Second, "B admitted after A left", func() bool { return h.status(b.SessionID).Status == room.StatusActive })
+			eventually(t, 10*time.Second, "B admitted after A left", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
 		})
 	}
 }

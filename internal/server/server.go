@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
 )
@@ -25,6 +27,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 10s.
 	ShutdownTimeout time.Duration
+	// TokenAudience, if set, is the aud claim of access tokens.
+	TokenAudience string
 }
 
 func (c *Config) defaults() {
@@ -48,14 +52,16 @@ type Server struct {
 	policies room.Policies
 	log      *slog.Logger
 	metrics  *Metrics
+	signer   *accesstoken.Signer
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
 
-// New returns a server. sender sends joins to q.
-func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policies room.Policies, m *Metrics, log *slog.Logger) *Server {
+// New returns a server. sender sends joins to q; signer signs the access
+// tokens of ACTIVE sessions.
+func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policies room.Policies, signer *accesstoken.Signer, m *Metrics, log *slog.Logger) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, metrics: m, log: log, Now: time.Now}
+	return &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, signer: signer, metrics: m, log: log, Now: time.Now}
 }
 
 // Handler returns the API's routes.
@@ -75,6 +81,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/waiting-room/sessions/{seg}", s.session)
 	mux.HandleFunc("/healthz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
 	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
+	mux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such resource: "+r.URL.Path)
@@ -108,6 +115,13 @@ func (s *Server) methods(h map[string]http.HandlerFunc) http.HandlerFunc {
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// jwks publishes the public key access tokens are signed with (none for a
+// shared secret), so a protected site verifies them without calling back.
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, s.signer.JWKS())
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -6,49 +6,40 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
 // SessionsPath is the collection of sessions.
-const SessionsPath = "/api/waiting-room/sessions"
+const SessionsPath = api.SessionsPath
 
-// Session is the WaitingRoomSession of the API.
-type Session struct {
-	SessionID string      `json:"sessionId"`
-	EventID   string      `json:"eventId"`
-	UserID    string      `json:"userId"`
-	Status    room.Status `json:"status"`
-	// Position is 1 for the next in line; null unless WAITING.
-	Position *int64 `json:"position"`
-	// EstimatedWaitSeconds is null while no admission rate is known.
-	EstimatedWaitSeconds *float64   `json:"estimatedWaitSeconds"`
-	CreatedAt            time.Time  `json:"createdAt"`
-	ActivatedAt          *time.Time `json:"activatedAt"`
-	// ExpiresAt is when a live session ends without a sign of life.
-	ExpiresAt   *time.Time     `json:"expiresAt"`
-	EndedAt     *time.Time     `json:"endedAt,omitempty"`
-	EndReason   room.EndReason `json:"endReason,omitempty"`
-	AccessToken string         `json:"accessToken,omitempty"`
-}
+// Session is the API's WaitingRoomSession.
+type Session = api.Session
 
 func toAPI(s room.Session) Session {
 	out := Session{
 		SessionID: s.ID,
 		EventID:   s.EventID,
 		UserID:    s.UserID,
-		Status:    s.Status,
+		Status:    string(s.Status),
 		CreatedAt: s.CreatedAt.UTC(),
-		EndReason: s.EndReason,
+		EndReason: string(s.EndReason),
 	}
 	if s.Status == room.StatusWaiting {
 		p := s.Position
 		out.Position = &p
+		if w, ok := room.EstimatedWait(s.Position, s.AdmissionRate); ok {
+			sec := math.Round(w.Seconds()*10) / 10
+			out.EstimatedWaitSeconds = &sec
+		}
 	}
 	if !s.ActivatedAt.IsZero() {
 		t := s.ActivatedAt.UTC()
@@ -260,7 +251,21 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 	if sess.Status == room.StatusWaiting {
 		h.Set("Retry-After", retryAfter(s.pollInterval(sess.EventID)))
 	}
-	writeJSON(w, status, toAPI(sess))
+	out := toAPI(sess)
+	if sess.Status == room.StatusActive {
+		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, s.Now(), sess.ExpiresAt)
+		if s.cfg.TokenAudience != "" {
+			c.Audience = []string{s.cfg.TokenAudience}
+		}
+		tok, err := s.signer.Sign(c)
+		if err != nil {
+			s.log.Error("sign access token", "err", err)
+			unavailable(w, time.Second, "the access token could not be signed; try again")
+			return
+		}
+		out.AccessToken = tok
+	}
+	writeJSON(w, status, out)
 }
 
 // pollInterval is how long a WAITING client should wait before polling:

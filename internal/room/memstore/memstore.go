@@ -42,6 +42,7 @@ type event struct {
 	active                        deadlineHeap
 	admitted, left, expired, join int64
 	peak                          int64
+	rate                          room.Rate
 }
 
 var _ room.Store = (*Store)(nil)
@@ -72,7 +73,7 @@ func (s *Store) Join(_ context.Context, eventID, userID string, now time.Time) (
 	defer s.mu.Unlock()
 	s.expireDue(now)
 	if id, ok := s.byUser[userKey{eventID, userID}]; ok {
-		return s.view(s.sessions[id]), false, nil
+		return s.view(s.sessions[id], now), false, nil
 	}
 	e := s.event(eventID)
 	e.seq++
@@ -93,7 +94,7 @@ func (s *Store) Join(_ context.Context, eventID, userID string, now time.Time) (
 	e.waiting.add(ss.Seq, 1)
 	e.nWait++
 	heap.Push(&s.deadlines, deadline{at: ss.ExpiresAt, id: ss.ID})
-	return s.view(ss), true, nil
+	return s.view(ss, now), true, nil
 }
 
 // MarkEnqueued implements room.Store.
@@ -134,7 +135,7 @@ func (s *Store) Get(_ context.Context, id string, now time.Time) (room.Session, 
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
-	return s.view(ss), nil
+	return s.view(ss, now), nil
 }
 
 // Touch implements room.Store.
@@ -149,7 +150,7 @@ func (s *Store) Touch(_ context.Context, id string, now time.Time) (room.Session
 	if ss.Status == room.StatusWaiting {
 		s.seen(ss, now)
 	}
-	return s.view(ss), nil
+	return s.view(ss, now), nil
 }
 
 // Heartbeat implements room.Store.
@@ -162,10 +163,10 @@ func (s *Store) Heartbeat(_ context.Context, id string, now time.Time) (room.Ses
 		return room.Session{}, room.ErrNotFound
 	}
 	if !ss.Status.Live() {
-		return s.view(ss), room.ErrEnded
+		return s.view(ss, now), room.ErrEnded
 	}
 	s.seen(ss, now)
-	return s.view(ss), nil
+	return s.view(ss, now), nil
 }
 
 // seen records a sign of life and moves the session's deadline.
@@ -198,7 +199,7 @@ func (s *Store) Leave(_ context.Context, id string, now time.Time) (room.Session
 	if ss.Status.Live() {
 		s.end(ss, room.StatusLeft, room.ReasonLeft, now)
 	}
-	return s.view(ss), nil
+	return s.view(ss, now), nil
 }
 
 // Grant implements room.Store.
@@ -212,27 +213,28 @@ func (s *Store) Grant(_ context.Context, eventID, id string, now time.Time) (roo
 	}
 	switch ss.Status {
 	case room.StatusActive:
-		return room.GrantResult{Outcome: room.AlreadyActive, Session: s.view(ss)}, nil
+		return room.GrantResult{Outcome: room.AlreadyActive, Session: s.view(ss, now)}, nil
 	case room.StatusLeft, room.StatusExpired:
-		return room.GrantResult{Outcome: room.Skipped, Session: s.view(ss)}, nil
+		return room.GrantResult{Outcome: room.Skipped, Session: s.view(ss, now)}, nil
 	}
 	e := s.event(ss.EventID)
 	p := s.policies.Policy(ss.EventID)
 	if e.nActive >= int64(p.Capacity) {
-		return room.GrantResult{Outcome: room.Full, Session: s.view(ss), RetryAt: e.nextActiveDeadline(s.sessions)}, nil
+		return room.GrantResult{Outcome: room.Full, Session: s.view(ss, now), RetryAt: e.nextActiveDeadline(s.sessions)}, nil
 	}
 	e.waiting.add(ss.Seq, -1)
 	e.nWait--
 	e.nActive++
 	e.admitted++
 	e.peak = max(e.peak, e.nActive)
+	e.rate.Add(now.UnixMilli())
 	ss.Status = room.StatusActive
 	ss.ActivatedAt = now
 	ss.LastSeenAt = now
 	ss.ExpiresAt = p.ActiveDeadline(now, now)
 	heap.Push(&s.deadlines, deadline{at: ss.ExpiresAt, id: ss.ID})
 	heap.Push(&e.active, deadline{at: ss.ExpiresAt, id: ss.ID})
-	return room.GrantResult{Outcome: room.Admitted, Session: s.view(ss)}, nil
+	return room.GrantResult{Outcome: room.Admitted, Session: s.view(ss, now)}, nil
 }
 
 // Sweep implements room.Store.
@@ -252,6 +254,7 @@ func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.Ev
 		st.Active, st.Waiting = e.nActive, e.nWait
 		st.Joined, st.Admitted, st.Left, st.Expired = e.join, e.admitted, e.left, e.expired
 		st.PeakActive = e.peak
+		st.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
 	}
 	return st, nil
 }
@@ -329,11 +332,13 @@ func (s *Store) notifyFreed(eventID string) {
 	}
 }
 
-// view copies a session and fills in its position.
-func (s *Store) view(ss *room.Session) room.Session {
+// view copies a session and fills in its position and the event's rate.
+func (s *Store) view(ss *room.Session, now time.Time) room.Session {
 	v := *ss
 	if v.Status == room.StatusWaiting {
-		v.Position = s.events[ss.EventID].waiting.sum(ss.Seq-1) + 1
+		e := s.events[ss.EventID]
+		v.Position = e.waiting.sum(ss.Seq-1) + 1
+		v.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
 	}
 	return v
 }

@@ -341,7 +341,7 @@ func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.
 		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) != 3 {
+	if !ok || len(r) != 4 {
 		return room.EventStats{}, fmt.Errorf("redis: stats: unexpected reply %v", v)
 	}
 	m := pairs(r[0])
@@ -356,6 +356,7 @@ func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.
 		Expired:    num(m["expired"]),
 		PeakActive: num(m["peak"]),
 	}
+	st.AdmissionRate, _ = strconv.ParseFloat(fmt.Sprint(r[3]), 64)
 	return st, nil
 }
 
@@ -410,7 +411,7 @@ func parseSession(v any) (room.Session, error) {
 	if m["id"] == "" {
 		return room.Session{}, fmt.Errorf("redis: malformed session %v", v)
 	}
-	return room.Session{
+	sess := room.Session{
 		ID:          m["id"],
 		EventID:     m["event"],
 		UserID:      m["user"],
@@ -424,5 +425,7 @@ func parseSession(v any) (room.Session, error) {
 		EndedAt:     millis(m["ended"]),
 		EndReason:   room.EndReason(m["reason"]),
 		Position:    num(m["pos"]),
-	}, nil
+	}
+	sess.AdmissionRate, _ = strconv.ParseFloat(m["rate"], 64)
+	return sess, nil
 }

@@ -1,6 +1,12 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wrctl/wrctl/internal/room"
+)
 
 // Every script works on one event, whose keys share the hash tag {eventId}
 // and so one Redis Cluster slot: KEYS[1] is the event's meta hash (it routes
@@ -15,7 +21,8 @@ import "github.com/redis/go-redis/v9"
 // Each script first ends the event's sessions whose deadline has passed, as
 // the memory store does before every operation, and publishes the event on
 // the freed channel when an ACTIVE slot was released.
-const preamble = `
+var preamble = `
+local tau = ` + strconv.FormatInt(room.RateTau.Milliseconds(), 10) + `
 local base = ARGV[1]
 local now = tonumber(ARGV[2])
 local retention = tonumber(ARGV[3])
@@ -84,7 +91,27 @@ local function publish()
   if freed then redis.call('PUBLISH', channel, event) end
 end
 
--- view is the session's fields and its position while WAITING.
+-- rate_now is room.Rate.PerSecond: the event's decayed admission rate.
+local function rate_now()
+  local m = redis.call('HMGET', meta, 'rate', 'rateAt', 'rateFirst')
+  local first = tonumber(m[3] or '0') or 0
+  if first == 0 then return 0 end
+  local v = tonumber(m[1]) * math.exp(-math.max(now - tonumber(m[2]), 0) / tau)
+  local span = math.max(now - first, 1000)
+  return v / (1 - math.exp(-span / tau)) * 1000
+end
+
+-- rate_add is room.Rate.Add: one admission at now.
+local function rate_add()
+  local m = redis.call('HMGET', meta, 'rate', 'rateAt', 'rateFirst')
+  local v, at, first = tonumber(m[1] or '0') or 0, tonumber(m[2] or '0') or 0, tonumber(m[3] or '0') or 0
+  if first == 0 then first = now end
+  v = v * math.exp(-math.max(now - at, 0) / tau) + 1 / tau
+  redis.call('HSET', meta, 'rate', tostring(v), 'rateAt', now, 'rateFirst', first)
+end
+
+-- view is the session's fields, with its position and the event's
+-- admission rate while WAITING.
 local function view(sid)
   local h = redis.call('HGETALL', skey(sid))
   if #h == 0 then return false end
@@ -92,6 +119,8 @@ local function view(sid)
   if r then
     table.insert(h, 'pos')
     table.insert(h, r + 1)
+    table.insert(h, 'rate')
+    table.insert(h, tostring(rate_now()))
   end
   return h
 end
@@ -209,6 +238,7 @@ redis.call('ZREM', wdl, sid)
 redis.call('ZADD', act, dl, sid)
 redis.call('HSET', k, 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl)
 redis.call('HINCRBY', meta, 'admitted', 1)
+rate_add()
 if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
   redis.call('HSET', meta, 'peak', n + 1)
 end
@@ -226,5 +256,5 @@ return ended
 // stats: no extra ARGV. Returns {meta hash, active, waiting}.
 var statsScript = redis.NewScript(preamble + `
 publish()
-return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait)}
+return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now())}
 `)

@@ -153,6 +153,10 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatal(err)
 		}
 		want := room.EventStats{EventID: "E1", Capacity: 2, Active: 2, Waiting: 0, Joined: 3, Admitted: 3, Left: 1, PeakActive: 2}
+		if stats.AdmissionRate <= 0 {
+			t.Fatalf("admission rate %v after three admissions", stats.AdmissionRate)
+		}
+		stats.AdmissionRate = 0
 		if stats != want {
 			t.Fatalf("stats = %+v, want %+v", stats, want)
 		}
@@ -337,6 +341,39 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		if g := get(t, st, again.ID, t0); g.Status != room.StatusWaiting {
 			t.Fatalf("abort removed an enqueued session: %+v", g)
+		}
+	})
+
+	t.Run("admission rate is unknown until someone is admitted, then follows the pace", func(t *testing.T) {
+		st := newStore(t, room.StaticPolicies{Default: room.Policy{Capacity: 1000, HeartbeatTTL: time.Hour, WaitingTTL: time.Hour, MaxActive: time.Hour}})
+		last := join(t, st, "E1", "last", t0)
+		if s := get(t, st, last.ID, t0); s.AdmissionRate != 0 {
+			t.Fatalf("rate before any admission = %v, want 0 (unknown)", s.AdmissionRate)
+		}
+		// Twenty admissions, one every 500ms: two per second.
+		now := t0
+		for i := range 20 {
+			s := join(t, st, "E1", fmt.Sprint(i), now)
+			grant(t, st, s.ID, now, room.Admitted)
+			if i < 19 {
+				now = now.Add(500 * time.Millisecond)
+			}
+		}
+		s := get(t, st, last.ID, now)
+		if s.AdmissionRate < 1.5 || s.AdmissionRate > 2.5 {
+			t.Fatalf("rate after steady 2/s admissions = %v", s.AdmissionRate)
+		}
+		if w, ok := room.EstimatedWait(s.Position, s.AdmissionRate); !ok || w <= 0 {
+			t.Fatalf("estimated wait = %v, %v", w, ok)
+		}
+		stats, _ := st.Stats(ctx, "E1", now)
+		if stats.AdmissionRate != s.AdmissionRate {
+			t.Fatalf("stats rate %v != session rate %v", stats.AdmissionRate, s.AdmissionRate)
+		}
+		// A line that stops moving: the rate decays, the estimate grows.
+		later := get(t, st, last.ID, now.Add(time.Minute))
+		if later.AdmissionRate >= s.AdmissionRate/2 {
+			t.Fatalf("rate a minute after the last admission = %v, was %v", later.AdmissionRate, s.AdmissionRate)
 		}
 	})
 

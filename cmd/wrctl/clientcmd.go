@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// clientKeys maps the client commands' configuration keys to their flags.
+var clientKeys = map[string]string{
+	"client.server": "server",
+}
+
+// clientFlags adds the flags every client command shares.
+func clientFlags(cmd *cobra.Command) {
+	cmd.Flags().String("server", "http://localhost:8080", "waiting room URL (client.server, WRCTL_SERVER)")
+	outputFlag(cmd.Flags())
+}
+
+// waitFlags adds --wait and its tuning.
+func waitFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Lookup("output").Usage = "output format: text, json, or token (only the access token, for $(...))"
+	f.Bool("wait", false, "poll until the session is ACTIVE (keeps it alive while waiting)")
+	f.Duration("timeout", 0, "with --wait: give up after this long (exit 5); 0 waits for ever")
+	f.Duration("poll-interval", 0, "with --wait: poll this often instead of following the server's Retry-After")
+}
+
+// newClient builds the API client from --server / WRCTL_SERVER / config.
+func newClient(cmd *cobra.Command) (*client.Client, error) {
+	v, err := newViper(cmd, clientKeys)
+	if err != nil {
+		return nil, err
+	}
+	// The documented short form WRCTL_SERVER wins over WRCTL_CLIENT_SERVER.
+	if err := v.BindEnv("client.server", "WRCTL_SERVER", "WRCTL_CLIENT_SERVER"); err != nil {
+		return nil, err
+	}
+	c, err := client.New(v.GetString("client.server"), nil)
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	return c, nil
+}
+
+// sessionArg reads the SESSION_ID argument.
+func sessionArg(cmd *cobra.Command, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("%s takes one SESSION_ID, got %d arguments", cmd.CommandPath(), len(args))
+	}
+	if !room.ValidSessionID(args[0]) {
+		return "", usagef("SESSION_ID %q: want the 32 hex characters 'wrctl join' printed", args[0])
+	}
+	return args[0], nil
+}
+
+// idFlag reads and checks an --event or --user flag.
+func idFlag(cmd *cobra.Command, name string) (string, error) {
+	v, _ := cmd.Flags().GetString(name)
+	if v == "" {
+		return "", usagef("--%s is required", name)
+	}
+	if err := room.ValidateID(v); err != nil {
+		return "", usagef("--%s %q: %v", name, v, err)
+	}
+	return v, nil
+}
+
+// printSession writes a session as text, JSON, or only its access token.
+func printSession(w io.Writer, format string, s api.Session) error {
+	switch format {
+	case "json":
+		return json.NewEncoder(w).Encode(s)
+	case "token":
+		if s.AccessToken == "" {
+			return fmt.Errorf("session %s is %s: no access token (use --wait)", s.SessionID, s.Status)
+		}
+		_, err := fmt.Fprintln(w, s.AccessToken)
+		return err
+	}
+	rows := [][2]string{{"session", s.SessionID}, {"event", s.EventID}, {"user", s.UserID}, {"status", s.Status}}
+	if s.Position != nil {
+		rows = append(rows, [2]string{"position", fmt.Sprint(*s.Position)})
+	}
+	if s.Status == api.StatusWaiting {
+		rows = append(rows, [2]string{"wait", estimate(s.EstimatedWaitSeconds)})
+	}
+	if s.ActivatedAt != nil {
+		rows = append(rows, [2]string{"admitted", s.ActivatedAt.Format(time.RFC3339)})
+	}
+	if s.ExpiresAt != nil {
+		rows = append(rows, [2]string{"expires", s.ExpiresAt.Format(time.RFC3339)})
+	}
+	if s.EndedAt != nil {
+		rows = append(rows, [2]string{"ended", s.EndedAt.Format(time.RFC3339) + " (" + s.EndReason + ")"})
+	}
+	if s.AccessToken != "" {
+		rows = append(rows, [2]string{"token", s.AccessToken})
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-9s %s\n", r[0], r[1])
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func estimate(sec *float64) string {
+	if sec == nil {
+		return "unknown (nobody admitted yet)"
+	}
+	return "about " + (time.Duration(*sec) * time.Second).Round(time.Second).String()
+}
+
+// progress shows where a waiting session stands: one rewritten line on a
+// terminal, a line per change of position otherwise (CI logs).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	start time.Time
+	last  string
+}
+
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd())), start: time.Now()}
+}
+
+func (p *progress) update(s api.Session) {
+	if s.Status != api.StatusWaiting || s.Position == nil {
+		return
+	}
+	line := fmt.Sprintf("waiting: position %d, wait %s", *s.Position, estimate(s.EstimatedWaitSeconds))
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s (waited %s)", line, time.Since(p.start).Round(time.Second))
+		return
+	}
+	if line != p.last {
+		fmt.Fprintln(p.w, line)
+	}
+	p.last = line
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

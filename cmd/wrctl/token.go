@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wrctl/wrctl/accesstoken"
+)
+
+func newTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Verify access tokens and make signing keys",
+		Long: `Access tokens are the JWTs an ACTIVE session carries. The protected site
+verifies them without calling the waiting room back: with the shared HS256
+secret, or with the Ed25519 public key the room publishes at
+/.well-known/jwks.json (the Go package github.com/wrctl/wrctl/accesstoken does
+it as net/http middleware).`,
+		Example: `  wrctl token verify "$token" --server https://room.example.com
+  wrctl token keygen --out /etc/wrctl/token.pem`,
+	}
+	cmd.AddCommand(newTokenVerifyCmd(), newTokenKeygenCmd())
+	return cmd
+}
+
+// tokenKeys maps token verify's configuration keys to its flags.
+var tokenKeys = map[string]string{
+	"client.server":  "server",
+	"token.secret":   "secret",
+	"token.audience": "audience",
+}
+
+func newTokenVerifyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify TOKEN",
+		Short: "Check an access token and print its claims",
+		Long: `Check an access token's signature, issuer and expiry, and print its claims.
+
+The key comes from --secret (or WRCTL_TOKEN_SECRET) for HS256, --public-key for
+an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
+--server. Exits 0 when the token is valid and 7 when it is not.` + clientExitCodes,
+		Example: `  wrctl token verify "$token"
+  WRCTL_TOKEN_SECRET=... wrctl token verify "$token" --event launch-2026 --output json
+  wrctl token verify "$token" --public-key token.pub.pem`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("token verify takes one TOKEN, got %d arguments", len(args))
+			}
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			v, err := newViper(cmd, tokenKeys)
+			if err != nil {
+				return err
+			}
+			if err := v.BindEnv("client.server", "WRCTL_SERVER", "WRCTL_CLIENT_SERVER"); err != nil {
+				return err
+			}
+			var opts []accesstoken.Option
+			if aud := v.GetString("token.audience"); aud != "" {
+				opts = append(opts, accesstoken.WithAudience(aud))
+			}
+			pubFile, _ := cmd.Flags().GetString("public-key")
+			jwks, _ := cmd.Flags().GetString("jwks")
+			var verifier *accesstoken.Verifier
+			switch secret := v.GetString("token.secret"); {
+			case secret != "":
+				verifier = accesstoken.NewHS256Verifier([]byte(secret), opts...)
+			case pubFile != "":
+				pem, err := os.ReadFile(pubFile)
+				if err != nil {
+					return usagef("--public-key: %v", err)
+				}
+				pub, err := accesstoken.ParsePublicKey(pem)
+				if err != nil {
+					return usagef("--public-key %s: %v", pubFile, err)
+				}
+				verifier = accesstoken.NewEd25519Verifier(pub, opts...)
+			default:
+				if jwks == "" {
+					c, err := newClient(cmd)
+					if err != nil {
+						return err
+					}
+					jwks = c.JWKSURL()
+				}
+				verifier = accesstoken.NewJWKSVerifier(jwks, nil, opts...)
+			}
+			claims, err := verifier.Verify(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if event, _ := cmd.Flags().GetString("event"); event != "" && claims.EventID != event {
+				return fmt.Errorf("%w: token is for event %q, not %q", accesstoken.ErrInvalid, claims.EventID, event)
+			}
+			w := cmd.OutOrStdout()
+			if format == "json" {
+				return json.NewEncoder(w).Encode(claims)
+			}
+			_, err = fmt.Fprintf(w, "valid\nsession   %s\nevent     %s\nuser      %s\nexpires   %s\n",
+				claims.SessionID, claims.EventID, claims.UserID(), claims.ExpiresAt.Time.UTC().Format(time.RFC3339))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.String("secret", "", "HS256 secret (token.secret, WRCTL_TOKEN_SECRET)")
+	f.String("public-key", "", "Ed25519 public key file (PEM)")
+	f.String("jwks", "", "key set URL (default: the server's /.well-known/jwks.json)")
+	f.String("audience", "", "require this aud claim")
+	f.String("event", "", "require a token for this event")
+	clientFlags(cmd)
+	return cmd
+}
+
+func newTokenKeygenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Make an Ed25519 key pair for signing access tokens",
+		Long: `Write a new Ed25519 private key (PEM PKCS #8, mode 0600) for
+'wrctl serve --token-key-file', and print its public key (PEM) for sites that
+verify with a key file rather than the published key set.`,
+		Example: `  wrctl token keygen --out /etc/wrctl/token.pem > token.pub.pem`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, _ := cmd.Flags().GetString("out")
+			if out == "" {
+				return usagef("--out is required")
+			}
+			s, err := accesstoken.GenerateEd25519Signer()
+			if err != nil {
+				return err
+			}
+			priv, err := accesstoken.MarshalPrivateKey(s.PrivateKey())
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return usagef("--out: %v", err)
+			}
+			if _, err := f.Write(priv); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			pub, err := accesstoken.MarshalPublicKey(s.PublicKey())
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(pub)
+			return err
+		},
+	}
+	cmd.Flags().String("out", "", "file for the private key; must not exist")
+	return cmd
+}

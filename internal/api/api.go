@@ -1,0 +1,84 @@
+// Package api holds the HTTP API's wire types, shared by the server and the
+// client: the WaitingRoomSession, the problem body and the paths.
+package api
+
+import "time"
+
+// Paths of the API.
+const (
+	SessionsPath = "/api/waiting-room/sessions"
+	JWKSPath     = "/.well-known/jwks.json"
+)
+
+// SessionPath is the path of one session, with an optional custom method
+// (":heartbeat", ":leave").
+func SessionPath(id, method string) string {
+	if method != "" {
+		return SessionsPath + "/" + id + ":" + method
+	}
+	return SessionsPath + "/" + id
+}
+
+// Session statuses.
+const (
+	StatusWaiting = "WAITING"
+	StatusActive  = "ACTIVE"
+	StatusLeft    = "LEFT"
+	StatusExpired = "EXPIRED"
+)
+
+// Session is the WaitingRoomSession.
+type Session struct {
+	SessionID string `json:"sessionId"`
+	EventID   string `json:"eventId"`
+	UserID    string `json:"userId"`
+	// Status is WAITING, ACTIVE, LEFT or EXPIRED.
+	Status string `json:"status"`
+	// Position is 1 for the next in line; null unless WAITING.
+	Position *int64 `json:"position"`
+	// EstimatedWaitSeconds is position ÷ the recent admission rate; null
+	// unless WAITING and something has been admitted.
+	EstimatedWaitSeconds *float64   `json:"estimatedWaitSeconds"`
+	CreatedAt            time.Time  `json:"createdAt"`
+	ActivatedAt          *time.Time `json:"activatedAt"`
+	// ExpiresAt is when a live session ends without a sign of life.
+	ExpiresAt *time.Time `json:"expiresAt"`
+	EndedAt   *time.Time `json:"endedAt,omitempty"`
+	// EndReason is left, abandoned, heartbeat or max_active once ended.
+	EndReason string `json:"endReason,omitempty"`
+	// AccessToken is a signed JWT for the protected site; only while ACTIVE.
+	AccessToken string `json:"accessToken,omitempty"`
+}
+
+// Ended reports whether the session is LEFT or EXPIRED.
+func (s Session) Ended() bool { return s.Status == StatusLeft || s.Status == StatusExpired }
+
+// JoinRequest is the body of a join.
+type JoinRequest struct {
+	EventID string `json:"eventId"`
+	UserID  string `json:"userId"`
+}
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Code is a stable, machine-readable reason.
+	Code string `json:"code,omitempty"`
+	// Field names the input at fault, when there is one.
+	Field string `json:"field,omitempty"`
+}
+
+// Problem codes.
+const (
+	CodeInvalidInput     = "invalid_input"
+	CodeMalformedJSON    = "malformed_json"
+	CodeBodyTooLarge     = "body_too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeSessionEnded     = "session_ended"
+	CodeUnavailable      = "unavailable"
+)

@@ -1,0 +1,230 @@
+// Package client is the waiting room's API client, shared by the join,
+// status, heartbeat and leave commands, the load generator and the dashboard.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/api"
+)
+
+// Client talks to one wrctl server.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a client for the server at base (http://host:port). hc nil
+// means a client with a 10s timeout.
+func New(base string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want http(s)://host[:port]", base)
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), http: hc}, nil
+}
+
+// BaseURL returns the server's URL.
+func (c *Client) BaseURL() string { return c.base }
+
+// APIError is a response other than the one asked for, with its problem body.
+type APIError struct {
+	StatusCode int
+	Problem    api.Problem
+	// RetryAfter is the server's Retry-After, if any.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	msg := e.Problem.Detail
+	if msg == "" {
+		msg = e.Problem.Title
+	}
+	if msg == "" {
+		msg = http.StatusText(e.StatusCode)
+	}
+	return fmt.Sprintf("server answered %d: %s", e.StatusCode, msg)
+}
+
+// Temporary reports whether trying again later may succeed (5xx, 429).
+func (e *APIError) Temporary() bool {
+	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
+}
+
+// NetworkError is a request that got no HTTP answer.
+type NetworkError struct{ Err error }
+
+func (e *NetworkError) Error() string { return "cannot reach the server: " + e.Err.Error() }
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// response is a decoded answer.
+type response struct {
+	status     int
+	body       []byte
+	retryAfter time.Duration
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body any, want int) (response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return response{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return response{}, ctx.Err()
+		}
+		return response{}, &NetworkError{err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return response{}, &NetworkError{err}
+	}
+	r := response{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	if resp.StatusCode != want {
+		e := &APIError{StatusCode: resp.StatusCode, RetryAfter: r.retryAfter}
+		json.Unmarshal(b, &e.Problem)
+		return r, e
+	}
+	return r, nil
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+func decodeSession(r response) (api.Session, error) {
+	var s api.Session
+	if err := json.Unmarshal(r.body, &s); err != nil {
+		return s, fmt.Errorf("decode session: %w", err)
+	}
+	return s, nil
+}
+
+// Join joins an event's line (or returns the place the user already holds).
+func (c *Client) Join(ctx context.Context, eventID, userID string) (api.Session, error) {
+	r, err := c.do(ctx, http.MethodPost, api.SessionsPath, api.JoinRequest{EventID: eventID, UserID: userID}, http.StatusAccepted)
+	if err != nil {
+		return api.Session{}, err
+	}
+	return decodeSession(r)
+}
+
+// Status returns a session and how long the server asks to wait before
+// polling again (zero unless WAITING).
+func (c *Client) Status(ctx context.Context, id string) (api.Session, time.Duration, error) {
+	r, err := c.do(ctx, http.MethodGet, api.SessionPath(url.PathEscape(id), ""), nil, http.StatusOK)
+	if err != nil {
+		return api.Session{}, 0, err
+	}
+	s, err := decodeSession(r)
+	return s, r.retryAfter, err
+}
+
+// Heartbeat keeps a session alive.
+func (c *Client) Heartbeat(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodPost, api.SessionPath(url.PathEscape(id), "heartbeat"), nil, http.StatusNoContent)
+	return err
+}
+
+// Leave ends a session and frees its place.
+func (c *Client) Leave(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodPost, api.SessionPath(url.PathEscape(id), "leave"), nil, http.StatusNoContent)
+	return err
+}
+
+// JWKSURL is where the server publishes its token keys.
+func (c *Client) JWKSURL() string { return c.base + api.JWKSPath }
+
+// ErrEnded is returned by Wait when the session ended before admission.
+var ErrEnded = errors.New("session ended")
+
+// WaitOptions tunes Wait.
+type WaitOptions struct {
+	// PollInterval overrides the server's Retry-After when positive.
+	PollInterval time.Duration
+	// Progress, if set, sees every status while waiting.
+	Progress func(api.Session)
+}
+
+// Wait polls a session until it is ACTIVE (returned with its token), it ends
+// (ErrEnded), or ctx is done. Polling keeps a WAITING session alive; it
+// follows the server's Retry-After and rides out temporary errors (5xx, 429,
+// network) with backoff.
+func (c *Client) Wait(ctx context.Context, id string, o WaitOptions) (api.Session, error) {
+	backoff := 250 * time.Millisecond
+	for {
+		s, retry, err := c.Status(ctx, id)
+		var ae *APIError
+		var ne *NetworkError
+		switch {
+		case err == nil:
+			backoff = 250 * time.Millisecond
+			if o.Progress != nil {
+				o.Progress(s)
+			}
+			switch {
+			case s.Status == api.StatusActive:
+				return s, nil
+			case s.Ended():
+				return s, fmt.Errorf("%w: %s (%s)", ErrEnded, s.Status, s.EndReason)
+			}
+			if o.PollInterval > 0 {
+				retry = o.PollInterval
+			}
+			if retry <= 0 {
+				retry = 2 * time.Second
+			}
+		case errors.As(err, &ae) && ae.Temporary(), errors.As(err, &ne):
+			retry = max(backoff, 0)
+			if ae != nil && ae.RetryAfter > 0 {
+				retry = ae.RetryAfter
+			}
+			backoff = min(backoff*2, 10*time.Second)
+		default:
+			return s, err
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return s, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

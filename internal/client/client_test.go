@@ -1,0 +1,178 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/queue/memqueue"
+	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/room/memstore"
+	"github.com/wrctl/wrctl/internal/server"
+)
+
+// realServer runs the waiting room on the embedded backends.
+func realServer(t *testing.T, capacity int) *client.Client {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}}
+	st := memstore.New(p)
+	q := memqueue.New(memqueue.Config{})
+	sender := queue.NewSender(q, queue.SenderConfig{})
+	signer, _ := accesstoken.GenerateEd25519Signer()
+	srv := server.New(server.Config{PollInterval: 100 * time.Millisecond}, st, q, sender, p, signer, server.NewMetrics(), log)
+	ts := httptest.NewServer(srv.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	g := granter.New(granter.Config{Wait: time.Second}, q, st, log)
+	done := make(chan struct{})
+	go func() { defer close(done); g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; ts.Close(); sender.Close(); st.Close() })
+	c, err := client.New(ts.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestClientAgainstARealServer(t *testing.T) {
+	t.Parallel()
+	c := realServer(t, 1)
+	ctx := context.Background()
+	a, err := c.Join(ctx, "E1", "A")
+	if err != nil || a.Status != api.StatusWaiting {
+		t.Fatalf("join = %+v, %v", a, err)
+	}
+	active, err := c.Wait(ctx, a.SessionID, client.WaitOptions{})
+	if err != nil || active.Status != api.StatusActive || active.AccessToken == "" {
+		t.Fatalf("wait = %+v, %v", active, err)
+	}
+	b, _ := c.Join(ctx, "E1", "B")
+	var seen []int64
+	waited := make(chan error, 1)
+	go func() {
+		s, err := c.Wait(ctx, b.SessionID, client.WaitOptions{Progress: func(s api.Session) {
+			if s.Position != nil {
+				seen = append(seen, *s.Position)
+			}
+		}})
+		if err == nil && s.Status != api.StatusActive {
+			err = errors.New("not active")
+		}
+		waited <- err
+	}()
+	if err := c.Heartbeat(ctx, a.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(ctx, a.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("B's wait: %v", err)
+	}
+	if len(seen) == 0 || seen[0] != 1 {
+		t.Fatalf("progress positions = %v, want to start at 1", seen)
+	}
+	err = c.Heartbeat(ctx, a.SessionID)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusConflict || ae.Problem.Code != api.CodeSessionEnded {
+		t.Fatalf("heartbeat after leave = %v", err)
+	}
+	_, _, err = c.Status(ctx, room.NewSessionID())
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+		t.Fatalf("status of an unknown id = %v", err)
+	}
+}
+
+func TestWaitReportsAnEndedSession(t *testing.T) {
+	t.Parallel()
+	c := realServer(t, 1)
+	ctx := context.Background()
+	a, _ := c.Join(ctx, "E1", "A")
+	b, _ := c.Join(ctx, "E1", "B")
+	if _, err := c.Wait(ctx, a.SessionID, client.WaitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(ctx, b.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Wait(ctx, b.SessionID, client.WaitOptions{})
+	if !errors.Is(err, client.ErrEnded) || s.Status != api.StatusLeft {
+		t.Fatalf("wait on a left session = %s, %v", s.Status, err)
+	}
+}
+
+func TestWaitRidesOutTemporaryErrorsAndHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1, 2:
+			w.Header().Set("Retry-After", "0")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503}`)
+		case 3:
+			w.Header().Set("Retry-After", "0")
+			io.WriteString(w, `{"sessionId":"s","status":"WAITING","position":1}`)
+		default:
+			io.WriteString(w, `{"sessionId":"s","status":"ACTIVE","accessToken":"t"}`)
+		}
+	}))
+	defer ts.Close()
+	c, _ := client.New(ts.URL, ts.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.Wait(ctx, "s", client.WaitOptions{PollInterval: time.Millisecond})
+	if err != nil || s.Status != api.StatusActive || calls.Load() != 4 {
+		t.Fatalf("wait = %+v, %v after %d calls", s, err, calls.Load())
+	}
+}
+
+func TestWaitStopsAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	c := realServer(t, 1)
+	ctx := context.Background()
+	a, _ := c.Join(ctx, "E1", "A")
+	if _, err := c.Wait(ctx, a.SessionID, client.WaitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := c.Join(ctx, "E1", "B")
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Wait(short, b.SessionID, client.WaitOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait past its deadline = %v", err)
+	}
+}
+
+func TestNewRefusesBadURLs(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"", "localhost:8080", "ftp://x", "http://"} {
+		if _, err := client.New(u, nil); err == nil {
+			t.Errorf("New(%q) accepted", u)
+		}
+	}
+}
+
+func TestUnreachableServerIsANetworkError(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	url := ts.URL
+	ts.Close()
+	c, _ := client.New(url, nil)
+	_, err := c.Join(context.Background(), "E1", "U1")
+	var ne *client.NetworkError
+	if !errors.As(err, &ne) {
+		t.Fatalf("join on a closed port = %v, want a NetworkError", err)
+	}
+}

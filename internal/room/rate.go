@@ -1,0 +1,50 @@
+package room
+
+import (
+	"math"
+	"time"
+)
+
+// RateTau is the time constant of the admission rate: admissions older than
+// a few RateTau barely count, so the estimate follows the line's pace.
+const RateTau = 30 * time.Second
+
+// Rate is an exponentially decayed count of admissions, the "recent
+// admission rate" a wait estimate divides by. It is O(1) to update and to
+// read, and the Redis store keeps the same three numbers in Lua.
+type Rate struct {
+	// Value is the decayed rate in admissions per millisecond as of At.
+	Value float64
+	// At and First are the last and the first admission, in Unix ms.
+	At, First int64
+}
+
+// Add records one admission at now (Unix ms).
+func (r *Rate) Add(now int64) {
+	tau := float64(RateTau.Milliseconds())
+	if r.First == 0 {
+		r.First = now
+	}
+	r.Value = r.Value*math.Exp(-float64(max(now-r.At, 0))/tau) + 1/tau
+	r.At = now
+}
+
+// PerSecond is the rate at now, corrected for the start-up bias of a decayed
+// sum that began at First; 0 if nothing has been admitted.
+func (r Rate) PerSecond(now int64) float64 {
+	if r.First == 0 {
+		return 0
+	}
+	tau := float64(RateTau.Milliseconds())
+	v := r.Value * math.Exp(-float64(max(now-r.At, 0))/tau)
+	span := float64(max(now-r.First, 1000)) // one admission alone reads as about one per second
+	return v / (1 - math.Exp(-span/tau)) * 1000
+}
+
+// EstimatedWait is position ÷ rate, or false while the rate is unknown.
+func EstimatedWait(position int64, perSecond float64) (time.Duration, bool) {
+	if perSecond <= 0 || position <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(position) / perSecond * float64(time.Second)), true
+}
