@@ -22,7 +22,7 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: all build run test lint bench tools redis clean
+.PHONY: all build run test smoke lint bench tools redis clean
 
 # apt-get needs root; use sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -66,6 +66,10 @@ run: tools build
 test: tools redis
 	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR), redis-server $$(redis-server --version | grep -o 'v=[0-9.]*'))"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -race -count=1 -timeout 8m ./...
+
+## smoke: the CI smoke test: emulator + serve + a short wrctl load with thresholds.
+smoke: tools build
+	tools/smoke.sh $(BIN) $(NODE) $(FAUXQS_DIR)
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

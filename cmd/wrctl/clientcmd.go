@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ func waitFlags(cmd *cobra.Command) {
 
 // newClient builds the API client from --server / WRCTL_SERVER / config.
 func newClient(cmd *cobra.Command) (*client.Client, error) {
+	return newClientWith(cmd, nil)
+}
+
+// newClientWith is newClient over a given HTTP client (nil: the default).
+func newClientWith(cmd *cobra.Command, hc *http.Client) (*client.Client, error) {
 	v, err := newViper(cmd, clientKeys)
 	if err != nil {
 		return nil, err
@@ -46,7 +52,7 @@ func newClient(cmd *cobra.Command) (*client.Client, error) {
 	if err := v.BindEnv("client.server", "WRCTL_SERVER", "WRCTL_CLIENT_SERVER"); err != nil {
 		return nil, err
 	}
-	c, err := client.New(v.GetString("client.server"), nil)
+	c, err := client.New(v.GetString("client.server"), hc)
 	if err != nil {
 		return nil, usagef("--server: %v", err)
 	}

@@ -30,6 +30,7 @@ const (
 	exitTimeout      = 5 // --timeout passed before admission
 	exitUnavailable  = 6 // the server could not be reached or answered 5xx
 	exitInvalidToken = 7 // token verify: the token is not valid
+	exitThreshold    = 8 // load: a --threshold was breached
 )
 
 // usageError is an error in what the user asked for.
@@ -55,6 +56,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &te):
 		return exitTimeout
+	case errors.As(err, &thresholdError{}):
+		return exitThreshold
 	case errors.Is(err, client.ErrEnded):
 		return exitEnded
 	case errors.Is(err, accesstoken.ErrInvalid):
@@ -111,7 +114,8 @@ Exit codes:
   4  the session has ended (LEFT or EXPIRED)
   5  --timeout passed before admission
   6  the server could not be reached or answered 5xx
-  7  the access token is invalid (token verify)`
+  7  the access token is invalid (token verify)
+  8  a --threshold was breached (load)`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
@@ -134,7 +138,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newVersionCmd())
 	return root
 }
 

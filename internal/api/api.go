@@ -10,6 +10,9 @@ const (
 	JWKSPath     = "/.well-known/jwks.json"
 )
 
+// EventStatsPath is the path of an event's stats.
+func EventStatsPath(eventID string) string { return "/api/waiting-room/events/" + eventID + "/stats" }
+
 // SessionPath is the path of one session, with an optional custom method
 // (":heartbeat", ":leave").
 func SessionPath(id, method string) string {
@@ -34,6 +37,9 @@ type Session struct {
 	UserID    string `json:"userId"`
 	// Status is WAITING, ACTIVE, LEFT or EXPIRED.
 	Status string `json:"status"`
+	// Ticket is the session's join sequence number in its event: the line's
+	// order. Admission follows it (exactly with one replica on a FIFO queue).
+	Ticket int64 `json:"ticket"`
 	// Position is 1 for the next in line; null unless WAITING.
 	Position *int64 `json:"position"`
 	// EstimatedWaitSeconds is position ÷ the recent admission rate; null
@@ -52,6 +58,26 @@ type Session struct {
 
 // Ended reports whether the session is LEFT or EXPIRED.
 func (s Session) Ended() bool { return s.Status == StatusLeft || s.Status == StatusExpired }
+
+// EventStats are one event's counts, read-only.
+type EventStats struct {
+	EventID  string `json:"eventId"`
+	Capacity int    `json:"capacity"`
+	Active   int64  `json:"active"`
+	Waiting  int64  `json:"waiting"`
+	// Joined counts every session ever created for the event; Admitted every
+	// admission; Left and Expired the sessions that ended so.
+	Joined   int64 `json:"joined"`
+	Admitted int64 `json:"admitted"`
+	Left     int64 `json:"left"`
+	Expired  int64 `json:"expired"`
+	// PeakActive is the most sessions the store ever held ACTIVE at once.
+	PeakActive int64 `json:"peakActive"`
+	// AdmissionRate is recent admissions per second.
+	AdmissionRate float64 `json:"admissionRate"`
+	// EstimatedWaitSeconds is what a newcomer would wait; null while unknown.
+	EstimatedWaitSeconds *float64 `json:"estimatedWaitSeconds"`
+}
 
 // JoinRequest is the body of a join.
 type JoinRequest struct {

@@ -138,11 +138,19 @@ func decodeSession(r response) (api.Session, error) {
 
 // Join joins an event's line (or returns the place the user already holds).
 func (c *Client) Join(ctx context.Context, eventID, userID string) (api.Session, error) {
+	s, _, err := c.JoinRetry(ctx, eventID, userID)
+	return s, err
+}
+
+// JoinRetry is Join that also returns how long the server asks to wait
+// before the first status poll.
+func (c *Client) JoinRetry(ctx context.Context, eventID, userID string) (api.Session, time.Duration, error) {
 	r, err := c.do(ctx, http.MethodPost, api.SessionsPath, api.JoinRequest{EventID: eventID, UserID: userID}, http.StatusAccepted)
 	if err != nil {
-		return api.Session{}, err
+		return api.Session{}, 0, err
 	}
-	return decodeSession(r)
+	s, err := decodeSession(r)
+	return s, r.retryAfter, err
 }
 
 // Status returns a session and how long the server asks to wait before
@@ -227,4 +235,17 @@ func (c *Client) Wait(ctx context.Context, id string, o WaitOptions) (api.Sessio
 		case <-t.C:
 		}
 	}
+}
+
+// EventStats returns an event's counts.
+func (c *Client) EventStats(ctx context.Context, eventID string) (api.EventStats, error) {
+	var st api.EventStats
+	r, err := c.do(ctx, http.MethodGet, api.EventStatsPath(url.PathEscape(eventID)), nil, http.StatusOK)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(r.body, &st); err != nil {
+		return st, fmt.Errorf("decode stats: %w", err)
+	}
+	return st, nil
 }

@@ -256,3 +256,35 @@ func TestJoinAnswers503WhenTheQueueIsDownAndLeavesNoSession(t *testing.T) {
 		t.Fatalf("a failed join left a session behind: %+v", st)
 	}
 }
+
+func TestEventStatsEndpoint(t *testing.T) {
+	t.Parallel()
+	o := defaultOptions()
+	o.policy.Capacity = 1
+	h := newHarness(t, "memory", o)
+	a := h.join("S1", "A")
+	b := h.join("S1", "B")
+	if a.Ticket != 1 || b.Ticket != 2 {
+		t.Fatalf("tickets %d, %d; want 1, 2", a.Ticket, b.Ticket)
+	}
+	eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+	r := h.do("GET", api.EventStatsPath("S1"), "", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("stats = %d %s", r.Status, r.Body)
+	}
+	st := decode[api.EventStats](t, r.Body)
+	if st.EventID != "S1" || st.Capacity != 1 || st.Active != 1 || st.Waiting != 1 || st.Joined != 2 || st.Admitted != 1 || st.PeakActive != 1 || st.AdmissionRate <= 0 || st.EstimatedWaitSeconds == nil {
+		t.Fatalf("stats = %+v", st)
+	}
+	if r := h.do("GET", api.EventStatsPath("nobody"), "", nil); r.Status != http.StatusOK || decode[api.EventStats](t, r.Body).Joined != 0 {
+		t.Fatalf("stats of an unused event = %d %s", r.Status, r.Body)
+	}
+	if r := h.do("GET", "/api/waiting-room/events/bad%20id/stats", "", nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("stats of a bad id = %d", r.Status)
+	} else {
+		problem(t, r)
+	}
+	if r := h.do("POST", api.EventStatsPath("S1"), "", nil); r.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST stats = %d", r.Status)
+	}
+}

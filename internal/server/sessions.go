@@ -30,6 +30,7 @@ func toAPI(s room.Session) Session {
 		EventID:   s.EventID,
 		UserID:    s.UserID,
 		Status:    string(s.Status),
+		Ticket:    s.Seq,
 		CreatedAt: s.CreatedAt.UTC(),
 		EndReason: string(s.EndReason),
 	}

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/wrctl/wrctl/internal/loadgen"
+)
+
+// thresholdError is a run that breached one or more --threshold.
+type thresholdError struct{ breached []string }
+
+func (e thresholdError) Error() string {
+	return "thresholds breached: " + strings.Join(e.breached, "; ")
+}
+
+func newLoadCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "load --users N (--rate R | --stages SPEC)",
+		Short: "Simulate an on-sale against a running waiting room and audit it",
+		Long: `Simulate many users against a running waiting room and report what happened.
+
+Each simulated user joins, polls its status (following the server's
+Retry-After, or --poll-interval), heartbeats while admitted, stays for --hold
+and leaves; --abandon makes a fraction stop polling while waiting. Users
+arrive on an open schedule (--rate, or --stages to ramp) whatever the server
+does: latency is measured from each request's scheduled time, so a slow
+server shows as latency instead of quietly slowing the test, and late or
+dropped arrivals are counted.
+
+The report gives per-endpoint counts, errors and latency percentiles (HDR
+histograms), time to admission, the achieved join rate, and two audits: the
+most users ACTIVE at once per event against its capacity (the server's own
+count from /api/waiting-room/events/{id}/stats and the users' view, both),
+and admission-order inversions against join order per event.
+
+Thresholds gate CI: metrics are errors, error_rate, requests,
+capacity_violations, inversions, inversion_fraction, join_rate, joined,
+admitted, failed_users, late_arrivals, dropped_arrivals, expired_waiting,
+expired_active, incomplete, and latencies {join,status,heartbeat,leave,
+admission,arrival_lag}_{p50,p90,p99,p99.9,max,mean} compared with durations.
+
+Big runs spread over hosts: run '--shard i/n --run-id ID' on each, write
+'--out shard-i.json', and combine with 'wrctl load merge'.
+
+Exit codes: as for every command, plus
+  8  a --threshold was breached`,
+		Example: `  # 5000 users at 500 joins/s, CI gates
+  wrctl load --users 5000 --rate 500 --hold 2s..10s \
+    --threshold 'join_p99<200ms' --threshold 'errors==0' \
+    --threshold 'capacity_violations==0' --threshold 'inversions==0'
+
+  # Ramp to 2000 joins/s over a minute, hold two minutes, over 10 events
+  wrctl load --users 300000 --stages 1m:2000,2m:2000 --events 10 --output json --out run.json
+
+  # One of four hosts
+  wrctl load --users 400000 --rate 4000 --shard 2/4 --run-id drop-1 --out shard-2.json`,
+		Args: noArgs,
+		RunE: runLoad,
+	}
+	f := cmd.Flags()
+	f.Int("users", 0, "users to simulate in all (required)")
+	f.Float64("rate", 0, "arrivals (joins) per second")
+	f.String("stages", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
+	f.Duration("duration", 0, "cap on the whole run; arrivals not started by then are dropped (0: none)")
+	f.Int("events", 1, "spread users over this many events")
+	f.String("run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
+	f.String("hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
+	f.Float64("abandon", 0, "fraction of users that stop polling while waiting (0..1)")
+	f.Duration("poll-interval", 0, "poll this often instead of following Retry-After")
+	f.Duration("heartbeat-interval", 5*time.Second, "how often an admitted user heartbeats")
+	f.Int("concurrency", 256, "requests in flight at most")
+	f.String("shard", "0/1", "run part i of n of the scenario (i/n)")
+	f.Uint64("seed", 1, "random seed for hold times and abandonment")
+	f.StringArray("threshold", nil, "pass/fail condition, repeatable, e.g. 'join_p99<200ms' (exit 8 when breached)")
+	f.String("out", "", "also write the JSON report to this file (for 'wrctl load merge')")
+	f.String("progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines, none")
+	f.Duration("progress-interval", 5*time.Second, "interval of progress lines")
+	clientFlags(cmd)
+	cmd.AddCommand(newLoadMergeCmd())
+	return cmd
+}
+
+func runLoad(cmd *cobra.Command, _ []string) error {
+	format, err := outputFormat(cmd)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadScenario(cmd)
+	if err != nil {
+		return err
+	}
+	thresholds, err := parseThresholds(cmd)
+	if err != nil {
+		return err
+	}
+	c, err := newClientWith(cmd, &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, IdleConnTimeout: 90 * time.Second},
+	})
+	if err != nil {
+		return err
+	}
+	runner, err := loadgen.New(cfg, c)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode, _ := cmd.Flags().GetString("progress")
+	interval, _ := cmd.Flags().GetDuration("progress-interval")
+	stopProgress, err := showProgress(cmd.ErrOrStderr(), mode, interval, runner)
+	if err != nil {
+		return err
+	}
+	rep, err := runner.Run(ctx)
+	stopProgress()
+	if err != nil {
+		return err
+	}
+	return finishReport(cmd, rep, format, thresholds)
+}
+
+// loadScenario reads the scenario from the flags.
+func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
+	f := cmd.Flags()
+	var cfg loadgen.Config
+	cfg.Users, _ = f.GetInt("users")
+	cfg.Rate, _ = f.GetFloat64("rate")
+	cfg.Duration, _ = f.GetDuration("duration")
+	cfg.Events, _ = f.GetInt("events")
+	cfg.RunID, _ = f.GetString("run-id")
+	cfg.Abandon, _ = f.GetFloat64("abandon")
+	cfg.PollInterval, _ = f.GetDuration("poll-interval")
+	cfg.HeartbeatInterval, _ = f.GetDuration("heartbeat-interval")
+	cfg.Concurrency, _ = f.GetInt("concurrency")
+	cfg.Seed, _ = f.GetUint64("seed")
+	if cfg.Users < 1 {
+		return cfg, usagef("--users is required and must be at least 1")
+	}
+	if stages, _ := f.GetString("stages"); stages != "" {
+		st, err := loadgen.ParseStages(stages)
+		if err != nil {
+			return cfg, usagef("--stages: %v", err)
+		}
+		cfg.Stages = st
+	}
+	if cfg.Rate <= 0 && len(cfg.Stages) == 0 {
+		return cfg, usagef("give --rate (joins per second) or --stages")
+	}
+	if cfg.Rate > 0 && len(cfg.Stages) > 0 {
+		return cfg, usagef("--rate and --stages: give one")
+	}
+	hold, _ := f.GetString("hold")
+	d, err := loadgen.ParseDist(hold)
+	if err != nil {
+		return cfg, usagef("--hold: %v", err)
+	}
+	cfg.Hold = d
+	if cfg.Abandon < 0 || cfg.Abandon > 1 {
+		return cfg, usagef("--abandon must be a fraction 0..1, got %v", cfg.Abandon)
+	}
+	if cfg.Events < 1 || cfg.Events > 100000 {
+		return cfg, usagef("--events must be 1..100000, got %d", cfg.Events)
+	}
+	if cfg.Concurrency < 1 {
+		return cfg, usagef("--concurrency must be at least 1, got %d", cfg.Concurrency)
+	}
+	if cfg.Duration < 0 || cfg.PollInterval < 0 || cfg.HeartbeatInterval <= 0 {
+		return cfg, usagef("--duration and --poll-interval must not be negative, --heartbeat-interval must be positive")
+	}
+	shard, _ := f.GetString("shard")
+	i, n, ok := strings.Cut(shard, "/")
+	si, err1 := strconv.Atoi(i)
+	sn, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+		return cfg, usagef("--shard %q: want i/n with 0 <= i < n, e.g. 0/4", shard)
+	}
+	cfg.Shard, cfg.Shards = si, sn
+	if cfg.RunID == "" {
+		if sn > 1 {
+			return cfg, usagef("--shard %s needs --run-id, the same on every shard", shard)
+		}
+		cfg.RunID = "load-" + strconv.FormatInt(time.Now().Unix(), 36)
+	}
+	for _, ch := range cfg.RunID {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') || len(cfg.RunID) > 40 {
+			return cfg, usagef("--run-id %q: up to 40 of A-Z a-z 0-9 - _ .", cfg.RunID)
+		}
+	}
+	return cfg, nil
+}
+
+func parseThresholds(cmd *cobra.Command) ([]loadgen.Threshold, error) {
+	raw, _ := cmd.Flags().GetStringArray("threshold")
+	var out []loadgen.Threshold
+	for _, r := range raw {
+		t, err := loadgen.ParseThreshold(r)
+		if err != nil {
+			return nil, usagef("--threshold: %v", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// finishReport prints the report, writes --out and checks the thresholds.
+func finishReport(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
+	if out, _ := cmd.Flags().GetString("out"); out != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	w := cmd.OutOrStdout()
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := rep.WriteText(w); err != nil {
+		return err
+	}
+	var breached []string
+	for _, t := range thresholds {
+		actual, ok := t.Check(rep)
+		if !ok {
+			breached = append(breached, fmt.Sprintf("%s (was %s)", t.Raw, formatMetric(t.Metric, actual)))
+		}
+	}
+	if len(breached) > 0 {
+		return thresholdError{breached}
+	}
+	if len(thresholds) > 0 && format == "text" {
+		fmt.Fprintf(w, "thresholds %d passed\n", len(thresholds))
+	}
+	return nil
+}
+
+func formatMetric(name string, v float64) string {
+	for _, q := range []string{"_p50", "_p90", "_p99", "_p99.9", "_p999", "_max", "_mean"} {
+		if strings.HasSuffix(name, q) {
+			return (time.Duration(v * float64(time.Millisecond))).Round(time.Microsecond).String()
+		}
+	}
+	return strconv.FormatFloat(v, 'g', 6, 64)
+}
+
+// showProgress renders the runner's progress until the returned stop.
+func showProgress(w io.Writer, mode string, interval time.Duration, r *loadgen.Runner) (func(), error) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	switch mode {
+	case "auto":
+		mode = "lines"
+		if tty {
+			mode = "bars"
+		}
+	case "bars", "lines", "none":
+	default:
+		return nil, usagef("--progress must be auto, bars, lines or none, got %q", mode)
+	}
+	if interval <= 0 {
+		return nil, usagef("--progress-interval must be positive")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	switch mode {
+	case "none":
+		close(done)
+	case "lines":
+		go func() {
+			defer close(done)
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					p := r.Progress()
+					fmt.Fprintf(w, "elapsed %s  joined %d/%d (%.0f/s)  waiting %d  active %d  done %d/%d  errors %d\n",
+						p.Elapsed.Round(time.Second), p.Joined, p.Scheduled, p.JoinRate, p.Waiting, p.Active, p.Done, p.Scheduled, p.Errors)
+				}
+			}
+		}()
+	case "bars":
+		go func() {
+			defer close(done)
+			progressBars(ctx, w, r)
+		}()
+	}
+	return func() { cancel(); <-done }, nil
+}
+
+// progressBars draws joined / waiting / active / done bars with mpb.
+func progressBars(ctx context.Context, w io.Writer, r *loadgen.Runner) {
+	// The totals are known once the runner has planned its users.
+	for r.Progress().Scheduled == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
+	total := r.Progress().Scheduled
+	bar := func(name string, value func(loadgen.Progress) int64, rate bool, extra ...decor.Decorator) *mpb.Bar {
+		right := []decor.Decorator{decor.Any(func(decor.Statistics) string {
+			pr := r.Progress()
+			s := fmt.Sprintf("%d/%d", value(pr), pr.Scheduled)
+			if rate && pr.Elapsed > 0 {
+				s += fmt.Sprintf("  %.0f/s", float64(value(pr))/pr.Elapsed.Seconds())
+			}
+			if rate && name == "joined" {
+				s = fmt.Sprintf("%d/%d  %.0f/s", pr.Joined, pr.Scheduled, pr.JoinRate)
+			}
+			return s
+		})}
+		return p.New(total, mpb.BarStyle(),
+			mpb.PrependDecorators(decor.Name(name, decor.WC{W: 8, C: decor.DindentRight})),
+			mpb.AppendDecorators(append(right, extra...)...))
+	}
+	bars := []struct {
+		b *mpb.Bar
+		v func(loadgen.Progress) int64
+	}{
+		{bar("joined", func(p loadgen.Progress) int64 { return p.Joined }, true, decor.Any(func(decor.Statistics) string {
+			return "  elapsed " + r.Progress().Elapsed.Round(time.Second).String()
+		})), func(p loadgen.Progress) int64 { return p.Joined }},
+		{bar("waiting", func(p loadgen.Progress) int64 { return p.Waiting }, false), func(p loadgen.Progress) int64 { return p.Waiting }},
+		{bar("active", func(p loadgen.Progress) int64 { return p.Active }, false), func(p loadgen.Progress) int64 { return p.Active }},
+		{bar("done", func(p loadgen.Progress) int64 { return p.Done }, true, decor.Any(func(decor.Statistics) string {
+			return fmt.Sprintf("  errors %d", r.Progress().Errors)
+		})), func(p loadgen.Progress) int64 { return p.Done }},
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pr := r.Progress()
+		for _, b := range bars {
+			b.b.SetCurrent(b.v(pr))
+		}
+		select {
+		case <-ctx.Done():
+			for i, b := range bars {
+				if i == 1 || i == 2 {
+					b.b.Abort(false) // gauges: keep the last value shown
+				} else {
+					b.b.SetTotal(-1, true) // complete at the current value
+				}
+			}
+			p.Wait()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func newLoadMergeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "merge REPORT.json...",
+		Short: "Combine the JSON reports of the shards of one run",
+		Long: `Combine the JSON reports (--out) of the shards of one run exactly: counts add,
+HDR histograms merge, and the audits are recomputed from every admission.
+Client-side times from different hosts assume synchronised clocks.`,
+		Example: `  wrctl load merge shard-0.json shard-1.json shard-2.json shard-3.json --threshold 'inversions==0'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("load merge needs at least one REPORT.json")
+			}
+			format, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			thresholds, err := parseThresholds(cmd)
+			if err != nil {
+				return err
+			}
+			var reps []*loadgen.Report
+			for _, a := range args {
+				b, err := os.ReadFile(a)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				var r loadgen.Report
+				if err := json.Unmarshal(b, &r); err != nil {
+					return usagef("%s: not a wrctl load JSON report: %v", a, err)
+				}
+				reps = append(reps, &r)
+			}
+			merged, err := loadgen.Merge(reps...)
+			if err != nil {
+				return usageError{err}
+			}
+			return finishReport(cmd, merged, format, thresholds)
+		},
+	}
+	cmd.Flags().StringArray("threshold", nil, "pass/fail condition on the merged report, repeatable")
+	cmd.Flags().String("out", "", "also write the merged JSON report to this file")
+	outputFlag(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,167 @@
+// Package loadgen simulates an on-sale against a waiting room: many users,
+// each a small state machine (join, poll, heartbeat while inside, hold, leave),
+// arriving on an open schedule, and audits what the room did: latency from
+// each action's scheduled time, time to admission, capacity and fairness.
+// It knows nothing of flags or progress bars: it takes a Config and returns a
+// Report, and exposes a Progress snapshot for the command to render.
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Stage ramps the arrival rate linearly from the previous stage's rate (0
+// before the first) to Rate over Duration.
+type Stage struct {
+	Duration time.Duration
+	Rate     float64
+}
+
+// ParseStages reads "30s:100,1m:500".
+func ParseStages(s string) ([]Stage, error) {
+	var out []Stage
+	for _, part := range strings.Split(s, ",") {
+		d, r, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok {
+			return nil, fmt.Errorf("stage %q: want DURATION:RATE, e.g. 30s:100", part)
+		}
+		dur, err := time.ParseDuration(d)
+		if err != nil || dur <= 0 {
+			return nil, fmt.Errorf("stage %q: %q is not a positive duration", part, d)
+		}
+		rate, err := strconv.ParseFloat(r, 64)
+		if err != nil || rate < 0 {
+			return nil, fmt.Errorf("stage %q: %q is not a rate (joins per second)", part, r)
+		}
+		out = append(out, Stage{dur, rate})
+	}
+	return out, nil
+}
+
+// Dist is a uniform distribution of durations; Min == Max is a constant.
+type Dist struct{ Min, Max time.Duration }
+
+// ParseDist reads "5s" or "2s..10s".
+func ParseDist(s string) (Dist, error) {
+	lo, hi, isRange := strings.Cut(s, "..")
+	a, err := time.ParseDuration(strings.TrimSpace(lo))
+	if err != nil || a < 0 {
+		return Dist{}, fmt.Errorf("%q: want a duration (5s) or a range (2s..10s)", s)
+	}
+	if !isRange {
+		return Dist{a, a}, nil
+	}
+	b, err := time.ParseDuration(strings.TrimSpace(hi))
+	if err != nil || b < a {
+		return Dist{}, fmt.Errorf("%q: want MIN..MAX with MIN <= MAX, e.g. 2s..10s", s)
+	}
+	return Dist{a, b}, nil
+}
+
+// Sample draws a duration.
+func (d Dist) Sample(r *rand.Rand) time.Duration {
+	if d.Max <= d.Min {
+		return d.Min
+	}
+	return d.Min + time.Duration(r.Int64N(int64(d.Max-d.Min)+1))
+}
+
+func (d Dist) String() string {
+	if d.Min == d.Max {
+		return d.Min.String()
+	}
+	return d.Min.String() + ".." + d.Max.String()
+}
+
+// Config describes a scenario.
+type Config struct {
+	// Users is how many users arrive in all (across every shard).
+	Users int
+	// Rate is the constant arrival rate in joins per second, unless Stages.
+	Rate float64
+	// Stages ramps the arrival rate instead of Rate.
+	Stages []Stage
+	// Duration caps the run; arrivals not started by then are dropped. 0: no cap.
+	Duration time.Duration
+	// Events spreads users over this many events. Default 1.
+	Events int
+	// RunID names the run: events are RunID-e0, RunID-e1…, users RunID-u0…,
+	// so a run never meets another's sessions. Shards of one run share it.
+	RunID string
+	// Hold is how long an admitted user stays before leaving.
+	Hold Dist
+	// Abandon is the fraction of users that stop polling while waiting.
+	Abandon float64
+	// PollInterval overrides the server's Retry-After when positive.
+	PollInterval time.Duration
+	// HeartbeatInterval is how often an admitted user heartbeats. Default 5s.
+	HeartbeatInterval time.Duration
+	// Concurrency bounds requests in flight. Default 256.
+	Concurrency int
+	// Shard and Shards run the users whose index is Shard modulo Shards.
+	Shard, Shards int
+	// Seed makes hold times and abandonment repeatable. Default 1.
+	Seed uint64
+	// LateAfter counts an arrival as late when it starts this long after its
+	// scheduled time. Default 100ms.
+	LateAfter time.Duration
+	// StatsInterval is how often the server's event stats are read for the
+	// capacity audit. Default 250ms.
+	StatsInterval time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Events <= 0 {
+		c.Events = 1
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 256
+	}
+	if c.Shards <= 0 {
+		c.Shards = 1
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.LateAfter <= 0 {
+		c.LateAfter = 100 * time.Millisecond
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = 250 * time.Millisecond
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Users < 1:
+		return errors.New("users must be at least 1")
+	case c.Rate <= 0 && len(c.Stages) == 0:
+		return errors.New("give a rate (joins per second) or stages")
+	case c.Rate > 0 && len(c.Stages) > 0:
+		return errors.New("give a rate or stages, not both")
+	case c.Abandon < 0 || c.Abandon > 1:
+		return fmt.Errorf("abandon must be a fraction 0..1, got %v", c.Abandon)
+	case c.Shards < 1 || c.Shard < 0 || c.Shard >= c.Shards:
+		return fmt.Errorf("shard %d/%d: want 0 <= i < n", c.Shard, c.Shards)
+	case c.Events > 100000:
+		return fmt.Errorf("events must be at most 100000, got %d", c.Events)
+	case c.RunID == "":
+		return errors.New("run id is empty")
+	}
+	return nil
+}
+
+// EventID names event i of the run.
+func (c Config) EventID(i int) string { return c.RunID + "-e" + strconv.Itoa(i) }
+
+// UserID names user k of the run.
+func (c Config) UserID(k int) string { return c.RunID + "-u" + strconv.Itoa(k) }
