@@ -125,7 +125,10 @@ func estimate(sec *float64) string {
 	if sec == nil {
 		return "unknown (nobody admitted yet)"
 	}
-	return "about " + (time.Duration(*sec) * time.Second).Round(time.Second).String()
+	if *sec < 1 {
+		return "under a second"
+	}
+	return "about " + time.Duration(*sec*float64(time.Second)).Round(time.Second).String()
 }
 
 // progress shows where a waiting session stands: one rewritten line on a

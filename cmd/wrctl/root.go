@@ -138,7 +138,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newVersionCmd())
 	return root
 }
 

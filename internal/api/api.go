@@ -79,6 +79,16 @@ type EventStats struct {
 	EstimatedWaitSeconds *float64 `json:"estimatedWaitSeconds"`
 }
 
+// EventList is GET /api/waiting-room/events.
+type EventList struct {
+	Events []EventStats `json:"events"`
+	// Total is how many events exist; Events may hold fewer (limit).
+	Total int `json:"total"`
+}
+
+// EventsPath lists every event's stats.
+const EventsPath = "/api/waiting-room/events"
+
 // JoinRequest is the body of a join.
 type JoinRequest struct {
 	EventID string `json:"eventId"`

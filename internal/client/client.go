@@ -249,3 +249,16 @@ func (c *Client) EventStats(ctx context.Context, eventID string) (api.EventStats
 	}
 	return st, nil
 }
+
+// Events returns the stats of every event (up to the server's limit).
+func (c *Client) Events(ctx context.Context) (api.EventList, error) {
+	var l api.EventList
+	r, err := c.do(ctx, http.MethodGet, api.EventsPath, nil, http.StatusOK)
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		return l, fmt.Errorf("decode events: %w", err)
+	}
+	return l, nil
+}

@@ -38,6 +38,8 @@ type Store interface {
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	// Stats returns the event's counts.
 	Stats(ctx context.Context, eventID string, now time.Time) (EventStats, error)
+	// Events lists the ids of the events anyone has joined, sorted.
+	Events(ctx context.Context) ([]string, error)
 	// Freed delivers the id of an event each time one of its slots frees
 	// (leave or expiry), so a granter holding that event's head can admit it
 	// at once. Deliveries may coalesce; the channel closes on Close.

@@ -287,4 +287,16 @@ func TestEventStatsEndpoint(t *testing.T) {
 	if r := h.do("POST", api.EventStatsPath("S1"), "", nil); r.Status != http.StatusMethodNotAllowed {
 		t.Fatalf("POST stats = %d", r.Status)
 	}
+	h.join("A0", "x")
+	r = h.do("GET", api.EventsPath, "", nil)
+	list := decode[api.EventList](t, r.Body)
+	if r.Status != http.StatusOK || list.Total != 2 || len(list.Events) != 2 || list.Events[0].EventID != "A0" || list.Events[1].Joined != 2 {
+		t.Fatalf("events = %d %+v", r.Status, list)
+	}
+	if r := h.do("GET", api.EventsPath+"?limit=1", "", nil); len(decode[api.EventList](t, r.Body).Events) != 1 {
+		t.Fatalf("limit=1: %s", r.Body)
+	}
+	if r := h.do("GET", api.EventsPath+"?limit=0", "", nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("limit=0 = %d", r.Status)
+	}
 }

@@ -81,6 +81,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/waiting-room/sessions/{seg}", s.session)
 	mux.HandleFunc("/healthz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
 	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
+	mux.HandleFunc(api.EventsPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.events}))
 	mux.HandleFunc("/api/waiting-room/events/{event}/stats", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.eventStats}))
 	mux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))

@@ -3,10 +3,14 @@ package server
 import (
 	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/room"
 )
+
+// MaxListedEvents bounds GET /api/waiting-room/events.
+const MaxListedEvents = 1000
 
 // eventStats is GET /api/waiting-room/events/{event}/stats: read-only counts
 // for dashboards and the load tester's capacity audit. An event nobody has
@@ -21,6 +25,41 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
 	if !s.storeOK(w, err) {
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, toAPIStats(st))
+}
+
+// events is GET /api/waiting-room/events?limit=N: the stats of every event
+// anyone has joined, by id, at most limit (default and maximum
+// MaxListedEvents).
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	limit := MaxListedEvents
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListedEvents {
+			writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "limit", "limit must be 1.."+strconv.Itoa(MaxListedEvents))
+			return
+		}
+		limit = n
+	}
+	ids, err := s.st.Events(r.Context())
+	if !s.storeOK(w, err) {
+		return
+	}
+	out := api.EventList{Events: []api.EventStats{}, Total: len(ids)}
+	now := s.Now()
+	for _, id := range ids[:min(len(ids), limit)] {
+		st, err := s.st.Stats(r.Context(), id, now)
+		if !s.storeOK(w, err) {
+			return
+		}
+		out.Events = append(out.Events, toAPIStats(st))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+func toAPIStats(st room.EventStats) api.EventStats {
 	out := api.EventStats{
 		EventID:       st.EventID,
 		Capacity:      st.Capacity,
@@ -37,6 +76,5 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
 		sec := math.Round(wait.Seconds()*10) / 10
 		out.EstimatedWaitSeconds = &sec
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
+	return out
 }

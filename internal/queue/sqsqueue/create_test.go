@@ -160,3 +160,35 @@ func TestStandardQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDepthAndDeadLetterQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	created, err := sqsqueue.Create(ctx, emu.Client(), createOptions(fmt.Sprintf("depth-%d-%d.fifo", os.Getpid(), names.Add(1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := sqsqueue.New(emu.Client(), created.URL)
+	for i := range 3 {
+		b := queue.Body{V: queue.BodyVersion, SessionID: fmt.Sprint("s", i), EventID: fmt.Sprint("E", i), Seq: 1}
+		if _, err := q.Send(ctx, []queue.Outgoing{queue.OutgoingFor(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.Receive(ctx, 1, 5*time.Second, time.Minute)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("receive: %v %v", got, err)
+	}
+	d, err := q.Depth(ctx)
+	if err != nil || d.Visible != 2 || d.InFlight != 1 {
+		t.Fatalf("depth = %+v, %v; want 2 visible, 1 in flight", d, err)
+	}
+	dlq, err := q.DeadLetterQueue(ctx)
+	if err != nil || dlq == nil || dlq.URL() != created.DLQURL {
+		t.Fatalf("dead-letter queue = %v, %v; want %s", dlq, err, created.DLQURL)
+	}
+	none, err := dlq.DeadLetterQueue(ctx)
+	if err != nil || none != nil {
+		t.Fatalf("the DLQ's own DLQ = %v, %v; want none", none, err)
+	}
+}

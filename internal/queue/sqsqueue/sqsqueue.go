@@ -4,6 +4,7 @@ package sqsqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -220,4 +221,68 @@ func seconds(d time.Duration) int {
 		return 0
 	}
 	return int((d + time.Second - 1) / time.Second)
+}
+
+// Depth is a queue's approximate message counts. SQS computes them
+// eventually: they settle within about a minute.
+type Depth struct {
+	Visible  int64 `json:"visible"`
+	InFlight int64 `json:"inFlight"`
+	Delayed  int64 `json:"delayed"`
+}
+
+// Depth returns the queue's approximate message counts.
+func (q *Queue) Depth(ctx context.Context) (Depth, error) {
+	out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+		},
+	})
+	if err != nil {
+		return Depth{}, fmt.Errorf("queue attributes: %w", err)
+	}
+	n := func(k types.QueueAttributeName) int64 {
+		v, _ := strconv.ParseInt(out.Attributes[string(k)], 10, 64)
+		return v
+	}
+	return Depth{
+		Visible:  n(types.QueueAttributeNameApproximateNumberOfMessages),
+		InFlight: n(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
+		Delayed:  n(types.QueueAttributeNameApproximateNumberOfMessagesDelayed),
+	}, nil
+}
+
+// DeadLetterQueue returns the queue its redrive policy names, or nil when it
+// has none.
+func (q *Queue) DeadLetterQueue(ctx context.Context) (*Queue, error) {
+	out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameRedrivePolicy},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue attributes: %w", err)
+	}
+	raw := out.Attributes[string(types.QueueAttributeNameRedrivePolicy)]
+	if raw == "" {
+		return nil, nil
+	}
+	var rp struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+	}
+	if err := json.Unmarshal([]byte(raw), &rp); err != nil {
+		return nil, fmt.Errorf("redrive policy %q: %w", raw, err)
+	}
+	// arn:aws:sqs:REGION:ACCOUNT:NAME
+	parts := strings.Split(rp.DeadLetterTargetArn, ":")
+	if len(parts) != 6 {
+		return nil, fmt.Errorf("dead-letter queue ARN %q", rp.DeadLetterTargetArn)
+	}
+	u, err := q.client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(parts[5]), QueueOwnerAWSAccountId: aws.String(parts[4])})
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter queue %s: %w", parts[5], err)
+	}
+	return New(q.client, aws.ToString(u.QueueUrl)), nil
 }

@@ -6,6 +6,8 @@ package memstore
 import (
 	"container/heap"
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -257,6 +259,13 @@ func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.Ev
 		st.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
 	}
 	return st, nil
+}
+
+// Events implements room.Store.
+func (s *Store) Events(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.events)), nil
 }
 
 // Freed implements room.Store.

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -358,6 +359,16 @@ func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.
 	}
 	st.AdmissionRate, _ = strconv.ParseFloat(fmt.Sprint(r[3]), 64)
 	return st, nil
+}
+
+// Events implements room.Store.
+func (s *Store) Events(ctx context.Context) ([]string, error) {
+	events, err := s.rdb.SMembers(ctx, s.eventsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: list events: %w", err)
+	}
+	slices.Sort(events)
+	return events, nil
 }
 
 // Freed implements room.Store.

@@ -377,6 +377,20 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("events lists every joined event", func(t *testing.T) {
+		st := open(t)
+		if evs, err := st.Events(ctx); err != nil || len(evs) != 0 {
+			t.Fatalf("events of an empty store = %v, %v", evs, err)
+		}
+		for i, ev := range []string{"b", "a", "b", "c"} {
+			join(t, st, ev, fmt.Sprint("u", i), t0)
+		}
+		evs, err := st.Events(ctx)
+		if err != nil || fmt.Sprint(evs) != "[a b c]" {
+			t.Fatalf("events = %v, %v; want [a b c]", evs, err)
+		}
+	})
+
 	t.Run("ping", func(t *testing.T) {
 		if err := open(t).Ping(ctx); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+	"github.com/spf13/cobra"
+
+	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
+	"github.com/wrctl/wrctl/internal/tui"
+)
+
+func newTopCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "A live dashboard of the room: per-event line, admissions and the queue",
+		Long: `A live terminal dashboard for the screen on the wall during an on-sale.
+
+Per event: capacity, active (with a gauge against capacity), waiting,
+admissions and joins per second (from the change between refreshes), the
+estimated wait for a newcomer, and sparklines of waiting and active. With
+--queue-url (or --queue-name) it also shows the SQS queue's and its DLQ's
+approximate visible, in-flight and delayed messages.
+
+Keys: q quit, p pause, s/S sort column and direction, / filter events,
+? help. The footer says when data is stale or the server or queue cannot be
+reached; top keeps running and retries. NO_COLOR turns colours off.
+
+--once prints one snapshot (text, or --output json) and exits: for scripts
+and CI logs.` + clientExitCodes,
+		Example: `  wrctl top
+  wrctl top --server https://room.example.com --queue-name wrctl-waiting.fifo --refresh 2s
+  wrctl top --once --output json`,
+		Args: noArgs,
+		RunE: runTop,
+	}
+	f := cmd.Flags()
+	f.Duration("refresh", time.Second, fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
+	f.Bool("once", false, "print one snapshot and exit")
+	f.String("queue-url", "", "SQS queue to watch (queue.url)")
+	f.String("queue-name", "", "SQS queue to watch, by name (queue.name)")
+	f.String("sqs-endpoint", "", "SQS endpoint, e.g. http://127.0.0.1:4566 (aws.endpoint)")
+	f.String("region", "", "AWS region (aws.region)")
+	clientFlags(cmd)
+	return cmd
+}
+
+var topKeys = map[string]string{
+	"queue.url":    "queue-url",
+	"queue.name":   "queue-name",
+	"aws.endpoint": "sqs-endpoint",
+	"aws.region":   "region",
+}
+
+func runTop(cmd *cobra.Command, _ []string) error {
+	format, err := outputFormat(cmd)
+	if err != nil {
+		return err
+	}
+	refresh, _ := cmd.Flags().GetDuration("refresh")
+	if refresh < tui.MinRefresh {
+		return usagef("--refresh must be at least %s, got %s", tui.MinRefresh, refresh)
+	}
+	once, _ := cmd.Flags().GetBool("once")
+	if format == "json" && !once {
+		return usagef("--output json needs --once")
+	}
+	c, err := newClient(cmd)
+	if err != nil {
+		return err
+	}
+	qsrc, err := topQueue(cmd)
+	if err != nil {
+		return err
+	}
+	if os.Getenv("NO_COLOR") != "" || once {
+		lipgloss.SetColorProfile(termenv.Ascii)
+	}
+	if once {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+		defer cancel()
+		var qs tui.QueueSource
+		if qsrc != nil {
+			qs = qsrc
+		}
+		snap, err := tui.Read(ctx, c.BaseURL(), c, qs)
+		if err != nil {
+			return err
+		}
+		if format == "json" {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(snap)
+		}
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), snap.Text(120, qsrc != nil))
+		return err
+	}
+	m := tui.New(tui.Config{Server: c.BaseURL(), Refresh: refresh}, c, nilIfNone(qsrc))
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(cmd.Context()),
+		tea.WithOutput(cmd.OutOrStdout()), tea.WithInput(cmd.InOrStdin()))
+	_, err = p.Run()
+	if err == tea.ErrProgramKilled {
+		return nil
+	}
+	return err
+}
+
+// nilIfNone keeps a nil *sqsDepths from becoming a non-nil interface.
+func nilIfNone(q *sqsDepths) tui.QueueSource {
+	if q == nil {
+		return nil
+	}
+	return q
+}
+
+// topQueue opens the queue to watch, if one was named.
+func topQueue(cmd *cobra.Command) (*sqsDepths, error) {
+	v, err := newViper(cmd, topKeys)
+	if err != nil {
+		return nil, err
+	}
+	url, name := v.GetString("queue.url"), v.GetString("queue.name")
+	if url == "" && name == "" {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: v.GetString("aws.region"), Endpoint: v.GetString("aws.endpoint")})
+	if err != nil {
+		return nil, err
+	}
+	if url == "" {
+		if url, err = sqsqueue.ResolveURL(ctx, client, name); err != nil {
+			return nil, fmt.Errorf("--queue-name %s: %w", name, err)
+		}
+	}
+	return &sqsDepths{q: sqsqueue.New(client, url)}, nil
+}
+
+// sqsDepths reads an SQS queue's and its dead-letter queue's depths.
+type sqsDepths struct {
+	q      *sqsqueue.Queue
+	mu     sync.Mutex
+	dlq    *sqsqueue.Queue
+	looked bool
+}
+
+func (s *sqsDepths) Depths(ctx context.Context) (tui.QueueDepths, error) {
+	d, err := s.q.Depth(ctx)
+	if err != nil {
+		return tui.QueueDepths{}, err
+	}
+	out := tui.QueueDepths{Queue: tui.Depth(d)}
+	s.mu.Lock()
+	if !s.looked {
+		if dlq, err := s.q.DeadLetterQueue(ctx); err == nil {
+			s.dlq, s.looked = dlq, true
+		}
+	}
+	dlq := s.dlq
+	s.mu.Unlock()
+	if dlq != nil {
+		dd, err := dlq.Depth(ctx)
+		if err != nil {
+			return out, err
+		}
+		td := tui.Depth(dd)
+		out.DLQ = &td
+	}
+	return out, nil
+}
