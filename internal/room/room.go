@@ -73,6 +73,56 @@ type Policy struct {
 	WaitingTTL time.Duration
 	// MaxActive ends an ACTIVE session at this age whatever it does.
 	MaxActive time.Duration
+	// MaxWaiting refuses joins while this many sessions wait; 0 is no limit.
+	MaxWaiting int
+	// Paused stops admission and keeps the line.
+	Paused bool
+}
+
+// Settings are an event's settings changed at runtime (the admin API),
+// persisted in the store so every replica applies them. A zero field keeps
+// the configured value.
+type Settings struct {
+	Capacity     int           `json:"capacity,omitempty"`
+	HeartbeatTTL time.Duration `json:"heartbeatTTL,omitempty"`
+	WaitingTTL   time.Duration `json:"waitingTTL,omitempty"`
+	MaxActive    time.Duration `json:"maxActive,omitempty"`
+	MaxWaiting   int           `json:"maxWaiting,omitempty"`
+	Paused       bool          `json:"paused,omitempty"`
+}
+
+// With returns the policy with the settings' non-zero fields applied.
+func (p Policy) With(s Settings) Policy {
+	if s.Capacity > 0 {
+		p.Capacity = s.Capacity
+	}
+	if s.HeartbeatTTL > 0 {
+		p.HeartbeatTTL = s.HeartbeatTTL
+	}
+	if s.WaitingTTL > 0 {
+		p.WaitingTTL = s.WaitingTTL
+	}
+	if s.MaxActive > 0 {
+		p.MaxActive = s.MaxActive
+	}
+	if s.MaxWaiting > 0 {
+		p.MaxWaiting = s.MaxWaiting
+	}
+	p.Paused = p.Paused || s.Paused
+	return p
+}
+
+// Validate reports the first setting that cannot work.
+func (s Settings) Validate() error {
+	switch {
+	case s.Capacity < 0 || s.MaxWaiting < 0:
+		return errors.New("capacity and maxWaiting must not be negative")
+	case s.HeartbeatTTL < 0 || s.WaitingTTL < 0 || s.MaxActive < 0:
+		return errors.New("durations must not be negative")
+	case s.HeartbeatTTL > 0 && s.HeartbeatTTL < time.Second, s.WaitingTTL > 0 && s.WaitingTTL < time.Second, s.MaxActive > 0 && s.MaxActive < time.Second:
+		return errors.New("durations must be at least 1s")
+	}
+	return nil
 }
 
 // DefaultPolicy is the policy of DESIGN.md's defaults.
@@ -117,11 +167,18 @@ type Policies interface {
 	Policy(eventID string) Policy
 }
 
-// StaticPolicies is a default policy with per-event capacity overrides.
+// StaticPolicies is a default policy with per-event capacity overrides from
+// configuration.
 type StaticPolicies struct {
 	Default Policy
 	// Capacity overrides Default.Capacity per event id.
 	Capacity map[string]int
+}
+
+// Known reports whether configuration names the event.
+func (s StaticPolicies) Known(eventID string) bool {
+	_, ok := s.Capacity[eventID]
+	return ok
 }
 
 // Policy returns the event's policy.
@@ -137,6 +194,8 @@ func (s StaticPolicies) Policy(eventID string) Policy {
 var (
 	ErrNotFound = errors.New("session not found")
 	ErrEnded    = errors.New("session has ended")
+	// ErrLineFull refuses a join while the event's line is at MaxWaiting.
+	ErrLineFull = errors.New("the line is full")
 )
 
 // NewSessionID returns a 128-bit random id, hex encoded: the session id is

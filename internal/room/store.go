@@ -14,7 +14,8 @@ import (
 // deadline has passed.
 type Store interface {
 	// Join creates a WAITING session for (eventID, userID), or returns the
-	// live session that pair already holds with created false.
+	// live session that pair already holds with created false. It refuses a
+	// new session with ErrLineFull while the event's line is at MaxWaiting.
 	Join(ctx context.Context, eventID, userID string, now time.Time) (s Session, created bool, err error)
 	// MarkEnqueued records that the session's message is on the queue.
 	MarkEnqueued(ctx context.Context, eventID, id string) error
@@ -38,8 +39,15 @@ type Store interface {
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	// Stats returns the event's counts.
 	Stats(ctx context.Context, eventID string, now time.Time) (EventStats, error)
-	// Events lists the ids of the events anyone has joined, sorted.
+	// Events lists the ids of the events anyone has joined or that have
+	// settings, sorted.
 	Events(ctx context.Context) ([]string, error)
+	// Settings returns an event's runtime settings and whether it has any.
+	Settings(ctx context.Context, eventID string) (Settings, bool, error)
+	// PutSettings replaces an event's runtime settings; every replica applies
+	// them at its next operation on the event, and granters holding the
+	// event's line are woken (raised capacity admits at once).
+	PutSettings(ctx context.Context, eventID string, s Settings) error
 	// Freed delivers the id of an event each time one of its slots frees
 	// (leave or expiry), so a granter holding that event's head can admit it
 	// at once. Deliveries may coalesce; the channel closes on Close.
@@ -91,8 +99,10 @@ type GrantResult struct {
 
 // EventStats are one event's counts.
 type EventStats struct {
-	EventID  string
+	EventID string
+	// Capacity and Paused are the effective settings.
 	Capacity int
+	Paused   bool
 	Active   int64
 	Waiting  int64
 	// Joined counts every session ever created for the event.

@@ -31,6 +31,7 @@ type Store struct {
 	deadlines deadlineHeap
 	freed     chan string
 	closed    bool
+	settings  map[string]room.Settings
 }
 
 type userKey struct{ event, user string }
@@ -57,7 +58,13 @@ func New(policies room.Policies) *Store {
 		byUser:   make(map[userKey]string),
 		events:   make(map[string]*event),
 		freed:    make(chan string, 1024),
+		settings: make(map[string]room.Settings),
 	}
+}
+
+// policy is the event's effective policy: configuration, then settings.
+func (s *Store) policy(eventID string) room.Policy {
+	return s.policies.Policy(eventID).With(s.settings[eventID])
 }
 
 func (s *Store) event(id string) *event {
@@ -77,10 +84,13 @@ func (s *Store) Join(_ context.Context, eventID, userID string, now time.Time) (
 	if id, ok := s.byUser[userKey{eventID, userID}]; ok {
 		return s.view(s.sessions[id], now), false, nil
 	}
+	p := s.policy(eventID)
+	if e, ok := s.events[eventID]; ok && p.MaxWaiting > 0 && e.nWait >= int64(p.MaxWaiting) {
+		return room.Session{}, false, room.ErrLineFull
+	}
 	e := s.event(eventID)
 	e.seq++
 	e.join++
-	p := s.policies.Policy(eventID)
 	ss := &room.Session{
 		ID:         room.NewSessionID(),
 		EventID:    eventID,
@@ -173,7 +183,7 @@ func (s *Store) Heartbeat(_ context.Context, id string, now time.Time) (room.Ses
 
 // seen records a sign of life and moves the session's deadline.
 func (s *Store) seen(ss *room.Session, now time.Time) {
-	p := s.policies.Policy(ss.EventID)
+	p := s.policy(ss.EventID)
 	ss.LastSeenAt = now
 	switch ss.Status {
 	case room.StatusWaiting:
@@ -220,8 +230,8 @@ func (s *Store) Grant(_ context.Context, eventID, id string, now time.Time) (roo
 		return room.GrantResult{Outcome: room.Skipped, Session: s.view(ss, now)}, nil
 	}
 	e := s.event(ss.EventID)
-	p := s.policies.Policy(ss.EventID)
-	if e.nActive >= int64(p.Capacity) {
+	p := s.policy(ss.EventID)
+	if p.Paused || e.nActive >= int64(p.Capacity) {
 		return room.GrantResult{Outcome: room.Full, Session: s.view(ss, now), RetryAt: e.nextActiveDeadline(s.sessions)}, nil
 	}
 	e.waiting.add(ss.Seq, -1)
@@ -251,7 +261,8 @@ func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.Ev
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireDue(now)
-	st := room.EventStats{EventID: eventID, Capacity: s.policies.Policy(eventID).Capacity}
+	p := s.policy(eventID)
+	st := room.EventStats{EventID: eventID, Capacity: p.Capacity, Paused: p.Paused}
 	if e, ok := s.events[eventID]; ok {
 		st.Active, st.Waiting = e.nActive, e.nWait
 		st.Joined, st.Admitted, st.Left, st.Expired = e.join, e.admitted, e.left, e.expired
@@ -265,7 +276,31 @@ func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.Ev
 func (s *Store) Events(context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Sorted(maps.Keys(s.events)), nil
+	ids := slices.Collect(maps.Keys(s.events))
+	for id := range s.settings {
+		if _, ok := s.events[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Settings implements room.Store.
+func (s *Store) Settings(_ context.Context, eventID string) (room.Settings, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.settings[eventID]
+	return st, ok, nil
+}
+
+// PutSettings implements room.Store.
+func (s *Store) PutSettings(_ context.Context, eventID string, st room.Settings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settings[eventID] = st
+	s.notifyFreed(eventID) // wake a granter holding the event's line
+	return nil
 }
 
 // Freed implements room.Store.
@@ -300,7 +335,7 @@ func (s *Store) expireDue(now time.Time) int {
 		}
 		reason := room.ReasonAbandoned
 		if ss.Status == room.StatusActive {
-			reason = s.policies.Policy(ss.EventID).ActiveEndReason(ss.ActivatedAt, ss.ExpiresAt)
+			reason = s.policy(ss.EventID).ActiveEndReason(ss.ActivatedAt, ss.ExpiresAt)
 		}
 		s.end(ss, room.StatusExpired, reason, ss.ExpiresAt)
 		n++

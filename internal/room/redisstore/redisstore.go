@@ -139,7 +139,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, now t
 	base := s.base(eventID)
 	args := append([]any{
 		base, now.UnixMilli(), s.keep.Milliseconds(), p.HeartbeatTTL.Milliseconds(), p.WaitingTTL.Milliseconds(),
-		p.MaxActive.Milliseconds(), s.channel, eventID, p.Capacity,
+		p.MaxActive.Milliseconds(), s.channel, eventID, p.Capacity, p.MaxWaiting,
 	}, extra...)
 	v, err := sc.Run(ctx, s.rdb, []string{base + ":meta"}, args...).Result()
 	if errors.Is(err, redis.Nil) {
@@ -176,6 +176,10 @@ func (s *Store) Join(ctx context.Context, eventID, userID string, now time.Time)
 		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
 	}
 	r, ok := v.([]any)
+	if ok && len(r) == 1 && r[0] == int64(-1) {
+		s.rdb.Del(ctx, s.indexKey(id))
+		return room.Session{}, false, room.ErrLineFull
+	}
 	if !ok || len(r) != 2 {
 		return room.Session{}, false, fmt.Errorf("redis: join: unexpected reply %v", v)
 	}
@@ -342,13 +346,14 @@ func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.
 		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) != 4 {
+	if !ok || len(r) != 6 {
 		return room.EventStats{}, fmt.Errorf("redis: stats: unexpected reply %v", v)
 	}
 	m := pairs(r[0])
 	st := room.EventStats{
 		EventID:    eventID,
-		Capacity:   s.policies.Policy(eventID).Capacity,
+		Capacity:   int(num(fmt.Sprint(r[4]))),
+		Paused:     r[5] == int64(1),
 		Active:     r[1].(int64),
 		Waiting:    r[2].(int64),
 		Joined:     num(m["joined"]),
@@ -369,6 +374,47 @@ func (s *Store) Events(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(events)
 	return events, nil
+}
+
+// Settings implements room.Store.
+func (s *Store) Settings(ctx context.Context, eventID string) (room.Settings, bool, error) {
+	vals, err := s.rdb.HMGet(ctx, s.base(eventID)+":meta", append(settingsFields, "s_set")...).Result()
+	if err != nil {
+		return room.Settings{}, false, fmt.Errorf("redis: settings: %w", err)
+	}
+	str := func(i int) string {
+		if vals[i] == nil {
+			return ""
+		}
+		return fmt.Sprint(vals[i])
+	}
+	ms := func(i int) time.Duration { return time.Duration(num(str(i))) * time.Millisecond }
+	st := room.Settings{
+		Capacity:     int(num(str(0))),
+		HeartbeatTTL: ms(1),
+		WaitingTTL:   ms(2),
+		MaxActive:    ms(3),
+		MaxWaiting:   int(num(str(4))),
+		Paused:       str(5) == "1",
+	}
+	return st, str(6) == "1", nil
+}
+
+// PutSettings implements room.Store.
+func (s *Store) PutSettings(ctx context.Context, eventID string, st room.Settings) error {
+	if err := s.rdb.SAdd(ctx, s.eventsKey(), eventID).Err(); err != nil {
+		return fmt.Errorf("redis: put settings: %w", err)
+	}
+	paused := 0
+	if st.Paused {
+		paused = 1
+	}
+	_, err := s.run(ctx, putSettingsScript, eventID, time.Now(), st.Capacity, st.HeartbeatTTL.Milliseconds(),
+		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused)
+	if err != nil {
+		return fmt.Errorf("redis: put settings: %w", err)
+	}
+	return nil
 }
 
 // Freed implements room.Store.

@@ -16,7 +16,9 @@ import (
 //
 // ARGV: 1 base, 2 now (ms), 3 retention (ms), 4 heartbeatTTL (ms),
 // 5 waitingTTL (ms), 6 maxActive (ms), 7 freed channel, 8 event id,
-// 9 capacity, then per-script arguments from 10.
+// 9 capacity, 10 maxWaiting (0: none), then per-script arguments from 11.
+// Settings stored in the meta hash (s_cap, s_hb, s_wt, s_ma, s_mw, s_paused)
+// override 4, 5, 6, 9 and 10.
 //
 // Each script first ends the event's sessions whose deadline has passed, as
 // the memory store does before every operation, and publishes the event on
@@ -32,12 +34,25 @@ local maxActive = tonumber(ARGV[6])
 local channel = ARGV[7]
 local event = ARGV[8]
 local capacity = tonumber(ARGV[9])
+local maxWaiting = tonumber(ARGV[10])
 local meta = KEYS[1]
 local wait = base .. ':wait'
 local act = base .. ':act'
 local wdl = base .. ':wdl'
 local freed = false
 local ended = 0
+local paused = false
+
+-- Runtime settings (the admin API) override the configured policy.
+do
+  local ov = redis.call('HMGET', meta, 's_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused')
+  if ov[1] then capacity = tonumber(ov[1]) end
+  if ov[2] then hbTTL = tonumber(ov[2]) end
+  if ov[3] then waitTTL = tonumber(ov[3]) end
+  if ov[4] then maxActive = tonumber(ov[4]) end
+  if ov[5] then maxWaiting = tonumber(ov[5]) end
+  paused = ov[6] == '1'
+end
 
 local function skey(sid) return base .. ':s:' .. sid end
 local function ukey(user) return base .. ':u:' .. user end
@@ -130,13 +145,18 @@ local function live(st) return st == 'WAITING' or st == 'ACTIVE' end
 expire_due()
 `
 
-// join: ARGV 10 new session id, 11 user id. Returns {created, view}.
+// join: ARGV 11 new session id, 12 user id. Returns {created, view}, or
+// {-1} while the line is at maxWaiting.
 var joinScript = redis.NewScript(preamble + `
-local sid, user = ARGV[10], ARGV[11]
+local sid, user = ARGV[11], ARGV[12]
 local existing = redis.call('GET', ukey(user))
 if existing and live(redis.call('HGET', skey(existing), 'status')) then
   publish()
   return {0, view(existing)}
+end
+if maxWaiting > 0 and redis.call('ZCARD', wait) >= maxWaiting then
+  publish()
+  return {-1}
 end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('HINCRBY', meta, 'joined', 1)
@@ -151,18 +171,18 @@ publish()
 return {1, view(sid)}
 `)
 
-// enqueued: ARGV 10 session id. Returns 1, or 0 if unknown.
+// enqueued: ARGV 11 session id. Returns 1, or 0 if unknown.
 var enqueuedScript = redis.NewScript(preamble + `
 publish()
-if redis.call('EXISTS', skey(ARGV[10])) == 0 then return 0 end
-redis.call('HSET', skey(ARGV[10]), 'enq', 1)
+if redis.call('EXISTS', skey(ARGV[11])) == 0 then return 0 end
+redis.call('HSET', skey(ARGV[11]), 'enq', 1)
 return 1
 `)
 
-// abort: ARGV 10 session id. Removes a WAITING session never enqueued.
+// abort: ARGV 11 session id. Removes a WAITING session never enqueued.
 var abortScript = redis.NewScript(preamble + `
 publish()
-local sid = ARGV[10]
+local sid = ARGV[11]
 local k = skey(sid)
 if redis.call('HGET', k, 'status') ~= 'WAITING' or redis.call('HGET', k, 'enq') ~= '0' then return 0 end
 local user = redis.call('HGET', k, 'user')
@@ -174,10 +194,10 @@ redis.call('HINCRBY', meta, 'joined', -1)
 return 1
 `)
 
-// get: ARGV 10 session id, 11 "1" to count it as a status poll. Returns the view or false.
+// get: ARGV 11 session id, 12 "1" to count it as a status poll. Returns the view or false.
 var getScript = redis.NewScript(preamble + `
-local sid = ARGV[10]
-if ARGV[11] == '1' and redis.call('HGET', skey(sid), 'status') == 'WAITING' then
+local sid = ARGV[11]
+if ARGV[12] == '1' and redis.call('HGET', skey(sid), 'status') == 'WAITING' then
   local dl = now + waitTTL
   redis.call('HSET', skey(sid), 'seen', now, 'expires', dl)
   redis.call('ZADD', wdl, dl, sid)
@@ -187,9 +207,9 @@ publish()
 return view(sid)
 `)
 
-// heartbeat: ARGV 10 session id. Returns {state, view}: state is ok, ended or missing.
+// heartbeat: ARGV 11 session id. Returns {state, view}: state is ok, ended or missing.
 var heartbeatScript = redis.NewScript(preamble + `
-local sid = ARGV[10]
+local sid = ARGV[11]
 local k = skey(sid)
 local st = redis.call('HGET', k, 'status')
 publish()
@@ -208,9 +228,9 @@ keep(sid, dl)
 return {'ok', view(sid)}
 `)
 
-// leave: ARGV 10 session id. Returns the view or false.
+// leave: ARGV 11 session id. Returns the view or false.
 var leaveScript = redis.NewScript(preamble + `
-local sid = ARGV[10]
+local sid = ARGV[11]
 if live(redis.call('HGET', skey(sid), 'status')) then
   finish(sid, 'LEFT', 'left', now)
 end
@@ -218,16 +238,16 @@ publish()
 return view(sid)
 `)
 
-// grant: ARGV 10 session id. Returns {outcome, view, retryAt}.
+// grant: ARGV 11 session id. Returns {outcome, view, retryAt}.
 var grantScript = redis.NewScript(preamble + `
-local sid = ARGV[10]
+local sid = ARGV[11]
 local k = skey(sid)
 local st = redis.call('HGET', k, 'status')
 if not st or redis.call('HGET', k, 'event') ~= event then publish(); return {'skipped', false, 0} end
 if st == 'ACTIVE' then publish(); return {'already_active', view(sid), 0} end
 if st ~= 'WAITING' then publish(); return {'skipped', view(sid), 0} end
 local n = redis.call('ZCARD', act)
-if n >= capacity then
+if paused or n >= capacity then
   local first = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
   publish()
   return {'full', view(sid), first[2] or 0}
@@ -256,5 +276,28 @@ return ended
 // stats: no extra ARGV. Returns {meta hash, active, waiting}.
 var statsScript = redis.NewScript(preamble + `
 publish()
-return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now())}
+local p = 0
+if paused then p = 1 end
+return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now()), capacity, p}
+`)
+
+// settingsFields are the meta hash fields of runtime settings, in the order
+// of putSettingsScript's ARGV 11..16.
+var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused"}
+
+// putSettings: ARGV 11..16 capacity, heartbeatTTL, waitingTTL, maxActive,
+// maxWaiting, paused ("0" clears a field). Wakes every granter.
+var putSettingsScript = redis.NewScript(preamble + `
+local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused'}
+for i, f in ipairs(fields) do
+  local v = ARGV[10 + i]
+  if v == '0' or v == '' then
+    redis.call('HDEL', meta, f)
+  else
+    redis.call('HSET', meta, f, v)
+  end
+end
+redis.call('HSET', meta, 's_set', 1)
+redis.call('PUBLISH', channel, event)
+return 1
 `)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -388,6 +389,68 @@ func Run(t *testing.T, newStore NewStore) {
 		evs, err := st.Events(ctx)
 		if err != nil || fmt.Sprint(evs) != "[a b c]" {
 			t.Fatalf("events = %v, %v; want [a b c]", evs, err)
+		}
+	})
+
+	t.Run("runtime settings change capacity, pause and cap the line", func(t *testing.T) {
+		st := open(t)
+		if _, ok, err := st.Settings(ctx, "E1"); ok || err != nil {
+			t.Fatalf("settings of a new event: ok=%v err=%v", ok, err)
+		}
+		var ids []string
+		for i := range 5 {
+			ids = append(ids, join(t, st, "E1", fmt.Sprint(i), t0).ID)
+		}
+		grant(t, st, ids[0], t0, room.Admitted)
+		grant(t, st, ids[1], t0, room.Admitted)
+		grant(t, st, ids[2], t0, room.Full) // configured capacity 2
+		raised := room.Settings{Capacity: 3, MaxActive: time.Hour}
+		if err := st.PutSettings(ctx, "E1", raised); err != nil {
+			t.Fatal(err)
+		}
+		waitFreed(t, st, "E1") // granters are woken to admit at once
+		if got, ok, err := st.Settings(ctx, "E1"); !ok || err != nil || got != raised {
+			t.Fatalf("settings = %+v, %v, %v; want %+v", got, ok, err, raised)
+		}
+		grant(t, st, ids[2], t0, room.Admitted)
+		if s, _ := st.Stats(ctx, "E1", t0); s.Capacity != 3 || s.Active != 3 {
+			t.Fatalf("stats after raising = %+v", s)
+		}
+		// Lowering admits no one until active drops below the new capacity.
+		if err := st.PutSettings(ctx, "E1", room.Settings{Capacity: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Leave(ctx, ids[0], t0); err != nil {
+			t.Fatal(err)
+		}
+		grant(t, st, ids[3], t0, room.Full)
+		if _, err := st.Leave(ctx, ids[1], t0); err != nil {
+			t.Fatal(err)
+		}
+		// Paused: the line stays, nobody is admitted.
+		if err := st.PutSettings(ctx, "E1", room.Settings{Capacity: 2, Paused: true}); err != nil {
+			t.Fatal(err)
+		}
+		grant(t, st, ids[3], t0, room.Full)
+		if s, _ := st.Stats(ctx, "E1", t0); !s.Paused || s.Waiting != 2 {
+			t.Fatalf("stats while paused = %+v", s)
+		}
+		if err := st.PutSettings(ctx, "E1", room.Settings{Capacity: 2, MaxWaiting: 2}); err != nil {
+			t.Fatal(err)
+		}
+		grant(t, st, ids[3], t0, room.Admitted)
+		join(t, st, "E1", "late-1", t0)
+		if _, _, err := st.Join(ctx, "E1", "late-2", t0); !errors.Is(err, room.ErrLineFull) {
+			t.Fatalf("join past maxWaiting: %v, want ErrLineFull", err)
+		}
+		if again, created, err := st.Join(ctx, "E1", "late-1", t0); err != nil || created {
+			t.Fatalf("a user already in a full line must get its place back: %+v %v %v", again, created, err)
+		}
+		if err := st.PutSettings(ctx, "quiet", room.Settings{Capacity: 9}); err != nil {
+			t.Fatal(err)
+		}
+		if evs, _ := st.Events(ctx); !slices.Contains(evs, "quiet") {
+			t.Fatalf("events %v lack an event with settings only", evs)
 		}
 	})
 
