@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,8 @@ type Config struct {
 	Room   RoomConfig
 	Log    LogConfig
 	Token  TokenConfig
+	Admin  AdminConfig
+	Limits LimitsConfig
 	// Events overrides room settings per event id (events.<id>.capacity).
 	Events map[string]EventConfig
 }
@@ -37,6 +41,28 @@ type ServerConfig struct {
 	PollInterval time.Duration
 	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (server.shutdownTimeout, default 10s).
 	ShutdownTimeout time.Duration
+	// MaxConcurrent caps API requests in flight, 503 past it; 0 is no cap
+	// (server.maxConcurrent, default 10000).
+	MaxConcurrent int
+}
+
+// AdminConfig is the admin.* section.
+type AdminConfig struct {
+	// Token turns the admin API on, as a bearer token; prefer WRCTL_ADMIN_TOKEN
+	// (admin.token, default empty: the admin API is off).
+	Token string
+}
+
+// LimitsConfig is the limits.* section: abuse limits.
+type LimitsConfig struct {
+	// JoinRatePerIP limits joins per second per client IP, 429 past it; 0 is
+	// off (limits.joinRatePerIP, default 0: a load test from one host must not trip it).
+	JoinRatePerIP float64
+	// JoinBurstPerIP is the burst of that token bucket (limits.joinBurstPerIP, default 10).
+	JoinBurstPerIP int
+	// TrustedProxies are CIDRs whose X-Forwarded-For names the client
+	// (limits.trustedProxies, default none: the peer address is the client).
+	TrustedProxies []netip.Prefix
 }
 
 // QueueConfig is the queue.* section.
@@ -102,6 +128,13 @@ type RoomConfig struct {
 	WaitingTTL time.Duration
 	// MaxActive ends an ACTIVE session at this age (room.maxActive, default 15m).
 	MaxActive time.Duration
+	// MaxWaiting refuses joins with 503 while an event has this many waiting;
+	// 0 is no limit (room.maxWaiting, default 0).
+	MaxWaiting int
+	// UnknownEvents is accept (any event id opens a line) or refuse (joins
+	// to events neither configured nor set through the admin API get 404)
+	// (room.unknownEvents, default accept).
+	UnknownEvents string
 }
 
 // TokenConfig is the token.* section: how access tokens are signed.
@@ -156,6 +189,13 @@ var serveKeys = map[string]string{
 	"token.secret":              "token-secret",
 	"token.ed25519KeyFile":      "token-key-file",
 	"token.audience":            "token-audience",
+	"server.maxConcurrent":      "max-concurrent-requests",
+	"room.maxWaiting":           "max-waiting",
+	"room.unknownEvents":        "unknown-events",
+	"admin.token":               "admin-token",
+	"limits.joinRatePerIP":      "join-rate-per-ip",
+	"limits.joinBurstPerIP":     "join-burst-per-ip",
+	"limits.trustedProxies":     "trusted-proxies",
 	"log.level":                 "log-level",
 	"log.format":                "log-format",
 }
@@ -184,7 +224,27 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		}
 		return n
 	}
-	c.Server = ServerConfig{Addr: str("server.addr"), PollInterval: dur("server.pollInterval"), ShutdownTimeout: dur("server.shutdownTimeout")}
+	c.Server = ServerConfig{Addr: str("server.addr"), PollInterval: dur("server.pollInterval"), ShutdownTimeout: dur("server.shutdownTimeout"), MaxConcurrent: num("server.maxConcurrent")}
+	c.Admin = AdminConfig{Token: v.GetString("admin.token")}
+	c.Limits = LimitsConfig{JoinBurstPerIP: num("limits.joinBurstPerIP")}
+	if rate, err := strconv.ParseFloat(strings.TrimSpace(fmt.Sprint(v.Get("limits.joinRatePerIP"))), 64); err != nil {
+		errs = append(errs, flagFor(serveKeys, "limits.joinRatePerIP")+": not a number of joins per second")
+	} else {
+		c.Limits.JoinRatePerIP = rate
+	}
+	for _, cidr := range splitList(v.Get("limits.trustedProxies")) {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(cidr); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			errs = append(errs, flagFor(serveKeys, "limits.trustedProxies")+": "+strconv.Quote(cidr)+" is not a CIDR (e.g. 10.0.0.0/8) or an address")
+			continue
+		}
+		c.Limits.TrustedProxies = append(c.Limits.TrustedProxies, p)
+	}
 	c.Queue = QueueConfig{Backend: str("queue.backend"), URL: str("queue.url"), Name: str("queue.name"), VisibilityTimeout: dur("queue.visibilityTimeout")}
 	c.AWS = AWSConfig{Region: str("aws.region"), Endpoint: str("aws.endpoint")}
 	c.Store = StoreConfig{Backend: str("store.backend"), Redis: RedisConfig{
@@ -198,7 +258,8 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		TLSServerName: str("store.redis.tlsServerName"),
 		Prefix:        str("store.redis.prefix"),
 	}}
-	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"), MaxActive: dur("room.maxActive")}
+	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"),
+		MaxActive: dur("room.maxActive"), MaxWaiting: num("room.maxWaiting"), UnknownEvents: str("room.unknownEvents")}
 	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
 	c.Token = TokenConfig{Secret: v.GetString("token.secret"), Ed25519KeyFile: str("token.ed25519KeyFile"), Audience: str("token.audience")}
 	if len(errs) > 0 {
@@ -293,6 +354,24 @@ func (c Config) Validate() error {
 			bad(key, "must be at least 1s, got %s", d)
 		}
 	}
+	if c.Room.MaxWaiting < 0 {
+		bad("room.maxWaiting", "must not be negative, got %d", c.Room.MaxWaiting)
+	}
+	if c.Room.UnknownEvents != "accept" && c.Room.UnknownEvents != "refuse" {
+		bad("room.unknownEvents", "must be accept or refuse, got %q", c.Room.UnknownEvents)
+	}
+	if c.Server.MaxConcurrent < 0 {
+		bad("server.maxConcurrent", "must not be negative, got %d", c.Server.MaxConcurrent)
+	}
+	if c.Limits.JoinRatePerIP < 0 {
+		bad("limits.joinRatePerIP", "must not be negative, got %v", c.Limits.JoinRatePerIP)
+	}
+	if c.Limits.JoinBurstPerIP < 1 {
+		bad("limits.joinBurstPerIP", "must be at least 1, got %d", c.Limits.JoinBurstPerIP)
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		bad("admin.token", "must be at least 16 characters, got %d (e.g. openssl rand -hex 24)", len(c.Admin.Token))
+	}
 	if c.Token.Secret != "" && c.Token.Ed25519KeyFile != "" {
 		bad("token.secret", "give --token-secret or --token-key-file, not both")
 	}
@@ -322,7 +401,7 @@ func (c Config) Validate() error {
 // Policies returns the room policies the configuration describes.
 func (c Config) Policies() room.StaticPolicies {
 	p := room.StaticPolicies{
-		Default: room.Policy{Capacity: c.Room.Capacity, HeartbeatTTL: c.Room.HeartbeatTTL, WaitingTTL: c.Room.WaitingTTL, MaxActive: c.Room.MaxActive},
+		Default: room.Policy{Capacity: c.Room.Capacity, HeartbeatTTL: c.Room.HeartbeatTTL, WaitingTTL: c.Room.WaitingTTL, MaxActive: c.Room.MaxActive, MaxWaiting: c.Room.MaxWaiting},
 	}
 	if len(c.Events) > 0 {
 		p.Capacity = make(map[string]int, len(c.Events))

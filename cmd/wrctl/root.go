@@ -68,6 +68,8 @@ func exitCode(err error) int {
 		switch {
 		case ae.StatusCode == http.StatusNotFound:
 			return exitNotFound
+		case ae.StatusCode == http.StatusUnauthorized:
+			return exitUsage // a missing or wrong --admin-token
 		case ae.StatusCode == http.StatusConflict:
 			return exitEnded
 		case ae.Temporary():
@@ -138,7 +140,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(), newVersionCmd())
 	return root
 }
 

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
 	"github.com/wrctl/wrctl/internal/server"
+	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 func newServeCmd() *cobra.Command {
@@ -92,6 +95,13 @@ makes held queue messages visible again for other replicas.`,
 	f.Duration("heartbeat-ttl", 30*time.Second, "an ACTIVE session without heartbeat for this long expires")
 	f.Duration("waiting-ttl", 60*time.Second, "a WAITING session that neither polls nor heartbeats for this long is abandoned")
 	f.Duration("max-active", 15*time.Minute, "an ACTIVE session ends at this age whatever it does")
+	f.Int("max-concurrent-requests", 10000, "API requests in flight at most; past it 503 with Retry-After (0: no cap)")
+	f.Int("max-waiting", 0, "per event, refuse joins with 503 while this many wait (0: no limit)")
+	f.String("unknown-events", "accept", "joins to events not configured nor set by the admin API: accept or refuse (404)")
+	f.String("admin-token", "", "bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)")
+	f.Float64("join-rate-per-ip", 0, "joins per second per client IP, 429 past it (0: off)")
+	f.Int("join-burst-per-ip", 10, "burst of the per-IP join limit")
+	f.String("trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client")
 	f.String("token-secret", "", "HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)")
 	f.String("token-key-file", "", "Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json")
 	f.String("token-audience", "", "aud claim of access tokens")
@@ -118,11 +128,15 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, policies)
+	metrics := telemetry.New()
+	rawStore, err := openStore(ctx, cfg, policies)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer rawStore.Close()
+	st := metrics.Store(rawStore)
+	metrics.WatchEvents(rawStore)
+	q = metrics.Queue(q)
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
@@ -142,13 +156,23 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	metrics := server.NewMetrics()
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	defer sender.Close()
-	srv := server.New(server.Config{PollInterval: cfg.Server.PollInterval, ShutdownTimeout: cfg.Server.ShutdownTimeout, TokenAudience: cfg.Token.Audience},
-		st, q, sender, policies, signer, metrics, log)
+	srv := server.New(server.Config{
+		PollInterval:        cfg.Server.PollInterval,
+		ShutdownTimeout:     cfg.Server.ShutdownTimeout,
+		TokenAudience:       cfg.Token.Audience,
+		AdminToken:          cfg.Admin.Token,
+		JoinRatePerIP:       cfg.Limits.JoinRatePerIP,
+		JoinBurstPerIP:      cfg.Limits.JoinBurstPerIP,
+		TrustedProxies:      cfg.Limits.TrustedProxies,
+		MaxConcurrent:       cfg.Server.MaxConcurrent,
+		RefuseUnknownEvents: cfg.Room.UnknownEvents == "refuse",
+		KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
+	}, st, q, sender, policies, signer, metrics, log)
 	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
-	g.Observe = func(d granter.Decision) { metrics.ObserveDecision(d.Outcome) }
+	g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
+	g.LoopLag = metrics.GranterLag
 	metrics.HeldMessages(g.Held)
 
 	eg, ctx := errgroup.WithContext(ctx)

@@ -2,7 +2,11 @@
 // client: the WaitingRoomSession, the problem body and the paths.
 package api
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Paths of the API.
 const (
@@ -75,6 +79,8 @@ type EventStats struct {
 	PeakActive int64 `json:"peakActive"`
 	// AdmissionRate is recent admissions per second.
 	AdmissionRate float64 `json:"admissionRate"`
+	// Paused is true while admission is paused (admin API).
+	Paused bool `json:"paused"`
 	// EstimatedWaitSeconds is what a newcomer would wait; null while unknown.
 	EstimatedWaitSeconds *float64 `json:"estimatedWaitSeconds"`
 }
@@ -117,4 +123,61 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeSessionEnded     = "session_ended"
 	CodeUnavailable      = "unavailable"
+	CodeOverloaded       = "overloaded"
+	CodeRateLimited      = "rate_limited"
+	CodeLineFull         = "line_full"
+	CodeUnknownEvent     = "unknown_event"
+	CodeUnauthorized     = "unauthorized"
 )
+
+// AdminEventsPath is the admin API's collection of event settings.
+const AdminEventsPath = "/api/admin/events"
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration time.Duration
+
+// MarshalJSON writes "30s"; zero writes "".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	if d == 0 {
+		return []byte(`""`), nil
+	}
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON reads "30s" (or "" for zero).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if len(b) < 2 || b[0] != '"' {
+		return fmt.Errorf("want a duration string such as \"30s\", got %s", b)
+	}
+	if s == "" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 30s, 5m)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// EventSettings are an event's runtime settings in the admin API: a zero
+// field (0, "", false) keeps the configured value.
+type EventSettings struct {
+	Capacity     int      `json:"capacity"`
+	HeartbeatTTL Duration `json:"heartbeatTTL"`
+	WaitingTTL   Duration `json:"waitingTTL"`
+	MaxActive    Duration `json:"maxActive"`
+	MaxWaiting   int      `json:"maxWaiting"`
+	Paused       bool     `json:"paused"`
+}
+
+// AdminEvent is one event in the admin API: its runtime settings, the
+// policy in force (configuration with the settings applied) and its counts.
+type AdminEvent struct {
+	EventID   string        `json:"eventId"`
+	Settings  EventSettings `json:"settings"`
+	Effective EventSettings `json:"effective"`
+	Stats     EventStats    `json:"stats"`
+}

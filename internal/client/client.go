@@ -262,3 +262,69 @@ func (c *Client) Events(ctx context.Context) (api.EventList, error) {
 	}
 	return l, nil
 }
+
+// AdminClient calls the admin API with a bearer token.
+type AdminClient struct {
+	c     *Client
+	token string
+}
+
+// Admin returns an admin API client.
+func (c *Client) Admin(token string) *AdminClient { return &AdminClient{c: c, token: token} }
+
+func (a *AdminClient) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &NetworkError{err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		e := &APIError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		json.Unmarshal(b, &e.Problem)
+		return e
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Events lists every event with its settings.
+func (a *AdminClient) Events(ctx context.Context) ([]api.AdminEvent, error) {
+	var out struct {
+		Events []api.AdminEvent `json:"events"`
+	}
+	err := a.do(ctx, http.MethodGet, api.AdminEventsPath, nil, &out)
+	return out.Events, err
+}
+
+// Event returns one event's settings.
+func (a *AdminClient) Event(ctx context.Context, id string) (api.AdminEvent, error) {
+	var ev api.AdminEvent
+	err := a.do(ctx, http.MethodGet, api.AdminEventsPath+"/"+url.PathEscape(id), nil, &ev)
+	return ev, err
+}
+
+// PutEvent replaces one event's settings.
+func (a *AdminClient) PutEvent(ctx context.Context, id string, s api.EventSettings) (api.AdminEvent, error) {
+	var ev api.AdminEvent
+	err := a.do(ctx, http.MethodPut, api.AdminEventsPath+"/"+url.PathEscape(id), s, &ev)
+	return ev, err
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/server"
+	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 // realServer runs the waiting room on the embedded backends.
@@ -31,7 +32,7 @@ func realServer(t *testing.T, capacity int) *client.Client {
 	q := memqueue.New(memqueue.Config{})
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	signer, _ := accesstoken.GenerateEd25519Signer()
-	srv := server.New(server.Config{PollInterval: 100 * time.Millisecond}, st, q, sender, p, signer, server.NewMetrics(), log)
+	srv := server.New(server.Config{PollInterval: 100 * time.Millisecond}, st, q, sender, p, signer, telemetry.New(), log)
 	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	g := granter.New(granter.Config{Wait: time.Second}, q, st, log)

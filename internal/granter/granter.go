@@ -76,6 +76,8 @@ type Granter struct {
 	Now func() time.Time
 	// Observe, if set, is called with every decision that ends a message.
 	Observe func(Decision)
+	// LoopLag, if set, hears how late each periodic tick was handled.
+	LoopLag func(time.Duration)
 
 	held    map[string][]*heldMsg // per event, in queue order
 	nHeld   int
@@ -114,6 +116,9 @@ func (g *Granter) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	freed := g.st.Freed()
+	// Work in hand finishes even when ctx is cancelled: a decision is
+	// recorded and its message deleted, or neither.
+	work := context.WithoutCancel(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -125,28 +130,31 @@ func (g *Granter) Run(ctx context.Context) error {
 			g.release()
 			return nil
 		case msgs := <-batches:
-			g.accept(ctx, msgs)
+			g.accept(work, msgs)
 		case ev, ok := <-freed:
 			if !ok {
 				freed = nil // store closed; the tick still drives retries
 				continue
 			}
-			g.process(ctx, ev)
+			g.process(work, ev)
 		case <-timer.C:
 			now := g.Now()
 			for ev, at := range g.retryAt {
 				if !at.After(now) {
-					g.process(ctx, ev)
+					g.process(work, ev)
 				}
 			}
-		case <-tick.C:
-			if _, err := g.st.Sweep(ctx, g.Now()); err != nil && ctx.Err() == nil {
+		case due := <-tick.C:
+			if g.LoopLag != nil {
+				g.LoopLag(time.Since(due))
+			}
+			if _, err := g.st.Sweep(work, g.Now()); err != nil {
 				g.log.Warn("sweep expired sessions", "err", err)
 			}
 			for ev := range g.held {
-				g.process(ctx, ev)
+				g.process(work, ev)
 			}
-			g.extend(ctx)
+			g.extend(work)
 		}
 		if g.nHeld < g.cfg.MaxHeld {
 			select {

@@ -110,6 +110,8 @@ type EventStats struct {
 	Admitted int64
 	Left     int64
 	Expired  int64
+	// ExpiredBy splits Expired by reason (abandoned, heartbeat, max_active).
+	ExpiredBy map[EndReason]int64
 	// PeakActive is the most sessions ever ACTIVE at once, as the store saw
 	// it at each admission: the capacity audit.
 	PeakActive int64

@@ -27,6 +27,7 @@ import (
 	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/server"
 	"github.com/wrctl/wrctl/internal/sqstest"
+	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 var emu *sqstest.Emulator
@@ -56,6 +57,10 @@ type options struct {
 	store room.Store
 	// signer signs access tokens; HS256 with testSecret if nil.
 	signer *accesstoken.Signer
+	// server configures the server under test.
+	server server.Config
+	// log receives the server's logs; discarded if nil.
+	log io.Writer
 }
 
 var testSecret = []byte("test-secret-test-secret-test-secret!")
@@ -83,22 +88,30 @@ func newQueue(t testing.TB, backend string) queue.Queue {
 
 func newHarness(t testing.TB, backend string, o options) *harness {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	policies := room.StaticPolicies{Default: o.policy}
-	var st room.Store = memstore.New(policies)
-	if o.store != nil {
-		st = o.store
+	logw := o.log
+	if logw == nil {
+		logw = io.Discard
 	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	metrics := telemetry.New()
+	policies := room.StaticPolicies{Default: o.policy}
+	var raw room.Store = memstore.New(policies)
+	if o.store != nil {
+		raw = o.store
+	}
+	st := metrics.Store(raw)
+	metrics.WatchEvents(raw)
 	q := o.queue
 	if q == nil {
 		q = newQueue(t, backend)
 	}
+	q = metrics.Queue(q)
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	signer := o.signer
 	if signer == nil {
 		signer, _ = accesstoken.NewHS256Signer(testSecret)
 	}
-	srv := server.New(server.Config{}, st, q, sender, policies, signer, server.NewMetrics(), log)
+	srv := server.New(o.server, st, q, sender, policies, signer, metrics, log)
 	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -106,6 +119,8 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		close(done)
 	} else {
 		g := granter.New(o.granter, q, st, log)
+		g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
+		g.LoopLag = metrics.GranterLag
 		go func() { defer close(done); g.Run(ctx) }()
 	}
 	t.Cleanup(func() {

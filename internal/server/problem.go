@@ -21,6 +21,11 @@ const (
 	CodeMethodNotAllowed = api.CodeMethodNotAllowed
 	CodeSessionEnded     = api.CodeSessionEnded
 	CodeUnavailable      = api.CodeUnavailable
+	CodeOverloaded       = api.CodeOverloaded
+	CodeRateLimited      = api.CodeRateLimited
+	CodeLineFull         = api.CodeLineFull
+	CodeUnknownEvent     = api.CodeUnknownEvent
+	CodeUnauthorized     = api.CodeUnauthorized
 )
 
 // writeProblem writes every API error: the one place errors leave the server.
@@ -41,8 +46,13 @@ func writeProblem(w http.ResponseWriter, status int, code, field, detail string)
 // unavailable answers 503 with a Retry-After, for a store or queue that
 // cannot be reached: the client should try again, nothing was changed.
 func unavailable(w http.ResponseWriter, retry time.Duration, detail string) {
+	unavailableCode(w, retry, CodeUnavailable, detail)
+}
+
+// unavailableCode is unavailable with a more precise problem code.
+func unavailableCode(w http.ResponseWriter, retry time.Duration, code, detail string) {
 	w.Header().Set("Retry-After", retryAfter(retry))
-	writeProblem(w, http.StatusServiceUnavailable, CodeUnavailable, "", detail)
+	writeProblem(w, http.StatusServiceUnavailable, code, "", detail)
 }
 
 func retryAfter(d time.Duration) string {

@@ -7,15 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 // Config tunes the API.
@@ -29,6 +28,21 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// TokenAudience, if set, is the aud claim of access tokens.
 	TokenAudience string
+	// AdminToken turns the admin API on; empty leaves it off.
+	AdminToken string
+	// JoinRatePerIP limits joins per second per client IP; 0 is off.
+	JoinRatePerIP float64
+	// JoinBurstPerIP is the token bucket's burst. Default 10.
+	JoinBurstPerIP int
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// MaxConcurrent caps API requests in flight; past it 503. 0 is no cap.
+	MaxConcurrent int
+	// RefuseUnknownEvents answers joins to events neither configured nor
+	// given settings through the admin API with 404.
+	RefuseUnknownEvents bool
+	// KnownEvents are the events configuration names.
+	KnownEvents []string
 }
 
 func (c *Config) defaults() {
@@ -41,6 +55,9 @@ func (c *Config) defaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.JoinBurstPerIP <= 0 {
+		c.JoinBurstPerIP = 10
+	}
 }
 
 // Server serves the API over a store and an admission queue.
@@ -51,17 +68,22 @@ type Server struct {
 	sender   *queue.Sender
 	policies room.Policies
 	log      *slog.Logger
-	metrics  *Metrics
+	metrics  *telemetry.Metrics
 	signer   *accesstoken.Signer
+	limiter  *ipLimiter
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
 
 // New returns a server. sender sends joins to q; signer signs the access
 // tokens of ACTIVE sessions.
-func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policies room.Policies, signer *accesstoken.Signer, m *Metrics, log *slog.Logger) *Server {
+func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policies room.Policies, signer *accesstoken.Signer, m *telemetry.Metrics, log *slog.Logger) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, signer: signer, metrics: m, log: log, Now: time.Now}
+	s := &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, signer: signer, metrics: m, log: log, Now: time.Now}
+	if cfg.JoinRatePerIP > 0 {
+		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP)
+	}
+	return s
 }
 
 // Handler returns the API's routes.
@@ -72,23 +94,30 @@ func (s *Server) Handler() http.Handler {
 // routes registers every route: the API at a glance. Methods are checked in
 // the handlers so that a wrong one gets a problem body too.
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/waiting-room/sessions", s.methods(map[string]http.HandlerFunc{
-		http.MethodPost: s.join,
-	}))
+	apiMux := http.NewServeMux()
+	apiMux.HandleFunc(api.SessionsPath, s.methods(map[string]http.HandlerFunc{http.MethodPost: s.join}))
 	// {seg} is ID or ID:heartbeat / ID:leave: ServeMux wildcards match whole
 	// segments only, so the custom-method suffix is split off in the handler.
-	mux.HandleFunc("/api/waiting-room/sessions/{seg}", s.session)
+	apiMux.HandleFunc(api.SessionsPath+"/{seg}", s.session)
+	apiMux.HandleFunc(api.EventsPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.events}))
+	apiMux.HandleFunc(api.EventsPath+"/{event}/stats", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.eventStats}))
+	apiMux.HandleFunc(api.AdminEventsPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.admin(s.adminEvents)}))
+	apiMux.HandleFunc(api.AdminEventsPath+"/{event}", s.methods(map[string]http.HandlerFunc{
+		http.MethodGet: s.admin(s.adminEventGet),
+		http.MethodPut: s.admin(s.adminEventPut),
+	}))
+	apiMux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
+	apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such resource")
+	})
+
+	// Probes and metrics stay reachable when the API is at its limit.
+	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
 	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
-	mux.HandleFunc(api.EventsPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.events}))
-	mux.HandleFunc("/api/waiting-room/events/{event}/stats", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.eventStats}))
-	mux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such resource: "+r.URL.Path)
-	})
-	return mux
+	mux.Handle("/metrics", s.metrics.Handler())
+	mux.Handle("/", s.limitConcurrency(apiMux))
+	return s.observe(mux)
 }
 
 func (s *Server) methods(h map[string]http.HandlerFunc) http.HandlerFunc {
@@ -175,46 +204,4 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return serr
 	}
 	return err
-}
-
-// Metrics are the server's Prometheus metrics.
-type Metrics struct {
-	reg       *prometheus.Registry
-	joins     *prometheus.CounterVec
-	decisions *prometheus.CounterVec
-}
-
-// NewMetrics registers the metrics on a fresh registry.
-func NewMetrics() *Metrics {
-	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wrctl_joins_total", Help: "Join requests answered, by result (created, existing, failed).",
-		}, []string{"result"}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wrctl_granter_decisions_total", Help: "Admission decisions that ended a queue message, by outcome.",
-		}, []string{"outcome"}),
-	}
-	// Every series exists from the start, so rates work from the first scrape.
-	for _, r := range []string{"created", "existing", "failed"} {
-		m.joins.WithLabelValues(r)
-	}
-	for _, o := range []room.GrantOutcome{room.Admitted, room.AlreadyActive, room.Skipped} {
-		m.decisions.WithLabelValues(o.String())
-	}
-	m.reg.MustRegister(m.joins, m.decisions, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	return m
-}
-
-// HeldMessages exports how many queue messages the granter holds for full
-// events.
-func (m *Metrics) HeldMessages(held func() int) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "wrctl_granter_held_messages", Help: "Queue messages held in flight by this replica's granter while their event is full.",
-	}, func() float64 { return float64(held()) }))
-}
-
-// ObserveDecision counts a granter decision.
-func (m *Metrics) ObserveDecision(o room.GrantOutcome) {
-	m.decisions.WithLabelValues(o.String()).Inc()
 }

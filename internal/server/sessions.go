@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 // SessionsPath is the collection of sessions.
@@ -64,8 +66,21 @@ type joinRequest struct {
 
 // join is POST /api/waiting-room/sessions.
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	if s.limiter != nil {
+		if ok, wait := s.limiter.allow(s.clientIP(r), s.Now()); !ok {
+			s.metrics.Join(telemetry.JoinRateLimited)
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeProblem(w, http.StatusTooManyRequests, CodeRateLimited, "", "too many joins from this address; try again after Retry-After")
+			return
+		}
+	}
 	req, ok := s.decodeJoin(w, r)
 	if !ok {
+		return
+	}
+	if s.cfg.RefuseUnknownEvents && !s.known(r, *req.EventID) {
+		s.metrics.Join(telemetry.JoinUnknownEvent)
+		writeProblem(w, http.StatusNotFound, CodeUnknownEvent, "eventId", fmt.Sprintf("no event %q is open for joins", *req.EventID))
 		return
 	}
 	// Once validated, a join runs to the end even if the client goes away:
@@ -83,8 +98,13 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		// dedup id (the session id) keeps a resend from doubling it.
 		return queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq}), true, nil
 	})
-	if err != nil {
-		s.metrics.joins.WithLabelValues("failed").Inc()
+	switch {
+	case errors.Is(err, room.ErrLineFull):
+		s.metrics.Join(telemetry.JoinLineFull)
+		unavailableCode(w, 5*time.Second, CodeLineFull, "the line for this event is full; try again later")
+		return
+	case err != nil:
+		s.metrics.Join(telemetry.JoinStoreFailed)
 		s.log.Warn("join", "event", *req.EventID, "err", err)
 		unavailable(w, time.Second, "the waiting room cannot take joins right now; try again")
 		return
@@ -93,7 +113,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		// Wait for the send whatever the client does: a session must not
 		// stay behind without its message.
 		if err := ticket.Wait(); err != nil {
-			s.metrics.joins.WithLabelValues("failed").Inc()
+			s.metrics.Join(telemetry.JoinQueueFailed)
 			s.log.Warn("enqueue join", "event", sess.EventID, "err", err)
 			if created {
 				if aerr := s.st.Abort(ctx, sess.EventID, sess.ID); aerr != nil {
@@ -111,11 +131,22 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		sess.Enqueued = true
 	}
 	if created {
-		s.metrics.joins.WithLabelValues("created").Inc()
+		s.metrics.Join(telemetry.JoinCreated)
+		s.log.Debug("joined", "event", sess.EventID, "ticket", sess.Seq)
 	} else {
-		s.metrics.joins.WithLabelValues("existing").Inc()
+		s.metrics.Join(telemetry.JoinExisting)
 	}
 	s.writeSession(w, http.StatusAccepted, sess, true)
+}
+
+// known reports whether joins to the event are accepted when unknown events
+// are refused: configured, or given settings through the admin API.
+func (s *Server) known(r *http.Request, eventID string) bool {
+	if slices.Contains(s.cfg.KnownEvents, eventID) {
+		return true
+	}
+	_, ok, err := s.st.Settings(r.Context(), eventID)
+	return err == nil && ok
 }
 
 // decodeJoin reads and validates a join body, answering the problem itself.

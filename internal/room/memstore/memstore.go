@@ -46,6 +46,7 @@ type event struct {
 	admitted, left, expired, join int64
 	peak                          int64
 	rate                          room.Rate
+	expiredBy                     map[room.EndReason]int64
 }
 
 var _ room.Store = (*Store)(nil)
@@ -267,6 +268,7 @@ func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.Ev
 		st.Active, st.Waiting = e.nActive, e.nWait
 		st.Joined, st.Admitted, st.Left, st.Expired = e.join, e.admitted, e.left, e.expired
 		st.PeakActive = e.peak
+		st.ExpiredBy = maps.Clone(e.expiredBy)
 		st.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
 	}
 	return st, nil
@@ -358,6 +360,10 @@ func (s *Store) end(ss *room.Session, st room.Status, reason room.EndReason, at 
 		e.left++
 	} else {
 		e.expired++
+		if e.expiredBy == nil {
+			e.expiredBy = map[room.EndReason]int64{}
+		}
+		e.expiredBy[reason]++
 	}
 	ss.Status = st
 	ss.EndReason = reason

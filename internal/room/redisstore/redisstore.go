@@ -363,6 +363,14 @@ func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.
 		PeakActive: num(m["peak"]),
 	}
 	st.AdmissionRate, _ = strconv.ParseFloat(fmt.Sprint(r[3]), 64)
+	for _, reason := range []room.EndReason{room.ReasonAbandoned, room.ReasonHeartbeat, room.ReasonMaxActive} {
+		if n := num(m["exp_"+string(reason)]); n > 0 {
+			if st.ExpiredBy == nil {
+				st.ExpiredBy = map[room.EndReason]int64{}
+			}
+			st.ExpiredBy[reason] = n
+		}
+	}
 	return st, nil
 }
 

@@ -79,6 +79,7 @@ local function finish(sid, status, reason, at)
     redis.call('HINCRBY', meta, 'left', 1)
   else
     redis.call('HINCRBY', meta, 'expired', 1)
+    redis.call('HINCRBY', meta, 'exp_' .. reason, 1)
   end
   redis.call('HSET', k, 'status', status, 'reason', reason, 'ended', at)
   local user = redis.call('HGET', k, 'user')

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -158,7 +159,11 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("admission rate %v after three admissions", stats.AdmissionRate)
 		}
 		stats.AdmissionRate = 0
-		if stats != want {
+		if len(stats.ExpiredBy) != 0 {
+			t.Fatalf("expiries %v without any expiry", stats.ExpiredBy)
+		}
+		stats.ExpiredBy = nil
+		if !reflect.DeepEqual(stats, want) {
 			t.Fatalf("stats = %+v, want %+v", stats, want)
 		}
 	})
@@ -244,6 +249,9 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		waitFreed(t, st, "E1")
 		grant(t, st, c.ID, at, room.Admitted)
+		if s, _ := st.Stats(ctx, "E1", at); s.ExpiredBy[room.ReasonHeartbeat] != 1 {
+			t.Fatalf("expired by reason = %v", s.ExpiredBy)
+		}
 		if _, err := st.Heartbeat(ctx, a.ID, at); !errors.Is(err, room.ErrEnded) {
 			t.Fatalf("heartbeat on expired: err = %v, want ErrEnded", err)
 		}
@@ -280,7 +288,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if r.Session.Status != room.StatusActive {
 			t.Fatalf("b = %+v", r.Session)
 		}
-		if s, _ := st.Stats(ctx, "E1", late); s.Active != 1 || s.Expired != 1 || s.Waiting != 0 {
+		if s, _ := st.Stats(ctx, "E1", late); s.Active != 1 || s.Expired != 1 || s.Waiting != 0 || s.ExpiredBy[room.ReasonAbandoned] != 1 {
 			t.Fatalf("stats = %+v", s)
 		}
 	})

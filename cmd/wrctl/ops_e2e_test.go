@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/wrctl/wrctl/internal/api"
+)
+
+const e2eAdminToken = "e2e-admin-token-0123456789"
+
+func TestEventCommandsChangeTheRoomLive(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, []string{"WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "--addr", "127.0.0.1:0", "--capacity", "1")
+	env := []string{"WRCTL_SERVER=" + s.URL}
+	admin := append(env, "WRCTL_ADMIN_TOKEN="+e2eAdminToken)
+	a := joinJSON(t, env, "OPS", "a", "--wait", "--timeout", "20s")
+	b := joinJSON(t, env, "OPS", "b")
+
+	if r := wrctl(t, env, "event", "list"); r.code != exitUsage || !strings.Contains(r.stderr, "--admin-token") {
+		t.Fatalf("event list without a token: exit %d %s", r.code, r.stderr)
+	}
+	if r := wrctl(t, append(env, "WRCTL_ADMIN_TOKEN=wrong-token-wrong"), "event", "get", "OPS"); r.code != exitUsage {
+		t.Fatalf("event get with a wrong token: exit %d %s", r.code, r.stderr)
+	}
+	if r := wrctl(t, admin, "event", "set", "OPS"); r.code != exitUsage {
+		t.Fatalf("event set with nothing to set: exit %d", r.code)
+	}
+	r := wrctl(t, admin, "event", "set", "OPS", "--capacity", "2", "--output", "json")
+	var ev api.AdminEvent
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Effective.Capacity != 2 {
+		t.Fatalf("event set: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	s.waitStatus(b.SessionID, "ACTIVE") // admitted by the raise
+	r = wrctl(t, admin, "event", "set", "OPS", "--paused")
+	if r.code != 0 || !strings.Contains(r.stdout, "capacity,paused") {
+		t.Fatalf("event set --paused: exit %d %s", r.code, r.stdout)
+	}
+	r = wrctl(t, admin, "event", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "OPS") || !strings.Contains(r.stdout, "true") {
+		t.Fatalf("event list: exit %d %s", r.code, r.stdout)
+	}
+	_ = a
+
+	// The replica's metrics and request logs.
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`wrctl_event_active{event="OPS"} 2`, `wrctl_event_paused{event="OPS"} 1`, `wrctl_joins_total{result="created"} 2`, "wrctl_sqs_requests_total", "wrctl_store_request_duration_seconds"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	requests := 0
+	for _, l := range s.logs {
+		if l["msg"] == "request" {
+			requests++
+			if l["request_id"] == nil || l["route"] == nil {
+				t.Fatalf("request log without id or route: %v", l)
+			}
+		}
+		if line := fmt.Sprint(l); strings.Contains(line, a.SessionID) || strings.Contains(line, e2eAdminToken) {
+			t.Fatalf("a secret in the logs: %v", l)
+		}
+	}
+	if requests == 0 {
+		t.Fatal("no request logs at debug level")
+	}
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// admin guards the admin API: off (404) without a configured token, 401
+// without the right bearer token, compared in constant time.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AdminToken == "" {
+			writeProblem(w, http.StatusNotFound, CodeNotFound, "", "the admin API is off: set admin.token (WRCTL_ADMIN_TOKEN) to turn it on")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wrctl-admin"`)
+			writeProblem(w, http.StatusUnauthorized, CodeUnauthorized, "", "a valid admin bearer token is required")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// adminEvents is GET /api/admin/events: every event with its settings.
+func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.st.Events(r.Context())
+	if !s.storeOK(w, err) {
+		return
+	}
+	out := []api.AdminEvent{}
+	for _, id := range ids[:min(len(ids), MaxListedEvents)] {
+		ev, err := s.adminEvent(r, id)
+		if !s.storeOK(w, err) {
+			return
+		}
+		out = append(out, ev)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "total": len(ids)})
+}
+
+// adminEventGet is GET /api/admin/events/{event}.
+func (s *Server) adminEventGet(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.adminEventID(w, r)
+	if !ok {
+		return
+	}
+	ev, err := s.adminEvent(r, id)
+	if !s.storeOK(w, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+// adminEventPut is PUT /api/admin/events/{event}: replaces the event's
+// runtime settings (zero fields keep the configured values). Every replica
+// applies them at once; a raised capacity admits waiting users right away.
+func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.adminEventID(w, r)
+	if !ok {
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeProblem(w, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "", "send the body as application/json")
+		return
+	}
+	var in api.EventSettings
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		s.settingsProblem(w, err)
+		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body must hold exactly one JSON object")
+		return
+	}
+	st := room.Settings{
+		Capacity: in.Capacity, HeartbeatTTL: time.Duration(in.HeartbeatTTL), WaitingTTL: time.Duration(in.WaitingTTL),
+		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, Paused: in.Paused,
+	}
+	if err := st.Validate(); err != nil {
+		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "", err.Error())
+		return
+	}
+	if err := s.st.PutSettings(r.Context(), id, st); !s.storeOK(w, err) {
+		return
+	}
+	s.log.Info("event settings changed", "event", id, "capacity", st.Capacity, "paused", st.Paused,
+		"heartbeat_ttl", st.HeartbeatTTL, "waiting_ttl", st.WaitingTTL, "max_active", st.MaxActive, "max_waiting", st.MaxWaiting)
+	ev, err := s.adminEvent(r, id)
+	if !s.storeOK(w, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+func (s *Server) settingsProblem(w http.ResponseWriter, err error) {
+	var (
+		mbe *http.MaxBytesError
+		ute *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		writeProblem(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", "the body is too large")
+	case errors.As(err, &ute):
+		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, ute.Field, ute.Field+" has the wrong type")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, field, "unknown field "+field+": use capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting, paused")
+	default:
+		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body is not valid settings JSON: "+err.Error())
+	}
+}
+
+func (s *Server) adminEventID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("event")
+	if err := room.ValidateID(id); err != nil {
+		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "eventId", "event id "+err.Error())
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) adminEvent(r *http.Request, id string) (api.AdminEvent, error) {
+	set, _, err := s.st.Settings(r.Context(), id)
+	if err != nil {
+		return api.AdminEvent{}, err
+	}
+	st, err := s.st.Stats(r.Context(), id, s.Now())
+	if err != nil {
+		return api.AdminEvent{}, err
+	}
+	eff := s.policies.Policy(id).With(set)
+	return api.AdminEvent{
+		EventID:   id,
+		Settings:  toAPISettings(set),
+		Effective: toAPISettings(room.Settings{Capacity: eff.Capacity, HeartbeatTTL: eff.HeartbeatTTL, WaitingTTL: eff.WaitingTTL, MaxActive: eff.MaxActive, MaxWaiting: eff.MaxWaiting, Paused: eff.Paused}),
+		Stats:     toAPIStats(st),
+	}, nil
+}
+
+func toAPISettings(s room.Settings) api.EventSettings {
+	return api.EventSettings{
+		Capacity: s.Capacity, HeartbeatTTL: api.Duration(s.HeartbeatTTL), WaitingTTL: api.Duration(s.WaitingTTL),
+		MaxActive: api.Duration(s.MaxActive), MaxWaiting: s.MaxWaiting, Paused: s.Paused,
+	}
+}

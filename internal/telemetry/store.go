@@ -1,0 +1,130 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// Store measures every call of a room.Store.
+func (m *Metrics) Store(st room.Store) room.Store { return &store{st: st, m: m} }
+
+type store struct {
+	st room.Store
+	m  *Metrics
+}
+
+// observe records a call; not-found, ended and line-full answers are
+// results, not store failures.
+func (s *store) observe(op string, start time.Time, err error) {
+	outcome := "ok"
+	if err != nil && !errors.Is(err, room.ErrNotFound) && !errors.Is(err, room.ErrEnded) && !errors.Is(err, room.ErrLineFull) {
+		outcome = "error"
+	}
+	s.m.storeRequests.WithLabelValues(op, outcome).Inc()
+	s.m.storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+func (s *store) Join(ctx context.Context, eventID, userID string, now time.Time) (room.Session, bool, error) {
+	start := time.Now()
+	sess, created, err := s.st.Join(ctx, eventID, userID, now)
+	s.observe("join", start, err)
+	return sess, created, err
+}
+
+func (s *store) MarkEnqueued(ctx context.Context, eventID, id string) error {
+	start := time.Now()
+	err := s.st.MarkEnqueued(ctx, eventID, id)
+	s.observe("mark_enqueued", start, err)
+	return err
+}
+
+func (s *store) Abort(ctx context.Context, eventID, id string) error {
+	start := time.Now()
+	err := s.st.Abort(ctx, eventID, id)
+	s.observe("abort", start, err)
+	return err
+}
+
+func (s *store) Get(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	start := time.Now()
+	sess, err := s.st.Get(ctx, id, now)
+	s.observe("get", start, err)
+	return sess, err
+}
+
+func (s *store) Touch(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	start := time.Now()
+	sess, err := s.st.Touch(ctx, id, now)
+	s.observe("touch", start, err)
+	return sess, err
+}
+
+func (s *store) Heartbeat(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	start := time.Now()
+	sess, err := s.st.Heartbeat(ctx, id, now)
+	s.observe("heartbeat", start, err)
+	return sess, err
+}
+
+func (s *store) Leave(ctx context.Context, id string, now time.Time) (room.Session, error) {
+	start := time.Now()
+	sess, err := s.st.Leave(ctx, id, now)
+	s.observe("leave", start, err)
+	return sess, err
+}
+
+func (s *store) Grant(ctx context.Context, eventID, id string, now time.Time) (room.GrantResult, error) {
+	start := time.Now()
+	r, err := s.st.Grant(ctx, eventID, id, now)
+	s.observe("grant", start, err)
+	return r, err
+}
+
+func (s *store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	start := time.Now()
+	n, err := s.st.Sweep(ctx, now)
+	s.observe("sweep", start, err)
+	return n, err
+}
+
+func (s *store) Stats(ctx context.Context, eventID string, now time.Time) (room.EventStats, error) {
+	start := time.Now()
+	st, err := s.st.Stats(ctx, eventID, now)
+	s.observe("stats", start, err)
+	return st, err
+}
+
+func (s *store) Events(ctx context.Context) ([]string, error) {
+	start := time.Now()
+	ids, err := s.st.Events(ctx)
+	s.observe("events", start, err)
+	return ids, err
+}
+
+func (s *store) Settings(ctx context.Context, eventID string) (room.Settings, bool, error) {
+	start := time.Now()
+	st, ok, err := s.st.Settings(ctx, eventID)
+	s.observe("settings", start, err)
+	return st, ok, err
+}
+
+func (s *store) PutSettings(ctx context.Context, eventID string, st room.Settings) error {
+	start := time.Now()
+	err := s.st.PutSettings(ctx, eventID, st)
+	s.observe("put_settings", start, err)
+	return err
+}
+
+func (s *store) Freed() <-chan string { return s.st.Freed() }
+
+func (s *store) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.st.Ping(ctx)
+	s.observe("ping", start, err)
+	return err
+}
+
+func (s *store) Close() error { return s.st.Close() }
