@@ -126,6 +126,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
 		Example: `  # Run the waiting room on the embedded memory queue and store
   wrctl serve
 

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/tui"
@@ -101,6 +102,9 @@ func runTop(cmd *cobra.Command, _ []string) error {
 		}
 		_, err = fmt.Fprintln(cmd.OutOrStdout(), snap.Text(120, qsrc != nil))
 		return err
+	}
+	if f, ok := cmd.OutOrStdout().(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return usagef("wrctl top draws on a terminal; for scripts and logs use --once (with --output json)")
 	}
 	m := tui.New(tui.Config{Server: c.BaseURL(), Refresh: refresh}, c, nilIfNone(qsrc))
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(cmd.Context()),

@@ -52,6 +52,9 @@ func TestTopOnceShowsTheRoomAndTheQueue(t *testing.T) {
 	if bad := wrctl(t, env, "top", "--refresh", "10ms"); bad.code != exitUsage || !strings.Contains(bad.stderr, "--refresh") {
 		t.Fatalf("top --refresh 10ms: exit %d %s", bad.code, bad.stderr)
 	}
+	if notty := wrctl(t, env, "top"); notty.code != exitUsage || !strings.Contains(notty.stderr, "--once") {
+		t.Fatalf("top without a terminal: exit %d %s", notty.code, notty.stderr)
+	}
 	if down := wrctl(t, []string{"WRCTL_SERVER=http://127.0.0.1:1"}, "top", "--once"); down.code != exitUnavailable {
 		t.Fatalf("top --once with the server down: exit %d", down.code)
 	}
