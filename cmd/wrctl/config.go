@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -265,12 +266,40 @@ func loadConfig(v *viper.Viper) (Config, error) {
 	if len(errs) > 0 {
 		return c, usageError{fmt.Errorf("%s", strings.Join(errs, "; "))}
 	}
+	if err := unknownKeys(v); err != nil {
+		return c, err
+	}
 	events, err := readEvents(v.ConfigFileUsed())
 	if err != nil {
 		return c, err
 	}
 	c.Events = events
 	return c, c.Validate()
+}
+
+// unknownKeys refuses a config file key no command reads: a typo such as
+// room.capcity would otherwise be ignored silently during an on-sale.
+func unknownKeys(v *viper.Viper) error {
+	if v.ConfigFileUsed() == "" {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, keys := range []map[string]string{serveKeys, clientKeys, queueCreateKeys, topKeys, tokenKeys} {
+		for k := range keys {
+			known[strings.ToLower(k)] = true
+		}
+	}
+	var bad []string
+	for _, k := range v.AllKeys() {
+		if !known[k] && !strings.HasPrefix(k, "events.") {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return usagef("--config %s: unknown key(s) %s (see configs/wrctl.yaml for every key)", v.ConfigFileUsed(), strings.Join(bad, ", "))
+	}
+	return nil
 }
 
 // readEvents reads the events section of the config file itself: viper

@@ -127,6 +127,7 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "", "--log-level"},
 		{"event capacity", nil, nil, "events:\n  E1:\n    capacity: 0\n", "events.E1.capacity"},
 		{"bad event id", nil, nil, "events:\n  \"E 1\":\n    capacity: 5\n", "events.E 1"},
+		{"typo in a key", nil, nil, "room:\n  capcity: 5\n", "room.capcity"},
 		{"missing config file", []string{"--config", "/nonexistent/wrctl.yaml"}, nil, "", "--config"},
 		{"short token secret", []string{"--token-secret", "short"}, nil, "", "--token-secret (token.secret)"},
 		{"two token keys", []string{"--token-secret", "0123456789abcdef0123456789abcdef", "--token-key-file", "/k.pem"}, nil, "", "--token-secret (token.secret)"},

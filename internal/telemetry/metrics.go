@@ -35,15 +35,13 @@ type Metrics struct {
 
 // Join results counted by wrctl_joins_total.
 const (
-	JoinCreated        = "created"
-	JoinExisting       = "existing"
-	JoinFailed         = "failed"
-	JoinRateLimited    = "rate_limited"
-	JoinLineFull       = "line_full"
-	JoinUnknownEvent   = "unknown_event"
-	JoinQueueFailed    = "queue_failed"
-	JoinStoreFailed    = "store_failed"
-	JoinTooManyRequest = "overloaded"
+	JoinCreated      = "created"
+	JoinExisting     = "existing"
+	JoinRateLimited  = "rate_limited"
+	JoinLineFull     = "line_full"
+	JoinUnknownEvent = "unknown_event"
+	JoinQueueFailed  = "queue_failed"
+	JoinStoreFailed  = "store_failed"
 )
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -88,7 +86,7 @@ func New() *Metrics {
 	}
 	// Every labelled series of a known value exists from the start, so
 	// rates work from the first scrape.
-	for _, r := range []string{JoinCreated, JoinExisting, JoinRateLimited, JoinLineFull, JoinUnknownEvent, JoinQueueFailed, JoinStoreFailed, JoinTooManyRequest} {
+	for _, r := range []string{JoinCreated, JoinExisting, JoinRateLimited, JoinLineFull, JoinUnknownEvent, JoinQueueFailed, JoinStoreFailed} {
 		m.joins.WithLabelValues(r)
 	}
 	for _, o := range []room.GrantOutcome{room.Admitted, room.AlreadyActive, room.Skipped} {
