@@ -54,12 +54,12 @@ redis:
 run: tools build
 	@set -euo pipefail; \
 	echo ">> starting the SQS emulator on http://127.0.0.1:$(SQS_PORT)"; \
-	$(NODE) --no-warnings $(FAUXQS_DIR)/serve.mjs $(SQS_PORT) & emu=$$!; \
+	setsid $(NODE) --no-warnings $(FAUXQS_DIR)/serve.mjs $(SQS_PORT) & emu=$$!; \
 	trap 'kill $$emu 2>/dev/null; wait $$emu 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do (echo > /dev/tcp/127.0.0.1/$(SQS_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 	echo ">> creating queue $(QUEUE_NAME) and its dead-letter queue"; \
 	$(EMULATOR_ENV) $(BIN) queue create --name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT); \
-	echo ">> wrctl serve on $(ADDR) (Ctrl-C stops both)"; \
+	echo ">> wrctl serve on $(ADDR) (Ctrl-C stops it, then the emulator)"; \
 	$(EMULATOR_ENV) $(BIN) serve --addr $(ADDR) --queue sqs --queue-name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT)
 
 ## test: every test, with the race detector, against the real emulator.
