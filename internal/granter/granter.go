@@ -11,9 +11,11 @@
 package granter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -227,6 +229,10 @@ func (g *Granter) accept(ctx context.Context, msgs []queue.Message) {
 		}
 	}
 	for _, ev := range order {
+		// Messages of one event taken together are admitted by ticket: joins
+		// that reached the queue a moment out of order (taken on different
+		// replicas) are put back in line.
+		slices.SortStableFunc(g.held[ev], func(a, b *heldMsg) int { return cmp.Compare(a.msg.Body.Seq, b.msg.Body.Seq) })
 		g.process(ctx, ev)
 	}
 }

@@ -198,3 +198,46 @@ func TestShutdownReleasesHeldMessagesToAnotherGranter(t *testing.T) {
 		})
 	}
 }
+
+func TestMessagesTakenTogetherAreAdmittedByTicket(t *testing.T) {
+	t.Parallel()
+	st := memstore.New(policies(10))
+	t.Cleanup(func() { st.Close() })
+	q := memqueue.New(memqueue.Config{})
+	ctx := context.Background()
+	var sessions []room.Session
+	for _, u := range []string{"a", "b", "c"} {
+		s, _, err := st.Join(ctx, "E1", u, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, s)
+	}
+	// The queue holds them against ticket order, as joins taken on two
+	// replicas at the same moment can arrive.
+	var out []queue.Outgoing
+	for _, i := range []int{2, 0, 1} {
+		s := sessions[i]
+		out = append(out, queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: s.ID, EventID: "E1", Seq: s.Seq}))
+	}
+	if _, err := q.Send(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []int64
+	g := granter.New(granter.Config{Wait: time.Second}, q, st, quiet)
+	g.Observe = func(d granter.Decision) {
+		mu.Lock()
+		order = append(order, d.Session.Seq)
+		mu.Unlock()
+	}
+	run(t, g)
+	eventually(t, 10*time.Second, "all admitted", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 3
+	})
+	if order[0] != 1 || order[1] != 2 || order[2] != 3 {
+		t.Fatalf("admitted tickets in order %v, want [1 2 3]", order)
+	}
+}

@@ -1,0 +1,176 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/client"
+)
+
+// act performs one user's due action and queues the next.
+func (r *Runner) act(ctx context.Context, idx int32) {
+	u := &r.users[idx]
+	scheduled := u.due
+	switch u.state {
+	case statePending:
+		r.join(ctx, idx, u, scheduled)
+	case stateWaiting:
+		r.poll(ctx, idx, u, scheduled)
+	case stateActive:
+		if time.Now().UnixNano() >= u.holdUntil {
+			r.leave(ctx, u, scheduled)
+		} else {
+			r.heartbeat(ctx, idx, u, scheduled)
+		}
+	}
+}
+func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) {
+	started := time.Now()
+	lag := started.Sub(time.Unix(0, scheduled))
+	r.histMu.Lock()
+	record(r.lag, lag)
+	r.histMu.Unlock()
+	if lag > r.cfg.LateAfter {
+		r.late.Add(1)
+	}
+	s, retry, err := r.c.JoinRetry(ctx, r.cfg.EventID(int(u.event)), r.cfg.UserID(int(u.k)))
+	if r.measure(ctx, EndpointJoin, scheduled, err) {
+		return
+	}
+	if err != nil {
+		r.finish(u, endFailed)
+		return
+	}
+	r.joined.Add(1)
+	r.lastJoin.Store(time.Now().UnixNano())
+	u.session, u.ticket = s.SessionID, s.Ticket
+	u.state = stateWaiting
+	r.waiting.Add(1)
+	if s.Status == api.StatusActive {
+		r.admitted(idx, u, s)
+		return
+	}
+	if u.abandon {
+		r.waiting.Add(-1)
+		r.finish(u, endAbandoned)
+		return
+	}
+	r.next(idx, time.Now().Add(r.pollDelay(retry)).UnixNano())
+}
+func (r *Runner) poll(ctx context.Context, idx int32, u *user, scheduled int64) {
+	s, retry, err := r.c.Status(ctx, u.session)
+	if r.measure(ctx, EndpointStatus, scheduled, err) {
+		return
+	}
+	if err != nil {
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+			r.waiting.Add(-1)
+			r.finish(u, endFailed)
+			return
+		}
+		r.next(idx, time.Now().Add(max(retry, time.Second)).UnixNano())
+		return
+	}
+	switch {
+	case s.Status == api.StatusActive:
+		r.admitted(idx, u, s)
+	case s.Ended():
+		r.waiting.Add(-1)
+		r.finish(u, endExpiredWaiting)
+	default:
+		r.next(idx, time.Now().Add(r.pollDelay(retry)).UnixNano())
+	}
+}
+
+// pollDelay is --poll-interval, or else the server's Retry-After.
+func (r *Runner) pollDelay(retry time.Duration) time.Duration {
+	if r.cfg.PollInterval > 0 {
+		return r.cfg.PollInterval
+	}
+	if retry > 0 {
+		return retry
+	}
+	return 2 * time.Second
+}
+
+// admitted records a user's first sight of ACTIVE and plans its stay.
+func (r *Runner) admitted(idx int32, u *user, s api.Session) {
+	now := time.Now()
+	r.waiting.Add(-1)
+	r.active.Add(1)
+	u.state = stateActive
+	u.seen = now.UnixMicro()
+	if s.ActivatedAt != nil {
+		u.activated = s.ActivatedAt.UnixMicro()
+	}
+	r.histMu.Lock()
+	record(r.ttA, now.Sub(time.Unix(0, u.joinAt)))
+	r.histMu.Unlock()
+	u.holdUntil = now.Add(u.hold).UnixNano()
+	r.next(idx, min(u.holdUntil, now.Add(r.cfg.HeartbeatInterval).UnixNano()))
+}
+func (r *Runner) heartbeat(ctx context.Context, idx int32, u *user, scheduled int64) {
+	err := r.c.Heartbeat(ctx, u.session)
+	if r.measure(ctx, EndpointHeartbeat, scheduled, err) {
+		return
+	}
+	var ae *client.APIError
+	if errors.As(err, &ae) && (ae.StatusCode == http.StatusConflict || ae.StatusCode == http.StatusNotFound) {
+		u.left = time.Now().UnixMicro()
+		r.active.Add(-1)
+		r.finish(u, endExpiredActive)
+		return
+	}
+	now := time.Now()
+	r.next(idx, min(u.holdUntil, now.Add(r.cfg.HeartbeatInterval).UnixNano()))
+}
+func (r *Runner) leave(ctx context.Context, u *user, scheduled int64) {
+	// Out of the client-side count before the request: the server may admit
+	// the next user the moment it answers.
+	u.left = time.Now().UnixMicro()
+	r.active.Add(-1)
+	err := r.c.Leave(ctx, u.session)
+	r.measure(ctx, EndpointLeave, scheduled, err)
+	r.finish(u, endLeft)
+}
+func (r *Runner) finish(u *user, how uint8) {
+	u.state = stateDone
+	u.ended = how
+	r.done.Add(1)
+}
+
+// measure records a request's latency from its scheduled time and its
+// error, if any. It reports true when the run was cut short under it.
+func (r *Runner) measure(ctx context.Context, endpoint string, scheduled int64, err error) bool {
+	if err != nil && ctx.Err() != nil {
+		return true
+	}
+	d := time.Since(time.Unix(0, scheduled))
+	r.histMu.Lock()
+	defer r.histMu.Unlock()
+	r.counts[endpoint]++
+	record(r.hists[endpoint], d)
+	if err != nil {
+		r.errs[endpoint][errorKind(err)]++
+		r.errors.Add(1)
+	}
+	return false
+}
+func errorKind(err error) string {
+	var ae *client.APIError
+	var ne *client.NetworkError
+	switch {
+	case errors.As(err, &ae):
+		return "http_" + strconv.Itoa(ae.StatusCode)
+	case errors.As(err, &ne):
+		return "network"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "other"
+}

@@ -1,0 +1,147 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/client"
+)
+
+// watchStats reads every event's stats from the server while the run runs.
+func (r *Runner) watchStats(ctx context.Context) {
+	t := time.NewTicker(r.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		r.readStats(ctx)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if h := int64(ms.HeapAlloc); h > r.peakHeap.Load() {
+			r.peakHeap.Store(h)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+func (r *Runner) readStats(ctx context.Context) {
+	if !r.statsOK.Load() {
+		return
+	}
+	for i := range r.events {
+		start := time.Now()
+		st, err := r.c.EventStats(ctx, r.cfg.EventID(i))
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var ae *client.APIError
+			if errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusMethodNotAllowed) {
+				r.statsOK.Store(false) // a server without the stats endpoint
+				return
+			}
+		}
+		r.histMu.Lock()
+		r.counts[EndpointStats]++
+		record(r.hists[EndpointStats], time.Since(start))
+		if err != nil {
+			r.errs[EndpointStats][errorKind(err)]++
+		}
+		r.histMu.Unlock()
+		if err != nil {
+			continue
+		}
+		r.evMu.Lock()
+		e := &r.events[i]
+		e.Capacity = st.Capacity
+		e.ServerMaxActiveSeen = max(e.ServerMaxActiveSeen, st.Active)
+		e.ServerPeakActive = max(e.ServerPeakActive, st.PeakActive)
+		r.evMu.Unlock()
+	}
+}
+
+// report builds the run's report.
+func (r *Runner) report() *Report {
+	end := time.Now()
+	rep := &Report{
+		Version:    ReportVersion,
+		RunID:      r.cfg.RunID,
+		Shards:     []string{fmt.Sprintf("%d/%d", r.cfg.Shard, r.cfg.Shards)},
+		Scenario:   r.scenario(),
+		StartedAt:  r.start.UTC(),
+		Elapsed:    Millis(float64(end.Sub(r.start)) / float64(time.Millisecond)),
+		Endpoints:  map[string]Endpoint{},
+		Events:     map[string]Event{},
+		Admissions: map[string][]Admission{},
+		Memory:     Memory{BytesPerUser: r.bytesUser, PeakHeapBytes: r.peakHeap.Load()},
+	}
+	if last := r.lastJoin.Load(); last > 0 {
+		rep.LastJoinAt = time.Unix(0, last).UTC()
+	}
+	rep.Audit.ServerStatsAvailable = r.statsOK.Load()
+	r.histMu.Lock()
+	for _, e := range endpoints {
+		rep.Endpoints[e] = Endpoint{Count: r.counts[e], Errors: r.errs[e], Latency: summarize(r.hists[e])}
+	}
+	rep.TimeToAdmission = summarize(r.ttA)
+	rep.ArrivalLag = summarize(r.lag)
+	r.histMu.Unlock()
+	r.evMu.Lock()
+	for i, ev := range r.events {
+		rep.Events[r.cfg.EventID(i)] = ev
+	}
+	r.evMu.Unlock()
+	u := &rep.Users
+	u.Scheduled = r.scheduled.Load()
+	u.Joined = r.joined.Load()
+	u.LateArrivals = r.late.Load()
+	u.DroppedArrivals = r.dropped.Load()
+	for i := range r.users {
+		us := &r.users[i]
+		if us.seen != 0 {
+			id := r.cfg.EventID(int(us.event))
+			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, ActivatedAt: us.activated, SeenAt: us.seen, LeftAt: us.left})
+			u.Admitted++
+		}
+		switch us.ended {
+		case endLeft:
+			u.Left++
+		case endAbandoned:
+			u.Abandoned++
+		case endExpiredWaiting:
+			u.ExpiredWaiting++
+		case endExpiredActive:
+			u.ExpiredActive++
+		case endFailed:
+			u.Failed++
+		default:
+			if us.state != statePending {
+				u.Incomplete++
+			}
+		}
+	}
+	rep.finish(end.UnixMicro())
+	return rep
+}
+func (r *Runner) scenario() Scenario {
+	s := Scenario{Users: r.cfg.Users, Rate: r.cfg.Rate, Events: r.cfg.Events, Hold: r.cfg.Hold.String(), Abandon: r.cfg.Abandon}
+	for i, st := range r.cfg.Stages {
+		if i > 0 {
+			s.Stages += ","
+		}
+		s.Stages += st.Duration.String() + ":" + strconv.FormatFloat(st.Rate, 'f', -1, 64)
+	}
+	if r.cfg.PollInterval > 0 {
+		s.PollInterval = r.cfg.PollInterval.String()
+	}
+	if r.cfg.Duration > 0 {
+		s.Duration = r.cfg.Duration.String()
+	}
+	return s
+}
