@@ -80,7 +80,7 @@ func TestClientSideCountCatchesAServerThatLies(t *testing.T) {
 	f := newFake(2, 3, inOrder)
 	f.lieAboutPeak = true
 	cfg := scenario(60, 1000)
-	cfg.Hold = loadgen.Dist{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond} // long enough to overlap
+	cfg.Hold = loadgen.Dist{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond} // long enough to overlap
 	rep := run(t, cfg, f)
 	ev := rep.Events["t-e0"]
 	if ev.ServerPeakActive > 2 {
