@@ -79,7 +79,7 @@ func TestClientSideCountCatchesAServerThatLies(t *testing.T) {
 	t.Parallel()
 	f := newFake(2, 3, inOrder)
 	f.lieAboutPeak = true
-	cfg := scenario(60, 1000)
+	cfg := scenario(24, 1000)
 	cfg.Hold = loadgen.Dist{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond} // long enough to overlap
 	rep := run(t, cfg, f)
 	ev := rep.Events["t-e0"]
