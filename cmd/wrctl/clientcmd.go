@@ -48,10 +48,6 @@ func newClientWith(cmd *cobra.Command, hc *http.Client) (*client.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	// The documented short form WRCTL_SERVER wins over WRCTL_CLIENT_SERVER.
-	if err := v.BindEnv("client.server", "WRCTL_SERVER", "WRCTL_CLIENT_SERVER"); err != nil {
-		return nil, err
-	}
 	c, err := client.New(v.GetString("client.server"), hc)
 	if err != nil {
 		return nil, usagef("--server: %v", err)
@@ -68,6 +64,19 @@ func sessionArg(cmd *cobra.Command, args []string) (string, error) {
 		return "", usagef("SESSION_ID %q: want the 32 hex characters 'wrctl join' printed", args[0])
 	}
 	return args[0], nil
+}
+
+// sessionCommand reads what every command on one session needs: the
+// SESSION_ID argument, the output format and the client.
+func sessionCommand(cmd *cobra.Command, args []string) (id, format string, c *client.Client, err error) {
+	if id, err = sessionArg(cmd, args); err != nil {
+		return
+	}
+	if format, err = outputFormat(cmd); err != nil {
+		return
+	}
+	c, err = newClient(cmd)
+	return
 }
 
 // idFlag reads and checks an --event or --user flag.

@@ -218,10 +218,10 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		return d
 	}
 	num := func(key string) int {
-		raw := v.Get(key)
-		var n int
-		if _, err := fmt.Sscanf(fmt.Sprint(raw), "%d", &n); err != nil || fmt.Sprint(n) != strings.TrimSpace(fmt.Sprint(raw)) {
-			errs = append(errs, fmt.Sprintf("%s: %q is not a whole number", flagFor(serveKeys, key), fmt.Sprint(raw)))
+		raw := strings.TrimSpace(fmt.Sprint(v.Get(key)))
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q is not a whole number", flagFor(serveKeys, key), raw))
 		}
 		return n
 	}

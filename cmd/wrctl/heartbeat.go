@@ -26,15 +26,7 @@ ended.` + clientExitCodes,
 // (heartbeat, leave) and confirms it.
 func sessionActionCmd(cmd *cobra.Command, what string, action func(*client.Client, context.Context, string) error) *cobra.Command {
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		id, err := sessionArg(cmd, args)
-		if err != nil {
-			return err
-		}
-		format, err := outputFormat(cmd)
-		if err != nil {
-			return err
-		}
-		c, err := newClient(cmd)
+		id, format, c, err := sessionCommand(cmd, args)
 		if err != nil {
 			return err
 		}

@@ -325,49 +325,51 @@ func progressBars(ctx context.Context, w io.Writer, r *loadgen.Runner) {
 	}
 	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
 	total := r.Progress().Scheduled
-	bar := func(name string, value func(loadgen.Progress) int64, rate bool, extra ...decor.Decorator) *mpb.Bar {
-		right := []decor.Decorator{decor.Any(func(decor.Statistics) string {
-			pr := r.Progress()
-			s := fmt.Sprintf("%d/%d", value(pr), pr.Scheduled)
-			if rate && pr.Elapsed > 0 {
-				s += fmt.Sprintf("  %.0f/s", float64(value(pr))/pr.Elapsed.Seconds())
-			}
-			if rate && name == "joined" {
-				s = fmt.Sprintf("%d/%d  %.0f/s", pr.Joined, pr.Scheduled, pr.JoinRate)
-			}
-			return s
-		})}
-		return p.New(total, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(name, decor.WC{W: 8, C: decor.DindentRight})),
-			mpb.AppendDecorators(append(right, extra...)...))
+	// Each bar shows a value of the progress snapshot; a gauge can go down
+	// and stays where it is at the end, a counter completes.
+	type barSpec struct {
+		name  string
+		value func(loadgen.Progress) int64
+		gauge bool
+		tail  func(loadgen.Progress) string
 	}
-	bars := []struct {
-		b *mpb.Bar
-		v func(loadgen.Progress) int64
-	}{
-		{bar("joined", func(p loadgen.Progress) int64 { return p.Joined }, true, decor.Any(func(decor.Statistics) string {
-			return "  elapsed " + r.Progress().Elapsed.Round(time.Second).String()
-		})), func(p loadgen.Progress) int64 { return p.Joined }},
-		{bar("waiting", func(p loadgen.Progress) int64 { return p.Waiting }, false), func(p loadgen.Progress) int64 { return p.Waiting }},
-		{bar("active", func(p loadgen.Progress) int64 { return p.Active }, false), func(p loadgen.Progress) int64 { return p.Active }},
-		{bar("done", func(p loadgen.Progress) int64 { return p.Done }, true, decor.Any(func(decor.Statistics) string {
-			return fmt.Sprintf("  errors %d", r.Progress().Errors)
-		})), func(p loadgen.Progress) int64 { return p.Done }},
+	specs := []barSpec{
+		{"joined", func(p loadgen.Progress) int64 { return p.Joined }, false, func(p loadgen.Progress) string {
+			return fmt.Sprintf("  %.0f/s  elapsed %s", p.JoinRate, p.Elapsed.Round(time.Second))
+		}},
+		{"waiting", func(p loadgen.Progress) int64 { return p.Waiting }, true, nil},
+		{"active", func(p loadgen.Progress) int64 { return p.Active }, true, nil},
+		{"done", func(p loadgen.Progress) int64 { return p.Done }, false, func(p loadgen.Progress) string {
+			return fmt.Sprintf("  %.0f/s  errors %d", float64(p.Done)/max(p.Elapsed.Seconds(), 1e-9), p.Errors)
+		}},
+	}
+	bars := make([]*mpb.Bar, len(specs))
+	for i, sp := range specs {
+		bars[i] = p.New(total, mpb.BarStyle(),
+			mpb.PrependDecorators(decor.Name(sp.name, decor.WC{W: 8, C: decor.DindentRight})),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+				pr := r.Progress()
+				s := fmt.Sprintf("%d/%d", sp.value(pr), pr.Scheduled)
+				if sp.tail != nil {
+					s += sp.tail(pr)
+				}
+				return s
+			})))
 	}
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		pr := r.Progress()
-		for _, b := range bars {
-			b.b.SetCurrent(b.v(pr))
+		for i, sp := range specs {
+			bars[i].SetCurrent(sp.value(pr))
 		}
 		select {
 		case <-ctx.Done():
-			for i, b := range bars {
-				if i == 1 || i == 2 {
-					b.b.Abort(false) // gauges: keep the last value shown
+			for i, sp := range specs {
+				if sp.gauge {
+					bars[i].Abort(false) // keep the last value shown
 				} else {
-					b.b.SetTotal(-1, true) // complete at the current value
+					bars[i].SetTotal(-1, true) // complete at the current value
 				}
 			}
 			p.Wait()

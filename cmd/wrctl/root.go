@@ -156,7 +156,7 @@ func newViper(cmd *cobra.Command, keys map[string]string) (*viper.Viper, error) 
 				return nil, err
 			}
 		}
-		if err := v.BindEnv(append([]string{key}, envNames(key)...)...); err != nil {
+		if err := v.BindEnv(append(append([]string{key}, envAliases[key]...), envNames(key)...)...); err != nil {
 			return nil, err
 		}
 	}
@@ -171,6 +171,11 @@ func newViper(cmd *cobra.Command, keys map[string]string) (*viper.Viper, error) 
 		}
 	}
 	return v, nil
+}
+
+// envAliases are documented short environment names, read first.
+var envAliases = map[string][]string{
+	"client.server": {"WRCTL_SERVER"},
 }
 
 // envNames gives a key's environment variables: room.heartbeatTTL is read

@@ -36,15 +36,7 @@ Exits 4 if the session has ended.` + clientExitCodes,
 		Example: `  wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2
   wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2 --wait --timeout 30m --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := sessionArg(cmd, args)
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
+			id, format, c, err := sessionCommand(cmd, args)
 			if err != nil {
 				return err
 			}

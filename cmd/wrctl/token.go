@@ -29,7 +29,6 @@ it as net/http middleware).`,
 
 // tokenKeys maps token verify's configuration keys to its flags.
 var tokenKeys = map[string]string{
-	"client.server":  "server",
 	"token.secret":   "secret",
 	"token.audience": "audience",
 }
@@ -56,9 +55,6 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			}
 			v, err := newViper(cmd, tokenKeys)
 			if err != nil {
-				return err
-			}
-			if err := v.BindEnv("client.server", "WRCTL_SERVER", "WRCTL_CLIENT_SERVER"); err != nil {
 				return err
 			}
 			var opts []accesstoken.Option

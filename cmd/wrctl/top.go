@@ -87,11 +87,7 @@ func runTop(cmd *cobra.Command, _ []string) error {
 	if once {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 		defer cancel()
-		var qs tui.QueueSource
-		if qsrc != nil {
-			qs = qsrc
-		}
-		snap, err := tui.Read(ctx, c.BaseURL(), c, qs)
+		snap, err := tui.Read(ctx, c.BaseURL(), c, qsrc)
 		if err != nil {
 			return err
 		}
@@ -100,13 +96,13 @@ func runTop(cmd *cobra.Command, _ []string) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(snap)
 		}
-		_, err = fmt.Fprintln(cmd.OutOrStdout(), snap.Text(120, qsrc != nil))
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), snap.Text(120))
 		return err
 	}
 	if f, ok := cmd.OutOrStdout().(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
 		return usagef("wrctl top draws on a terminal; for scripts and logs use --once (with --output json)")
 	}
-	m := tui.New(tui.Config{Server: c.BaseURL(), Refresh: refresh}, c, nilIfNone(qsrc))
+	m := tui.New(tui.Config{Server: c.BaseURL(), Refresh: refresh}, c, qsrc)
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(cmd.Context()),
 		tea.WithOutput(cmd.OutOrStdout()), tea.WithInput(cmd.InOrStdin()))
 	_, err = p.Run()
@@ -116,16 +112,8 @@ func runTop(cmd *cobra.Command, _ []string) error {
 	return err
 }
 
-// nilIfNone keeps a nil *sqsDepths from becoming a non-nil interface.
-func nilIfNone(q *sqsDepths) tui.QueueSource {
-	if q == nil {
-		return nil
-	}
-	return q
-}
-
-// topQueue opens the queue to watch, if one was named.
-func topQueue(cmd *cobra.Command) (*sqsDepths, error) {
+// topQueue opens the queue to watch, or returns nil when none was named.
+func topQueue(cmd *cobra.Command) (tui.QueueSource, error) {
 	v, err := newViper(cmd, topKeys)
 	if err != nil {
 		return nil, err

@@ -63,8 +63,7 @@ func OutgoingFor(b Body) Outgoing {
 type Message struct {
 	// Handle identifies this receipt for Delete and ChangeVisibility.
 	Handle string
-	// Raw is the body as received; Body is it decoded, unless Err is set.
-	Raw          string
+	// Body is the body decoded, unless Err is set.
 	Body         Body
 	Err          error
 	GroupID      string

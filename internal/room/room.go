@@ -125,26 +125,6 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// DefaultPolicy is the policy of DESIGN.md's defaults.
-func DefaultPolicy() Policy {
-	return Policy{Capacity: 100, HeartbeatTTL: 30 * time.Second, WaitingTTL: 60 * time.Second, MaxActive: 15 * time.Minute}
-}
-
-// Validate reports the first rule that cannot work.
-func (p Policy) Validate() error {
-	switch {
-	case p.Capacity < 1:
-		return fmt.Errorf("capacity must be at least 1, got %d", p.Capacity)
-	case p.HeartbeatTTL <= 0:
-		return fmt.Errorf("heartbeat TTL must be positive, got %s", p.HeartbeatTTL)
-	case p.WaitingTTL <= 0:
-		return fmt.Errorf("waiting TTL must be positive, got %s", p.WaitingTTL)
-	case p.MaxActive <= 0:
-		return fmt.Errorf("max active must be positive, got %s", p.MaxActive)
-	}
-	return nil
-}
-
 // ActiveDeadline is when an ACTIVE session last seen at seen ends.
 func (p Policy) ActiveDeadline(activated, seen time.Time) time.Time {
 	hb := seen.Add(p.HeartbeatTTL)
@@ -173,12 +153,6 @@ type StaticPolicies struct {
 	Default Policy
 	// Capacity overrides Default.Capacity per event id.
 	Capacity map[string]int
-}
-
-// Known reports whether configuration names the event.
-func (s StaticPolicies) Known(eventID string) bool {
-	_, ok := s.Capacity[eventID]
-	return ok
 }
 
 // Policy returns the event's policy.

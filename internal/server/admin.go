@@ -2,10 +2,6 @@ package server
 
 import (
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -19,13 +15,13 @@ import (
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.AdminToken == "" {
-			writeProblem(w, http.StatusNotFound, CodeNotFound, "", "the admin API is off: set admin.token (WRCTL_ADMIN_TOKEN) to turn it on")
+			writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "the admin API is off: set admin.token (WRCTL_ADMIN_TOKEN) to turn it on")
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.AdminToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wrctl-admin"`)
-			writeProblem(w, http.StatusUnauthorized, CodeUnauthorized, "", "a valid admin bearer token is required")
+			writeProblem(w, http.StatusUnauthorized, api.CodeUnauthorized, "", "a valid admin bearer token is required")
 			return
 		}
 		h(w, r)
@@ -70,19 +66,8 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeProblem(w, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "", "send the body as application/json")
-		return
-	}
 	var in api.EventSettings
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		s.settingsProblem(w, err)
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body must hold exactly one JSON object")
+	if !s.decodeBody(w, r, &in, "capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting and paused") {
 		return
 	}
 	st := room.Settings{
@@ -90,7 +75,7 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, Paused: in.Paused,
 	}
 	if err := st.Validate(); err != nil {
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "", err.Error())
+		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "", err.Error())
 		return
 	}
 	if err := s.st.PutSettings(r.Context(), id, st); !s.storeOK(w, err) {
@@ -105,28 +90,10 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ev)
 }
 
-func (s *Server) settingsProblem(w http.ResponseWriter, err error) {
-	var (
-		mbe *http.MaxBytesError
-		ute *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &mbe):
-		writeProblem(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", "the body is too large")
-	case errors.As(err, &ute):
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, ute.Field, ute.Field+" has the wrong type")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, field, "unknown field "+field+": use capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting, paused")
-	default:
-		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body is not valid settings JSON: "+err.Error())
-	}
-}
-
 func (s *Server) adminEventID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("event")
 	if err := room.ValidateID(id); err != nil {
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "eventId", "event id "+err.Error())
+		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "eventId", "event id "+err.Error())
 		return "", false
 	}
 	return id, true

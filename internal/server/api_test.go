@@ -9,7 +9,6 @@ import (
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/room"
-	"github.com/wrctl/wrctl/internal/server"
 )
 
 func TestJoinAnswers202WithLocationAndRetryAfter(t *testing.T) {
@@ -17,18 +16,18 @@ func TestJoinAnswers202WithLocationAndRetryAfter(t *testing.T) {
 	o := defaultOptions()
 	o.noGranter = true // keep the session WAITING
 	h := newHarness(t, "memory", o)
-	r := h.do("POST", server.SessionsPath, "application/json; charset=utf-8", []byte(`{"eventId":"E1","userId":"U1"}`))
+	r := h.do("POST", api.SessionsPath, "application/json; charset=utf-8", []byte(`{"eventId":"E1","userId":"U1"}`))
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
-	s := decode[server.Session](t, r.Body)
+	s := decode[api.Session](t, r.Body)
 	if !room.ValidSessionID(s.SessionID) || s.Status != api.StatusWaiting || s.Position == nil || *s.Position != 1 {
 		t.Fatalf("session = %+v", s)
 	}
 	if s.EstimatedWaitSeconds != nil || s.ActivatedAt != nil || s.AccessToken != "" {
 		t.Fatalf("waiting session has admission fields: %+v", s)
 	}
-	if got, want := r.Header.Get("Location"), server.SessionsPath+"/"+s.SessionID; got != want {
+	if got, want := r.Header.Get("Location"), api.SessionsPath+"/"+s.SessionID; got != want {
 		t.Fatalf("Location = %q, want %q", got, want)
 	}
 	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
@@ -38,7 +37,7 @@ func TestJoinAnswers202WithLocationAndRetryAfter(t *testing.T) {
 	if st.Status != http.StatusOK || st.Header.Get("Retry-After") == "" {
 		t.Fatalf("status via Location: %d, Retry-After %q", st.Status, st.Header.Get("Retry-After"))
 	}
-	if got := decode[server.Session](t, st.Body); got.SessionID != s.SessionID || got.EventID != "E1" || got.UserID != "U1" {
+	if got := decode[api.Session](t, st.Body); got.SessionID != s.SessionID || got.EventID != "E1" || got.UserID != "U1" {
 		t.Fatalf("status = %+v", got)
 	}
 }
@@ -127,7 +126,7 @@ func TestBadInputIsRefusedWithProblemAndChangesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.do("POST", server.SessionsPath, c.contentType, []byte(c.body))
+			r := h.do("POST", api.SessionsPath, c.contentType, []byte(c.body))
 			if r.Status != c.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
 			}
@@ -160,16 +159,16 @@ func TestSessionEndpointsRefuseBadRequests(t *testing.T) {
 		name, method, path string
 		status             int
 	}{
-		{"status of unknown id", "GET", server.SessionsPath + "/" + unknown, 404},
-		{"status of malformed id", "GET", server.SessionsPath + "/not-a-session", 404},
-		{"heartbeat unknown", "POST", server.SessionsPath + "/" + unknown + ":heartbeat", 404},
-		{"leave unknown", "POST", server.SessionsPath + "/" + unknown + ":leave", 404},
-		{"unknown custom method", "POST", server.SessionsPath + "/" + s.SessionID + ":admit", 404},
-		{"GET a custom method", "GET", server.SessionsPath + "/" + s.SessionID + ":leave", 405},
-		{"DELETE a session", "DELETE", server.SessionsPath + "/" + s.SessionID, 405},
-		{"GET the collection", "GET", server.SessionsPath, 405},
+		{"status of unknown id", "GET", api.SessionsPath + "/" + unknown, 404},
+		{"status of malformed id", "GET", api.SessionsPath + "/not-a-session", 404},
+		{"heartbeat unknown", "POST", api.SessionsPath + "/" + unknown + ":heartbeat", 404},
+		{"leave unknown", "POST", api.SessionsPath + "/" + unknown + ":leave", 404},
+		{"unknown custom method", "POST", api.SessionsPath + "/" + s.SessionID + ":admit", 404},
+		{"GET a custom method", "GET", api.SessionsPath + "/" + s.SessionID + ":leave", 405},
+		{"DELETE a session", "DELETE", api.SessionsPath + "/" + s.SessionID, 405},
+		{"GET the collection", "GET", api.SessionsPath, 405},
 		{"unknown path", "GET", "/api/waiting-room/nothing", 404},
-		{"deeper path", "GET", server.SessionsPath + "/" + s.SessionID + "/x", 404},
+		{"deeper path", "GET", api.SessionsPath + "/" + s.SessionID + "/x", 404},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -205,11 +204,11 @@ func TestHeartbeatAndLeave(t *testing.T) {
 	if got.Status != api.StatusLeft || got.EndedAt == nil || got.ExpiresAt != nil || got.Position != nil {
 		t.Fatalf("after leave = %+v", got)
 	}
-	r := h.do("POST", server.SessionsPath+"/"+s.SessionID+":heartbeat", "", nil)
+	r := h.do("POST", api.SessionsPath+"/"+s.SessionID+":heartbeat", "", nil)
 	if r.Status != http.StatusConflict {
 		t.Fatalf("heartbeat after leave = %d, want 409", r.Status)
 	}
-	if p := problem(t, r); p.Code != server.CodeSessionEnded {
+	if p := problem(t, r); p.Code != api.CodeSessionEnded {
 		t.Fatalf("problem = %+v", p)
 	}
 }
@@ -242,12 +241,13 @@ func TestReadinessFailsWhenTheQueueIsUnreachable(t *testing.T) {
 	if !strings.Contains(string(r.Body), `"queue"`) {
 		t.Fatalf("/readyz body does not name the queue: %s", r.Body)
 	}
+	problem(t, r)
 }
 
 func TestJoinAnswers503WhenTheQueueIsDownAndLeavesNoSession(t *testing.T) {
 	t.Parallel()
 	h := newHarnessOnDeadQueue(t)
-	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
+	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("join with the queue down = %d (Retry-After %q): %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/wrctl/wrctl/internal/server"
+	"github.com/wrctl/wrctl/internal/api"
 )
 
 // BenchmarkJoinOverHTTP measures a join through the real HTTP server, the
@@ -22,7 +22,7 @@ func BenchmarkJoinOverHTTP(b *testing.B) {
 		client := &http.Client{}
 		for pb.Next() {
 			id := strconv.FormatInt(n.Add(1), 10)
-			resp, err := client.Post(h.URL+server.SessionsPath, "application/json", bytes.NewReader([]byte(`{"eventId":"E1","userId":"`+id+`"}`)))
+			resp, err := client.Post(h.URL+api.SessionsPath, "application/json", bytes.NewReader([]byte(`{"eventId":"E1","userId":"`+id+`"}`)))
 			if err != nil {
 				b.Fatal(err)
 			}

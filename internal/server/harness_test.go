@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
@@ -157,27 +158,27 @@ func (h *harness) do(method, path, contentType string, body []byte) response {
 	return response{resp.StatusCode, resp.Header, b}
 }
 
-func (h *harness) join(event, user string) server.Session {
+func (h *harness) join(event, user string) api.Session {
 	h.t.Helper()
-	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"`+event+`","userId":"`+user+`"}`))
+	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"`+event+`","userId":"`+user+`"}`))
 	if r.Status != http.StatusAccepted {
 		h.t.Fatalf("join %s/%s: %d %s", event, user, r.Status, r.Body)
 	}
-	return decode[server.Session](h.t, r.Body)
+	return decode[api.Session](h.t, r.Body)
 }
 
-func (h *harness) status(id string) server.Session {
+func (h *harness) status(id string) api.Session {
 	h.t.Helper()
-	r := h.do("GET", server.SessionsPath+"/"+id, "", nil)
+	r := h.do("GET", api.SessionsPath+"/"+id, "", nil)
 	if r.Status != http.StatusOK {
 		h.t.Fatalf("status %s: %d %s", id, r.Status, r.Body)
 	}
-	return decode[server.Session](h.t, r.Body)
+	return decode[api.Session](h.t, r.Body)
 }
 
 func (h *harness) post(id, method string) int {
 	h.t.Helper()
-	return h.do("POST", server.SessionsPath+"/"+id+":"+method, "", nil).Status
+	return h.do("POST", api.SessionsPath+"/"+id+":"+method, "", nil).Status
 }
 
 func (h *harness) stats(event string) room.EventStats {
@@ -210,12 +211,12 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
-func problem(t *testing.T, r response) server.Problem {
+func problem(t *testing.T, r response) api.Problem {
 	t.Helper()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
 		t.Fatalf("content type %q, want application/problem+json (body %s)", ct, r.Body)
 	}
-	p := decode[server.Problem](t, r.Body)
+	p := decode[api.Problem](t, r.Body)
 	if p.Status != r.Status || p.Title == "" || p.Type == "" {
 		t.Fatalf("problem body %+v does not match status %d", p, r.Status)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/wrctl/wrctl/internal/api"
 )
 
 // statusWriter remembers the status code written.
@@ -93,7 +95,7 @@ func (s *Server) limitConcurrency(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		default:
 			w.Header().Set("Retry-After", "1")
-			writeProblem(w, http.StatusServiceUnavailable, CodeOverloaded, "", "the waiting room is at its limit of requests in flight; try again")
+			writeProblem(w, http.StatusServiceUnavailable, api.CodeOverloaded, "", "the waiting room is at its limit of requests in flight; try again")
 		}
 	})
 }

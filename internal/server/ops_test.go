@@ -20,7 +20,6 @@ import (
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
-	"github.com/wrctl/wrctl/internal/server"
 	"github.com/wrctl/wrctl/internal/sqstest"
 )
 
@@ -116,7 +115,7 @@ func TestRequestIDsAndLogsWithoutSecrets(t *testing.T) {
 	o.log = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
 	h := newHarness(t, "memory", o)
 	s := h.join("L1", "u")
-	r := h.do("GET", server.SessionsPath+"/"+s.SessionID, "", nil)
+	r := h.do("GET", api.SessionsPath+"/"+s.SessionID, "", nil)
 	if id := r.Header.Get("X-Request-Id"); len(id) != 16 {
 		t.Fatalf("X-Request-Id = %q", id)
 	}
@@ -239,8 +238,8 @@ func TestUnknownEventsCanBeRefused(t *testing.T) {
 	o.server.KnownEvents = []string{"CONF"}
 	o.server.AdminToken = adminToken
 	h := newHarness(t, "memory", o)
-	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"NEW","userId":"u"}`))
-	if r.Status != http.StatusNotFound || problem(t, r).Code != server.CodeUnknownEvent {
+	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"NEW","userId":"u"}`))
+	if r.Status != http.StatusNotFound || problem(t, r).Code != api.CodeUnknownEvent {
 		t.Fatalf("join to an unknown event = %d %s", r.Status, r.Body)
 	}
 	h.join("CONF", "u")
@@ -259,7 +258,7 @@ func TestJoinRateLimitPerIP(t *testing.T) {
 	o.server.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	h := newHarness(t, "memory", o)
 	join := func(user, xff string) response {
-		req, _ := http.NewRequest("POST", h.URL+server.SessionsPath, strings.NewReader(`{"eventId":"R1","userId":"`+user+`"}`))
+		req, _ := http.NewRequest("POST", h.URL+api.SessionsPath, strings.NewReader(`{"eventId":"R1","userId":"`+user+`"}`))
 		req.Header.Set("Content-Type", "application/json")
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
@@ -279,7 +278,7 @@ func TestJoinRateLimitPerIP(t *testing.T) {
 		}
 	}
 	r := join("u2", "203.0.113.7")
-	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || problem(t, r).Code != server.CodeRateLimited {
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || problem(t, r).Code != api.CodeRateLimited {
 		t.Fatalf("join past the limit = %d (Retry-After %q) %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	if st := h.stats("R1"); st.Joined != 2 {
@@ -303,8 +302,8 @@ func TestMaxWaitingRefusesJoinsWith503(t *testing.T) {
 	h := newHarness(t, "memory", o)
 	first := h.join("F1", "a")
 	h.join("F1", "b")
-	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"F1","userId":"c"}`))
-	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || problem(t, r).Code != server.CodeLineFull {
+	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"F1","userId":"c"}`))
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || problem(t, r).Code != api.CodeLineFull {
 		t.Fatalf("join past maxWaiting = %d %s", r.Status, r.Body)
 	}
 	if again := h.join("F1", "a"); again.SessionID != first.SessionID {
@@ -414,7 +413,7 @@ func TestSQSOutageAnswers503AndRecovers(t *testing.T) {
 	h := newHarness(t, "sqs", o)
 	h.join("Q1", "before")
 	proxy.Down()
-	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"Q1","userId":"during"}`))
+	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"Q1","userId":"during"}`))
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("join with SQS down = %d %s", r.Status, r.Body)
 	}
@@ -423,7 +422,7 @@ func TestSQSOutageAnswers503AndRecovers(t *testing.T) {
 	}
 	proxy.Up()
 	eventually(t, 20*time.Second, "joins succeed once SQS is back", func() bool {
-		return h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"Q1","userId":"during"}`)).Status == http.StatusAccepted
+		return h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"Q1","userId":"during"}`)).Status == http.StatusAccepted
 	})
 	if st := h.stats("Q1"); st.Joined != 2 {
 		t.Fatalf("stats after recovery = %+v", st)

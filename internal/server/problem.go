@@ -8,45 +8,27 @@ import (
 	"time"
 )
 
-// Problem is the API's problem body.
-type Problem = api.Problem
-
-// Problem codes, as in package api.
-const (
-	CodeInvalidInput     = api.CodeInvalidInput
-	CodeMalformedJSON    = api.CodeMalformedJSON
-	CodeBodyTooLarge     = api.CodeBodyTooLarge
-	CodeUnsupportedMedia = api.CodeUnsupportedMedia
-	CodeNotFound         = api.CodeNotFound
-	CodeMethodNotAllowed = api.CodeMethodNotAllowed
-	CodeSessionEnded     = api.CodeSessionEnded
-	CodeUnavailable      = api.CodeUnavailable
-	CodeOverloaded       = api.CodeOverloaded
-	CodeRateLimited      = api.CodeRateLimited
-	CodeLineFull         = api.CodeLineFull
-	CodeUnknownEvent     = api.CodeUnknownEvent
-	CodeUnauthorized     = api.CodeUnauthorized
-)
-
 // writeProblem writes every API error: the one place errors leave the server.
 func writeProblem(w http.ResponseWriter, status int, code, field, detail string) {
+	writeProblemBody(w, status, newProblem(status, code, field, detail))
+}
+
+func newProblem(status int, code, field, detail string) api.Problem {
+	return api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Field: field}
+}
+
+// writeProblemBody writes a problem body, which may extend api.Problem.
+func writeProblemBody(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(Problem{
-		Type:   "about:blank",
-		Title:  http.StatusText(status),
-		Status: status,
-		Detail: detail,
-		Code:   code,
-		Field:  field,
-	})
+	json.NewEncoder(w).Encode(body)
 }
 
 // unavailable answers 503 with a Retry-After, for a store or queue that
 // cannot be reached: the client should try again, nothing was changed.
 func unavailable(w http.ResponseWriter, retry time.Duration, detail string) {
-	unavailableCode(w, retry, CodeUnavailable, detail)
+	unavailableCode(w, retry, api.CodeUnavailable, detail)
 }
 
 // unavailableCode is unavailable with a more precise problem code.

@@ -11,7 +11,6 @@ import (
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
-	"github.com/wrctl/wrctl/internal/server"
 )
 
 func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
@@ -29,7 +28,7 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	first := h.join("E1", "U0")
 
 	rs.Stop()
-	r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
+	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("join with Redis down = %d (Retry-After %q) %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
@@ -37,7 +36,7 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	if q.Len() != 1 {
 		t.Fatalf("queue holds %d messages after a refused join, want 1", q.Len())
 	}
-	for _, path := range []string{server.SessionsPath + "/" + first.SessionID, "/readyz"} {
+	for _, path := range []string{api.SessionsPath + "/" + first.SessionID, "/readyz"} {
 		if r := h.do("GET", path, "", nil); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("GET %s with Redis down = %d %s", path, r.Status, r.Body)
 		}
@@ -47,7 +46,7 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "joins succeed once Redis is back", func() bool {
-		r := h.do("POST", server.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
+		r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
 		return r.Status == http.StatusAccepted
 	})
 	if r := h.do("GET", "/readyz", "", nil); r.Status != http.StatusOK {

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wrctl/wrctl/accesstoken"
@@ -108,7 +111,7 @@ func (s *Server) routes() http.Handler {
 	}))
 	apiMux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
 	apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such resource")
+		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")
 	})
 
 	// Probes and metrics stay reachable when the API is at its limit.
@@ -120,28 +123,27 @@ func (s *Server) routes() http.Handler {
 	return s.observe(mux)
 }
 
+// methods dispatches on the request method; any other gets 405 with Allow.
+// HEAD is served by GET.
 func (s *Server) methods(h map[string]http.HandlerFunc) http.HandlerFunc {
+	allow := slices.Sorted(maps.Keys(h))
 	return func(w http.ResponseWriter, r *http.Request) {
 		if f, ok := h[r.Method]; ok {
 			f(w, r)
 			return
 		}
-		if r.Method == http.MethodHead {
-			if f, ok := h[http.MethodGet]; ok {
-				f(w, r)
-				return
-			}
+		if f, ok := h[http.MethodGet]; ok && r.Method == http.MethodHead {
+			f(w, r)
+			return
 		}
-		allow := ""
-		for m := range h {
-			if allow != "" {
-				allow += ", "
-			}
-			allow += m
-		}
-		w.Header().Set("Allow", allow)
-		writeProblem(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; use "+allow)
+		methodNotAllowed(w, r, allow...)
 	}
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow ...string) {
+	list := strings.Join(allow, ", ")
+	w.Header().Set("Allow", list)
+	writeProblem(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "", r.Method+" is not allowed here; use "+list)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -168,11 +170,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ready {
 		w.Header().Set("Retry-After", "1")
-		w.Header().Set("Content-Type", "application/problem+json")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"type": "about:blank", "title": http.StatusText(http.StatusServiceUnavailable),
-			"status": http.StatusServiceUnavailable, "code": CodeUnavailable, "checks": checks,
-		})
+		writeProblemBody(w, http.StatusServiceUnavailable, struct {
+			api.Problem
+			Checks map[string]string `json:"checks"`
+		}{newProblem(http.StatusServiceUnavailable, api.CodeUnavailable, "", "a dependency cannot be reached"), checks})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})

@@ -2,12 +2,9 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,14 +17,8 @@ import (
 	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
-// SessionsPath is the collection of sessions.
-const SessionsPath = api.SessionsPath
-
-// Session is the API's WaitingRoomSession.
-type Session = api.Session
-
-func toAPI(s room.Session) Session {
-	out := Session{
+func toAPI(s room.Session) api.Session {
+	out := api.Session{
 		SessionID: s.ID,
 		EventID:   s.EventID,
 		UserID:    s.UserID,
@@ -70,7 +61,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := s.limiter.allow(s.clientIP(r), s.Now()); !ok {
 			s.metrics.Join(telemetry.JoinRateLimited)
 			w.Header().Set("Retry-After", retryAfter(wait))
-			writeProblem(w, http.StatusTooManyRequests, CodeRateLimited, "", "too many joins from this address; try again after Retry-After")
+			writeProblem(w, http.StatusTooManyRequests, api.CodeRateLimited, "", "too many joins from this address; try again after Retry-After")
 			return
 		}
 	}
@@ -80,7 +71,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.RefuseUnknownEvents && !s.known(r, *req.EventID) {
 		s.metrics.Join(telemetry.JoinUnknownEvent)
-		writeProblem(w, http.StatusNotFound, CodeUnknownEvent, "eventId", fmt.Sprintf("no event %q is open for joins", *req.EventID))
+		writeProblem(w, http.StatusNotFound, api.CodeUnknownEvent, "eventId", fmt.Sprintf("no event %q is open for joins", *req.EventID))
 		return
 	}
 	// Once validated, a join runs to the end even if the client goes away:
@@ -101,7 +92,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, room.ErrLineFull):
 		s.metrics.Join(telemetry.JoinLineFull)
-		unavailableCode(w, 5*time.Second, CodeLineFull, "the line for this event is full; try again later")
+		unavailableCode(w, 5*time.Second, api.CodeLineFull, "the line for this event is full; try again later")
 		return
 	case err != nil:
 		s.metrics.Join(telemetry.JoinStoreFailed)
@@ -152,25 +143,7 @@ func (s *Server) known(r *http.Request, eventID string) bool {
 // decodeJoin reads and validates a join body, answering the problem itself.
 func (s *Server) decodeJoin(w http.ResponseWriter, r *http.Request) (joinRequest, bool) {
 	var req joinRequest
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeProblem(w, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "", "send the body as application/json")
-		return req, false
-	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.decodeProblem(w, err)
-		return req, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.decodeProblem(w, err)
-		} else {
-			writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body must hold exactly one JSON object")
-		}
+	if !s.decodeBody(w, r, &req, "eventId and userId") {
 		return req, false
 	}
 	for _, f := range []struct {
@@ -178,38 +151,15 @@ func (s *Server) decodeJoin(w http.ResponseWriter, r *http.Request) (joinRequest
 		v    *string
 	}{{"eventId", req.EventID}, {"userId", req.UserID}} {
 		if f.v == nil {
-			writeProblem(w, http.StatusBadRequest, CodeInvalidInput, f.name, f.name+" is required")
+			writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, f.name, f.name+" is required")
 			return req, false
 		}
 		if err := room.ValidateID(*f.v); err != nil {
-			writeProblem(w, http.StatusBadRequest, CodeInvalidInput, f.name, f.name+" "+err.Error())
+			writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, f.name, f.name+" "+err.Error())
 			return req, false
 		}
 	}
 	return req, true
-}
-
-func (s *Server) decodeProblem(w http.ResponseWriter, err error) {
-	var (
-		mbe  *http.MaxBytesError
-		ute  *json.UnmarshalTypeError
-		syne *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &mbe):
-		writeProblem(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", fmt.Sprintf("the body must be at most %d bytes", mbe.Limit))
-	case errors.As(err, &ute) && ute.Field == "":
-		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body must be a JSON object, not "+ute.Value)
-	case errors.As(err, &ute):
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, ute.Field, fmt.Sprintf("%s must be a %s, not %s", ute.Field, "string", ute.Value))
-	case errors.As(err, &syne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body is not valid JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, field, fmt.Sprintf("unknown field %q: only eventId and userId are accepted", field))
-	default:
-		writeProblem(w, http.StatusBadRequest, CodeMalformedJSON, "", "the body could not be read as a join request")
-	}
 }
 
 // session serves /api/waiting-room/sessions/{id}[:method].
@@ -217,19 +167,31 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	seg := r.PathValue("seg")
 	id, method, hasMethod := strings.Cut(seg, ":")
 	if !room.ValidSessionID(id) {
-		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such session")
+		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such session")
 		return
 	}
-	switch {
-	case !hasMethod:
-		s.methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) { s.status(w, r, id) }})(w, r)
-	case method == "heartbeat":
-		s.methods(map[string]http.HandlerFunc{http.MethodPost: func(w http.ResponseWriter, r *http.Request) { s.heartbeat(w, r, id) }})(w, r)
-	case method == "leave":
-		s.methods(map[string]http.HandlerFunc{http.MethodPost: func(w http.ResponseWriter, r *http.Request) { s.leave(w, r, id) }})(w, r)
+	var handle func(http.ResponseWriter, *http.Request, string)
+	want := http.MethodPost
+	switch method {
+	case "":
+		if hasMethod {
+			writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "unknown session method \"\": use :heartbeat or :leave")
+			return
+		}
+		handle, want = s.status, http.MethodGet
+	case "heartbeat":
+		handle = s.heartbeat
+	case "leave":
+		handle = s.leave
 	default:
-		writeProblem(w, http.StatusNotFound, CodeNotFound, "", fmt.Sprintf("unknown session method %q: use :heartbeat or :leave", method))
+		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", fmt.Sprintf("unknown session method %q: use :heartbeat or :leave", method))
+		return
 	}
+	if r.Method != want && !(want == http.MethodGet && r.Method == http.MethodHead) {
+		methodNotAllowed(w, r, want)
+		return
+	}
+	handle(w, r, id)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
@@ -243,7 +205,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
 	sess, err := s.st.Heartbeat(r.Context(), id, s.Now())
 	if errors.Is(err, room.ErrEnded) {
-		writeProblem(w, http.StatusConflict, CodeSessionEnded, "", fmt.Sprintf("the session has ended (%s)", sess.Status))
+		writeProblem(w, http.StatusConflict, api.CodeSessionEnded, "", fmt.Sprintf("the session has ended (%s)", sess.Status))
 		return
 	}
 	if !s.storeOK(w, err) {
@@ -266,7 +228,7 @@ func (s *Server) storeOK(w http.ResponseWriter, err error) bool {
 	case err == nil:
 		return true
 	case errors.Is(err, room.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, CodeNotFound, "", "no such session")
+		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such session")
 	default:
 		s.log.Warn("store", "err", err)
 		unavailable(w, time.Second, "the session store cannot be reached; try again")
@@ -278,7 +240,7 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 	h := w.Header()
 	h.Set("Cache-Control", "no-store") // the session id is the user's bearer secret
 	if location {
-		h.Set("Location", SessionsPath+"/"+sess.ID)
+		h.Set("Location", api.SessionsPath+"/"+sess.ID)
 	}
 	if sess.Status == room.StatusWaiting {
 		h.Set("Retry-After", retryAfter(s.pollInterval(sess.EventID)))

@@ -18,7 +18,7 @@ const MaxListedEvents = 1000
 func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("event")
 	if err := room.ValidateID(id); err != nil {
-		writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "eventId", "event id "+err.Error())
+		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "eventId", "event id "+err.Error())
 		return
 	}
 	st, err := s.st.Stats(r.Context(), id, s.Now())
@@ -37,7 +37,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxListedEvents {
-			writeProblem(w, http.StatusBadRequest, CodeInvalidInput, "limit", "limit must be 1.."+strconv.Itoa(MaxListedEvents))
+			writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "limit", "limit must be 1.."+strconv.Itoa(MaxListedEvents))
 			return
 		}
 		limit = n

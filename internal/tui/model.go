@@ -5,6 +5,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -299,26 +300,20 @@ func (m Model) visible() []*row {
 		}
 		return 0
 	}
-	slices.SortStableFunc(out, func(a, b *row) int {
+	slices.SortFunc(out, func(a, b *row) int {
 		var c int
 		if columns[m.sortCol] == "event" {
 			c = strings.Compare(a.st.EventID, b.st.EventID)
-		} else if ka, kb := key(a), key(b); ka != kb {
-			c = -1
-			if ka > kb {
-				c = 1
-			}
-		}
-		if c == 0 {
-			c = strings.Compare(a.st.EventID, b.st.EventID)
-			if m.sortDesc {
-				c = -c // keep ties in id order whatever the direction
-			}
+		} else {
+			c = cmp.Compare(key(a), key(b))
 		}
 		if m.sortDesc {
-			return -c
+			c = -c
 		}
-		return c
+		if c != 0 {
+			return c
+		}
+		return strings.Compare(a.st.EventID, b.st.EventID) // ties in id order either way
 	})
 	return out
 }

@@ -205,7 +205,7 @@ func (fakeQueue) Depths(context.Context) (QueueDepths, error) { return QueueDept
 func TestSnapshotText(t *testing.T) {
 	s := Snapshot{Server: "http://room", At: t0, Events: []api.EventStats{stats("E1", 5, 5, 7, 12, 5)}, Total: 1,
 		Queue: &QueueDepths{Queue: Depth{Visible: 6, InFlight: 1}}}
-	v := s.Text(120, true)
+	v := s.Text(120)
 	f := fields(rowOf(t, v, "E1"))
 	if f[1] != "5" || f[2] != "5" || f[5] != "7" || f[6] != "10.0" || f[7] != "-" {
 		t.Fatalf("snapshot row %q", f)

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
@@ -40,11 +41,8 @@ func Read(ctx context.Context, server string, src Source, qsrc QueueSource) (Sna
 
 // Text renders a snapshot as the dashboard would show it, at width columns
 // and with every event.
-func (s Snapshot) Text(width int, watchingQueue bool) string {
+func (s Snapshot) Text(width int) string {
 	m := New(Config{Server: s.Server}, nil, nil)
-	if watchingQueue {
-		m.qsrc = noQueue{}
-	}
 	m.Now = func() time.Time { return s.At }
 	m.width, m.height = width, len(s.Events)+12
 	m.once = true
@@ -52,15 +50,7 @@ func (s Snapshot) Text(width int, watchingQueue bool) string {
 	if s.Queue != nil {
 		m.queue, m.lastQueue = s.Queue, s.At
 	} else if s.QueueError != "" {
-		m.queueErr = errorString(s.QueueError)
+		m.queueErr = errors.New(s.QueueError)
 	}
 	return m.View()
 }
-
-type noQueue struct{}
-
-func (noQueue) Depths(context.Context) (QueueDepths, error) { return QueueDepths{}, nil }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

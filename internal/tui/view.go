@@ -126,7 +126,7 @@ func (m Model) rowLine(r *row, sparkW int) string {
 
 func (m Model) queueLine() string {
 	switch {
-	case m.qsrc == nil:
+	case m.qsrc == nil && m.queue == nil && m.queueErr == nil:
 		return dimStyle.Render("queue  not watched (give --queue-url to see SQS depths)")
 	case m.queue == nil && m.queueErr != nil:
 		return badStyle.Render("queue  unreachable: " + oneLine(m.queueErr.Error()))

@@ -174,7 +174,7 @@ func (q *Queue) take(max int, now time.Time, visibility time.Duration) []queue.M
 
 func (q *Queue) message(m *message) queue.Message {
 	b, err := queue.DecodeBody(m.body)
-	return queue.Message{Handle: m.handle, Raw: m.body, Body: b, Err: err, GroupID: m.g.id, ReceiveCount: m.received}
+	return queue.Message{Handle: m.handle, Body: b, Err: err, GroupID: m.g.id, ReceiveCount: m.received}
 }
 
 // Dead returns the messages set aside after MaxReceiveCount receives.

@@ -145,7 +145,6 @@ func (q *Queue) Receive(ctx context.Context, max int, wait, visibility time.Dura
 		n, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 		msgs[i] = queue.Message{
 			Handle:       aws.ToString(m.ReceiptHandle),
-			Raw:          raw,
 			Body:         b,
 			Err:          derr,
 			GroupID:      m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
