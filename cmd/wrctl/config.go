@@ -136,6 +136,10 @@ type RoomConfig struct {
 	// to events neither configured nor set through the admin API get 404)
 	// (room.unknownEvents, default accept).
 	UnknownEvents string
+	// TrustUserID hands a user's live session to any re-join with the same
+	// userId, without the first join's Idempotency-Key: only for rooms whose
+	// API only the site's backend reaches (room.trustUserId, default false).
+	TrustUserID bool
 }
 
 // TokenConfig is the token.* section: how access tokens are signed.
@@ -193,6 +197,7 @@ var serveKeys = map[string]string{
 	"server.maxConcurrent":      "max-concurrent-requests",
 	"room.maxWaiting":           "max-waiting",
 	"room.unknownEvents":        "unknown-events",
+	"room.trustUserId":          "trust-user-id",
 	"admin.token":               "admin-token",
 	"limits.joinRatePerIP":      "join-rate-per-ip",
 	"limits.joinBurstPerIP":     "join-burst-per-ip",
@@ -260,7 +265,8 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		Prefix:        str("store.redis.prefix"),
 	}}
 	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"),
-		MaxActive: dur("room.maxActive"), MaxWaiting: num("room.maxWaiting"), UnknownEvents: str("room.unknownEvents")}
+		MaxActive: dur("room.maxActive"), MaxWaiting: num("room.maxWaiting"), UnknownEvents: str("room.unknownEvents"),
+		TrustUserID: v.GetBool("room.trustUserId")}
 	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
 	c.Token = TokenConfig{Secret: v.GetString("token.secret"), Ed25519KeyFile: str("token.ed25519KeyFile"), Audience: str("token.audience")}
 	if len(errs) > 0 {
@@ -382,6 +388,9 @@ func (c Config) Validate() error {
 		if d < time.Second {
 			bad(key, "must be at least 1s, got %s", d)
 		}
+	}
+	if c.Room.WaitingTTL >= time.Second && c.Room.WaitingTTL < room.MinWaitingTTL {
+		bad("room.waitingTTL", "must be at least %s so a client polling every third of it (at most once a second) is never abandoned, got %s", room.MinWaitingTTL, c.Room.WaitingTTL)
 	}
 	if c.Room.MaxWaiting < 0 {
 		bad("room.maxWaiting", "must not be negative, got %d", c.Room.MaxWaiting)

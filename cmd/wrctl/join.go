@@ -1,8 +1,52 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"time"
+
 	"github.com/spf13/cobra"
+
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/client"
 )
+
+// joinWithRetry joins, retrying a network error or 503 with the same key
+// (so a join that reached the server is not made twice): until --timeout,
+// or three tries without one.
+func joinWithRetry(cmd *cobra.Command, c *client.Client, event, user, key string) (api.Session, error) {
+	ctx := cmd.Context()
+	tries := 3
+	if d, _ := cmd.Flags().GetDuration("timeout"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		tries = -1
+	}
+	for try := 1; ; try++ {
+		s, err := c.Join(ctx, event, user, key)
+		var ae *client.APIError
+		var ne *client.NetworkError
+		retry := time.Second
+		switch {
+		case err == nil:
+			return s, nil
+		case errors.As(err, &ae) && ae.StatusCode == 503:
+			retry = max(ae.RetryAfter, retry)
+		case errors.As(err, &ne):
+		default:
+			return s, err
+		}
+		if try == tries {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, err
+		case <-time.After(retry):
+		}
+	}
+}
 
 func newJoinCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -10,11 +54,16 @@ func newJoinCmd() *cobra.Command {
 		Short: "Join an event's line",
 		Long: `Join an event's line and print the session: its id, status and position.
 
-Joining again as the same user while the session is WAITING or ACTIVE returns
-that same session. With --wait, poll until admitted and print the session with
-its access token.` + clientExitCodes,
+A join sends an Idempotency-Key (--idempotency-key, or a random one): joining
+again as the same user while the session is WAITING or ACTIVE returns that same
+session only with the same key; without it the server answers 409
+already_joined and the place stays with whoever holds the key. A join that
+fails with a network error or 503 is retried with the same key until
+--timeout. With --wait, poll until admitted and print the session with its
+access token.` + clientExitCodes,
 		Example: `  wrctl join --event launch-2026 --user alice
   wrctl join --event launch-2026 --user alice --wait --timeout 10m --output json
+  wrctl join --event launch-2026 --user alice --idempotency-key "$KEY"   # get the same place back
 
   # In a script: join, wait, then use the token
   token=$(wrctl join --event E1 --user U1 --wait --output json | jq -r .accessToken)
@@ -37,7 +86,13 @@ its access token.` + clientExitCodes,
 			if err != nil {
 				return err
 			}
-			s, err := c.Join(cmd.Context(), event, user)
+			key, _ := cmd.Flags().GetString("idempotency-key")
+			if key == "" {
+				key = client.NewIdempotencyKey()
+			} else if len(key) > 255 {
+				return usagef("--idempotency-key: at most 255 characters, got %d", len(key))
+			}
+			s, err := joinWithRetry(cmd, c, event, user, key)
 			if err != nil {
 				return err
 			}
@@ -49,6 +104,7 @@ its access token.` + clientExitCodes,
 	}
 	cmd.Flags().String("event", "", "event id (required)")
 	cmd.Flags().String("user", "", "user id (required)")
+	cmd.Flags().String("idempotency-key", "", "key that proves this client made the join (default: a random one); send the same key to get the same place back")
 	clientFlags(cmd)
 	waitFlags(cmd)
 	return cmd

@@ -177,7 +177,7 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 	go func() {
 		defer close(watched)
 		for {
-			if st, err := audit.Stats(context.Background(), "DROP", time.Now()); err == nil && st.Active > maxSeen.Load() {
+			if st, err := audit.Stats(context.Background(), "DROP"); err == nil && st.Active > maxSeen.Load() {
 				maxSeen.Store(st.Active)
 			}
 			select {
@@ -242,7 +242,7 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 	close(stopWatch)
 	<-watched
 
-	st, err := audit.Stats(context.Background(), "DROP", time.Now())
+	st, err := audit.Stats(context.Background(), "DROP")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 	}
 	var order []adm
 	for i, id := range ids {
-		s, err := audit.Get(context.Background(), id, time.Now())
+		s, err := audit.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,6 +98,7 @@ makes held queue messages visible again for other replicas.`,
 	f.Int("max-concurrent-requests", 10000, "API requests in flight at most; past it 503 with Retry-After (0: no cap)")
 	f.Int("max-waiting", 0, "per event, refuse joins with 503 while this many wait (0: no limit)")
 	f.String("unknown-events", "accept", "joins to events not configured nor set by the admin API: accept or refuse (404)")
+	f.Bool("trust-user-id", false, "hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)")
 	f.String("admin-token", "", "bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)")
 	f.Float64("join-rate-per-ip", 0, "joins per second per client IP, 429 past it (0: off)")
 	f.Int("join-burst-per-ip", 10, "burst of the per-IP join limit")
@@ -169,10 +170,12 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 		MaxConcurrent:       cfg.Server.MaxConcurrent,
 		RefuseUnknownEvents: cfg.Room.UnknownEvents == "refuse",
 		KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
+		TrustUserID:         cfg.Room.TrustUserID,
 	}, st, q, sender, policies, signer, metrics, log)
 	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
 	g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
 	g.LoopLag = metrics.GranterLag
+	g.Count = metrics.GranterMessages
 	metrics.HeldMessages(g.Held)
 
 	eg, ctx := errgroup.WithContext(ctx)
@@ -208,7 +211,7 @@ func newSigner(cfg TokenConfig, log *slog.Logger) (*accesstoken.Signer, error) {
 // openStore opens the configured session store.
 func openStore(ctx context.Context, cfg Config, policies room.Policies) (room.Store, error) {
 	if cfg.Store.Backend == "memory" {
-		return memstore.New(policies), nil
+		return memstore.New(memstore.Config{}, policies), nil
 	}
 	r := cfg.Store.Redis
 	rc := redisstore.Config{Addrs: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, DB: r.DB, Prefix: r.Prefix}

@@ -128,6 +128,7 @@ const (
 	CodeLineFull         = "line_full"
 	CodeUnknownEvent     = "unknown_event"
 	CodeUnauthorized     = "unauthorized"
+	CodeAlreadyJoined    = "already_joined"
 )
 
 // AdminEventsPath is the admin API's collection of event settings.

@@ -5,6 +5,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +80,10 @@ type response struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, want int) (response, error) {
+	return c.doWith(ctx, method, path, body, nil, want)
+}
+
+func (c *Client) doWith(ctx context.Context, method, path string, body any, hdr http.Header, want int) (response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -94,6 +100,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, want int
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -137,20 +146,33 @@ func decodeSession(r response) (api.Session, error) {
 }
 
 // Join joins an event's line (or returns the place the user already holds).
-func (c *Client) Join(ctx context.Context, eventID, userID string) (api.Session, error) {
-	s, _, err := c.JoinRetry(ctx, eventID, userID)
+func (c *Client) Join(ctx context.Context, eventID, userID, key string) (api.Session, error) {
+	s, _, err := c.JoinRetry(ctx, eventID, userID, key)
 	return s, err
 }
 
 // JoinRetry is Join that also returns how long the server asks to wait
-// before the first status poll.
-func (c *Client) JoinRetry(ctx context.Context, eventID, userID string) (api.Session, time.Duration, error) {
-	r, err := c.do(ctx, http.MethodPost, api.SessionsPath, api.JoinRequest{EventID: eventID, UserID: userID}, http.StatusAccepted)
+// before the first status poll. key, if not empty, is sent as the
+// Idempotency-Key: a retry with the same key gets the same session back,
+// and nobody without it can.
+func (c *Client) JoinRetry(ctx context.Context, eventID, userID, key string) (api.Session, time.Duration, error) {
+	var hdr http.Header
+	if key != "" {
+		hdr = http.Header{"Idempotency-Key": {key}}
+	}
+	r, err := c.doWith(ctx, http.MethodPost, api.SessionsPath, api.JoinRequest{EventID: eventID, UserID: userID}, hdr, http.StatusAccepted)
 	if err != nil {
 		return api.Session{}, 0, err
 	}
 	s, err := decodeSession(r)
 	return s, r.retryAfter, err
+}
+
+// NewIdempotencyKey returns a random key for a join.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Status returns a session and how long the server asks to wait before

@@ -28,7 +28,7 @@ func realServer(t *testing.T, capacity int) *client.Client {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}}
-	st := memstore.New(p)
+	st := memstore.New(memstore.Config{}, p)
 	q := memqueue.New(memqueue.Config{})
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	signer, _ := accesstoken.GenerateEd25519Signer()
@@ -50,7 +50,7 @@ func TestClientAgainstARealServer(t *testing.T) {
 	t.Parallel()
 	c := realServer(t, 1)
 	ctx := context.Background()
-	a, err := c.Join(ctx, "E1", "A")
+	a, err := c.Join(ctx, "E1", "A", "")
 	if err != nil || a.Status != api.StatusWaiting {
 		t.Fatalf("join = %+v, %v", a, err)
 	}
@@ -58,7 +58,7 @@ func TestClientAgainstARealServer(t *testing.T) {
 	if err != nil || active.Status != api.StatusActive || active.AccessToken == "" {
 		t.Fatalf("wait = %+v, %v", active, err)
 	}
-	b, _ := c.Join(ctx, "E1", "B")
+	b, _ := c.Join(ctx, "E1", "B", "")
 	var seen []int64
 	waited := make(chan error, 1)
 	go func() {
@@ -99,8 +99,8 @@ func TestWaitReportsAnEndedSession(t *testing.T) {
 	t.Parallel()
 	c := realServer(t, 1)
 	ctx := context.Background()
-	a, _ := c.Join(ctx, "E1", "A")
-	b, _ := c.Join(ctx, "E1", "B")
+	a, _ := c.Join(ctx, "E1", "A", "")
+	b, _ := c.Join(ctx, "E1", "B", "")
 	if _, err := c.Wait(ctx, a.SessionID, client.WaitOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +144,11 @@ func TestWaitStopsAtItsDeadline(t *testing.T) {
 	t.Parallel()
 	c := realServer(t, 1)
 	ctx := context.Background()
-	a, _ := c.Join(ctx, "E1", "A")
+	a, _ := c.Join(ctx, "E1", "A", "")
 	if _, err := c.Wait(ctx, a.SessionID, client.WaitOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := c.Join(ctx, "E1", "B")
+	b, _ := c.Join(ctx, "E1", "B", "")
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if _, err := c.Wait(short, b.SessionID, client.WaitOptions{}); !errors.Is(err, context.DeadlineExceeded) {
@@ -171,7 +171,7 @@ func TestUnreachableServerIsANetworkError(t *testing.T) {
 	url := ts.URL
 	ts.Close()
 	c, _ := client.New(url, nil)
-	_, err := c.Join(context.Background(), "E1", "U1")
+	_, err := c.Join(context.Background(), "E1", "U1", "")
 	var ne *client.NetworkError
 	if !errors.As(err, &ne) {
 		t.Fatalf("join on a closed port = %v, want a NetworkError", err)

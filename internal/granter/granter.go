@@ -1,21 +1,31 @@
 // Package granter admits waiting sessions: it receives the admission queue,
-// asks the store to admit each session at the head of its event's line, and
+// asks the store to admit the lowest ticket of each message's event, and
 // deletes a message only once the store has recorded its outcome.
 //
-// When an event is at capacity the granter holds that event's head: it keeps
-// the message (and, on a FIFO queue, thereby the whole message group) in
-// flight, extends its visibility, and admits it as soon as a slot frees: on
+// A message is the durable wake-up of its event, not a pass for the one
+// session it names: the store admits in ticket order whatever order the
+// messages arrive in (joins taken on several replicas reach the queue in
+// the order their sends finished), and every WAITING session keeps one
+// message on the queue until someone is admitted with it.
+//
+// When an event is at capacity the granter holds that event's messages: it
+// keeps them (and, on a FIFO queue, thereby the whole message group) in
+// flight, extends their visibility, and admits as soon as a slot frees: on
 // the store's freed notification (leave or expiry) or at the moment the
-// earliest ACTIVE session of the event would expire. If the granter dies, the
-// held messages reappear in order after their visibility timeout.
+// earliest ACTIVE session of the event would expire. If the granter dies,
+// the held messages reappear after their visibility timeout; one that has
+// been received as often as the queue's redrive policy allows is sent
+// again as a fresh copy before the old one would go to the dead-letter
+// queue, so a waiting session never loses its message.
 package granter
 
 import (
-	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
-	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,6 +88,10 @@ type Granter struct {
 	Now func() time.Time
 	// Observe, if set, is called with every decision that ends a message.
 	Observe func(Decision)
+	// Count, if set, hears of messages handled apart from decisions:
+	// "dead_lettered" (undecodable) and "recycled" (sent again before the
+	// redrive policy would move them to the dead-letter queue).
+	Count func(what string, n int)
 	// LoopLag, if set, hears how late each periodic tick was handled.
 	LoopLag func(time.Duration)
 
@@ -85,7 +99,13 @@ type Granter struct {
 	nHeld   int
 	heldPub atomic.Int64 // nHeld, for other goroutines
 	retryAt map[string]time.Time
+	// maxReceive is the queue's redrive limit, 0 if none or unknown.
+	maxReceive int
 }
+
+// blockedRetry is how soon a granter tries again an event whose lowest
+// ticket is still being sent by the replica that took it.
+const blockedRetry = 20 * time.Millisecond
 
 type heldMsg struct {
 	msg      queue.Message
@@ -103,6 +123,12 @@ func New(cfg Config, q queue.Queue, st room.Store, log *slog.Logger) *Granter {
 func (g *Granter) Run(ctx context.Context) error {
 	g.held = make(map[string][]*heldMsg)
 	g.retryAt = make(map[string]time.Time)
+	g.readRedrive(ctx)
+	// The sweep runs apart: a slow sweep never delays an admission.
+	var sweeps sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer func() { stopSweep(); sweeps.Wait() }()
+	sweeps.Go(func() { g.sweep(sweepCtx) })
 	batches := make(chan []queue.Message)
 	credit := make(chan struct{}, 1)
 	credit <- struct{}{}
@@ -150,9 +176,6 @@ func (g *Granter) Run(ctx context.Context) error {
 			if g.LoopLag != nil {
 				g.LoopLag(time.Since(due))
 			}
-			if _, err := g.st.Sweep(work, g.Now()); err != nil {
-				g.log.Warn("sweep expired sessions", "err", err)
-			}
 			for ev := range g.held {
 				g.process(work, ev)
 			}
@@ -167,6 +190,37 @@ func (g *Granter) Run(ctx context.Context) error {
 		g.resetTimer(timer)
 		g.heldPub.Store(int64(g.nHeld))
 	}
+}
+
+// sweep ends overdue sessions every tick until ctx ends.
+func (g *Granter) sweep(ctx context.Context) {
+	tick := time.NewTicker(g.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := g.st.Sweep(ctx); err != nil && ctx.Err() == nil {
+				g.log.Warn("sweep expired sessions", "err", err)
+			}
+		}
+	}
+}
+
+// readRedrive learns the queue's redrive limit; without it the granter
+// cannot save held messages from the dead-letter queue, and says so.
+func (g *Granter) readRedrive(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := g.q.MaxReceiveCount(rctx)
+	switch {
+	case err != nil:
+		g.log.Warn("read the queue's redrive policy; held messages will not be saved from the dead-letter queue", "err", err)
+	case n == 1:
+		g.log.Warn("the queue's redrive policy moves a message to the dead-letter queue after 1 receive: every held message must be sent again; use a maxReceiveCount of 2 or more")
+	}
+	g.maxReceive = n
 }
 
 // Held returns how many messages the granter holds for full events.
@@ -208,16 +262,15 @@ func (g *Granter) receive(ctx context.Context, stopping <-chan struct{}, credit 
 }
 
 // accept queues received messages behind what is held for their event and
-// tries to admit them.
+// tries to admit with them.
 func (g *Granter) accept(ctx context.Context, msgs []queue.Message) {
 	now := g.Now()
 	touched := map[string]bool{}
 	var order []string
+	var bad []queue.Message
 	for _, m := range msgs {
 		if m.Err != nil {
-			// Left in flight: it reappears and, after the queue's max receive
-			// count, moves to the dead-letter queue.
-			g.log.Error("undecodable message left for the dead-letter queue", "err", m.Err, "receive_count", m.ReceiveCount)
+			bad = append(bad, m)
 			continue
 		}
 		ev := m.Body.EventID
@@ -228,13 +281,81 @@ func (g *Granter) accept(ctx context.Context, msgs []queue.Message) {
 			order = append(order, ev)
 		}
 	}
-	for _, ev := range order {
-		// Messages of one event taken together are admitted by ticket: joins
-		// that reached the queue a moment out of order (taken on different
-		// replicas) are put back in line.
-		slices.SortStableFunc(g.held[ev], func(a, b *heldMsg) int { return cmp.Compare(a.msg.Body.Seq, b.msg.Body.Seq) })
-		g.process(ctx, ev)
+	if len(bad) > 0 {
+		// Left in flight it would come back until its receive count ran
+		// out, holding its message group all that time.
+		for _, m := range bad {
+			g.log.Error("undecodable message moved to the dead-letter queue", "err", m.Err, "message_id", m.ID, "group", m.GroupID)
+		}
+		if err := g.q.DeadLetter(ctx, bad); err != nil {
+			g.log.Warn("dead-letter undecodable messages", "err", err, "count", len(bad))
+		} else if g.Count != nil {
+			g.Count("dead_lettered", len(bad))
+		}
 	}
+	for _, ev := range order {
+		g.process(ctx, ev)
+		g.recycle(ctx, ev)
+	}
+}
+
+// recycle sends a fresh copy of each held message of ev that has been
+// received as often as the redrive policy allows, then deletes the old
+// one: if this replica died holding it, the queue would move it to the
+// dead-letter queue and leave a waiting session without a message. A
+// crash between the two leaves one message too many, which only wakes the
+// event once more.
+func (g *Granter) recycle(ctx context.Context, ev string) {
+	if g.maxReceive <= 0 {
+		return
+	}
+	list := g.held[ev]
+	var old []queue.Message
+	var fresh []queue.Outgoing
+	keep := list[:0]
+	for _, h := range list {
+		if h.msg.ReceiveCount < g.maxReceive {
+			keep = append(keep, h)
+			continue
+		}
+		old = append(old, h.msg)
+		out := queue.OutgoingFor(h.msg.Body)
+		out.DedupID = h.msg.Body.SessionID + "-" + randomSuffix()
+		fresh = append(fresh, out)
+	}
+	if len(old) == 0 {
+		return
+	}
+	failed, err := g.q.Send(ctx, fresh)
+	for i := range failed {
+		if failed[i] != nil && err == nil {
+			err = failed[i]
+		}
+	}
+	if err != nil {
+		g.log.Warn("send fresh copies of held messages", "err", err, "count", len(fresh))
+		return // keep holding the old ones; try again at the next receive
+	}
+	if err := g.q.Delete(ctx, old); err != nil {
+		g.log.Warn("delete recycled messages", "err", err, "count", len(old))
+	}
+	g.nHeld -= len(old)
+	if len(keep) == 0 {
+		delete(g.held, ev)
+		delete(g.retryAt, ev)
+	} else {
+		g.held[ev] = keep
+	}
+	g.log.Info("held messages sent again before the redrive limit", "event", ev, "count", len(old))
+	if g.Count != nil {
+		g.Count("recycled", len(old))
+	}
+}
+
+func randomSuffix() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // process admits the held messages of one event in order until it is full.
@@ -244,22 +365,27 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	i := 0
 	for ; i < len(list); i++ {
 		m := list[i].msg
-		r, err := g.st.Grant(ctx, ev, m.Body.SessionID, g.Now())
+		r, err := g.st.Grant(ctx, ev, m.Body.SessionID)
 		if err != nil {
 			if ctx.Err() == nil {
 				g.log.Warn("grant", "event", ev, "err", err)
 			}
 			break
 		}
-		if r.Outcome == room.Full {
-			if r.RetryAt.After(g.Now()) {
-				g.retryAt[ev] = r.RetryAt
+		if r.Outcome == room.Full || r.Outcome == room.Blocked {
+			at := r.RetryAt
+			if r.Outcome == room.Blocked {
+				// The lowest ticket's send is finishing on another replica.
+				at = g.Now().Add(blockedRetry)
+			}
+			if at.After(g.Now()) {
+				g.retryAt[ev] = at
 			} else {
 				delete(g.retryAt, ev) // no known deadline: the tick retries
 			}
 			break
 		}
-		g.log.Debug("admission decision", "event", ev, "outcome", r.Outcome.String(), "seq", m.Body.Seq)
+		g.log.Debug("admission decision", "event", ev, "outcome", r.Outcome.String(), "ticket", r.Session.Seq)
 		if g.Observe != nil {
 			g.Observe(Decision{Outcome: r.Outcome, Session: r.Session})
 		}
@@ -279,8 +405,7 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	}
 	if len(done) > 0 {
 		// The store has recorded every outcome: only now may the messages go.
-		// A failed delete only means a redelivery, which Grant answers
-		// AlreadyActive or Skipped.
+		// A failed delete only means a redelivery: one wake-up too many.
 		if err := g.q.Delete(ctx, done); err != nil && ctx.Err() == nil {
 			g.log.Warn("delete decided messages", "err", err, "count", len(done))
 		}

@@ -37,7 +37,10 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 	if lag > r.cfg.LateAfter {
 		r.late.Add(1)
 	}
-	s, retry, err := r.c.JoinRetry(ctx, r.cfg.EventID(int(u.event)), r.cfg.UserID(int(u.k)))
+	// The user id doubles as the Idempotency-Key: it is unique to this run
+	// and this user, as a real client's key is to its first join.
+	userID := r.cfg.UserID(int(u.k))
+	s, retry, err := r.c.JoinRetry(ctx, r.cfg.EventID(int(u.event)), userID, userID)
 	if r.measure(ctx, EndpointJoin, scheduled, err) {
 		return
 	}

@@ -63,9 +63,14 @@ func OutgoingFor(b Body) Outgoing {
 type Message struct {
 	// Handle identifies this receipt for Delete and ChangeVisibility.
 	Handle string
+	// ID is the queue's id of the message.
+	ID string
 	// Body is the body decoded, unless Err is set.
-	Body         Body
-	Err          error
+	Body Body
+	Err  error
+	// Raw is the body as received, kept for the dead-letter queue when it
+	// cannot be decoded.
+	Raw          string
 	GroupID      string
 	ReceiveCount int
 }
@@ -84,6 +89,13 @@ type Queue interface {
 	// ChangeVisibility sets how long received messages stay hidden from now;
 	// zero makes them visible at once.
 	ChangeVisibility(ctx context.Context, msgs []Message, visibility time.Duration) error
+	// DeadLetter moves received messages to the dead-letter queue at once
+	// (a message that can never be processed must not block its group
+	// until its receive count runs out); without one they are dropped.
+	DeadLetter(ctx context.Context, msgs []Message) error
+	// MaxReceiveCount is how many receives a message survives before the
+	// queue moves it to its dead-letter queue; 0 when it never does.
+	MaxReceiveCount(ctx context.Context) (int, error)
 	// FIFO reports whether the queue keeps order within a message group.
 	FIFO() bool
 	// Ping reports whether the queue is reachable.

@@ -41,10 +41,20 @@ func (r Rate) PerSecond(now int64) float64 {
 	return v / (1 - math.Exp(-span/tau)) * 1000
 }
 
-// EstimatedWait is position ÷ rate, or false while the rate is unknown.
+// MaxEstimatedWait bounds a wait estimate: past it the line has all but
+// stopped and a number would mislead, so there is none.
+const MaxEstimatedWait = 24 * time.Hour
+
+// EstimatedWait is position ÷ rate, or false while it cannot be estimated:
+// nothing admitted yet, or a rate so low (the line has stalled) that the
+// estimate would pass MaxEstimatedWait.
 func EstimatedWait(position int64, perSecond float64) (time.Duration, bool) {
-	if perSecond <= 0 || position <= 0 {
+	if !(perSecond > 0) || position <= 0 || math.IsInf(perSecond, 0) {
 		return 0, false
 	}
-	return time.Duration(float64(position) / perSecond * float64(time.Second)), true
+	sec := float64(position) / perSecond
+	if !(sec <= MaxEstimatedWait.Seconds()) {
+		return 0, false
+	}
+	return time.Duration(sec * float64(time.Second)), true
 }

@@ -4,6 +4,8 @@ package room
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,6 +37,11 @@ const (
 	ReasonMaxActive EndReason = "max_active" // ACTIVE for maxActive
 )
 
+// Clock is the room's one clock. Every store takes its time from its own
+// clock (for Redis, the server's TIME inside each script), never from the
+// replica that calls it, so replicas with skewed clocks agree on deadlines.
+type Clock func() time.Time
+
 // Session is one user's place in one event's line.
 type Session struct {
 	ID      string
@@ -44,7 +51,11 @@ type Session struct {
 	Seq    int64
 	Status Status
 	// Enqueued is set once the session's message is on the admission queue.
-	Enqueued  bool
+	Enqueued bool
+	// Admission is the session's place in its event's order of admission
+	// (1 for the first admitted), zero until ACTIVE: it audits fairness
+	// without comparing timestamps.
+	Admission int64
 	CreatedAt time.Time
 	// LastSeenAt is the last status poll or heartbeat.
 	LastSeenAt  time.Time
@@ -61,6 +72,40 @@ type Session struct {
 	// AdmissionRate is the event's recent admissions per second, filled in
 	// for a WAITING session; zero while nothing has been admitted.
 	AdmissionRate float64
+	// WaitingTTL is the event's effective waiting TTL, filled in for a
+	// WAITING session so the poll interval it is given keeps it alive.
+	WaitingTTL time.Duration
+}
+
+// JoinRequest asks for a place in an event's line.
+type JoinRequest struct {
+	EventID, UserID string
+	// Key is the caller's proof that it made the first join (its
+	// Idempotency-Key): a re-join with the same key gets the live session
+	// back. Stores keep only its hash.
+	Key string
+	// Trusted hands the live session over without a key: the caller proved
+	// it is the user (a site-signed user token), or the operator trusts
+	// userId outright.
+	Trusted bool
+}
+
+// HashKey is the form in which a store keeps a join's key.
+func HashKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// MayRejoin reports whether a re-join proves it owns a session joined with
+// the key whose hash is keyHash.
+func (r JoinRequest) MayRejoin(keyHash string) bool {
+	if r.Trusted {
+		return true
+	}
+	return r.Key != "" && keyHash != "" && subtle.ConstantTimeCompare([]byte(HashKey(r.Key)), []byte(keyHash)) == 1
 }
 
 // Policy is the set of rules one event runs under.
@@ -119,10 +164,27 @@ func (s Settings) Validate() error {
 		return errors.New("capacity and maxWaiting must not be negative")
 	case s.HeartbeatTTL < 0 || s.WaitingTTL < 0 || s.MaxActive < 0:
 		return errors.New("durations must not be negative")
-	case s.HeartbeatTTL > 0 && s.HeartbeatTTL < time.Second, s.WaitingTTL > 0 && s.WaitingTTL < time.Second, s.MaxActive > 0 && s.MaxActive < time.Second:
+	case s.HeartbeatTTL > 0 && s.HeartbeatTTL < time.Second, s.MaxActive > 0 && s.MaxActive < time.Second:
 		return errors.New("durations must be at least 1s")
+	case s.WaitingTTL > 0 && s.WaitingTTL < MinWaitingTTL:
+		return fmt.Errorf("waitingTTL %v is too short: a waiting client polls at most once a second and needs margin, so it must be at least %v", s.WaitingTTL, MinWaitingTTL)
 	}
 	return nil
+}
+
+// MinWaitingTTL is the shortest waiting TTL a client can honour: it is
+// told to poll every WaitingTTL/3, and polls at most once a second.
+const MinWaitingTTL = 3 * time.Second
+
+// PollInterval is how long a WAITING client may wait before its next poll
+// and still be alive: at most a third of the waiting TTL, so two lost
+// polls in a row do not abandon it, and at least a second.
+func PollInterval(preferred, waitingTTL time.Duration) time.Duration {
+	d := preferred
+	if waitingTTL > 0 {
+		d = min(d, waitingTTL/3)
+	}
+	return max(d, time.Second)
 }
 
 // ActiveDeadline is when an ACTIVE session last seen at seen ends.
@@ -170,6 +232,9 @@ var (
 	ErrEnded    = errors.New("session has ended")
 	// ErrLineFull refuses a join while the event's line is at MaxWaiting.
 	ErrLineFull = errors.New("the line is full")
+	// ErrAlreadyJoined refuses a re-join that cannot prove it made the
+	// first join: the live session is neither named nor touched.
+	ErrAlreadyJoined = errors.New("the user already holds a place in this line")
 )
 
 // NewSessionID returns a 128-bit random id, hex encoded: the session id is
@@ -207,8 +272,7 @@ func ValidateID(id string) error {
 	if len(id) > MaxIDLen {
 		return fmt.Errorf("must be at most %d characters, got %d", MaxIDLen, len(id))
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	for i, c := range id {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
 			return fmt.Errorf("character %q at offset %d is not allowed (use A-Z a-z 0-9 . _ : -)", c, i)
 		}

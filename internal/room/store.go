@@ -9,38 +9,50 @@ import (
 // respect to every other call on any replica sharing the store: capacity is
 // enforced here, so any number of granters stay safe.
 //
-// Methods take the current time from the caller so that the lifecycle rules
-// are testable without sleeping; every method first ends the sessions whose
-// deadline has passed.
+// A store takes the time from its own clock (the room's one clock), never
+// from its caller; every method first ends the sessions of the event it
+// touches whose deadline has passed.
 type Store interface {
-	// Join creates a WAITING session for (eventID, userID), or returns the
-	// live session that pair already holds with created false. It refuses a
-	// new session with ErrLineFull while the event's line is at MaxWaiting.
-	Join(ctx context.Context, eventID, userID string, now time.Time) (s Session, created bool, err error)
-	// MarkEnqueued records that the session's message is on the queue.
+	// Join creates a WAITING session, or hands back the live session the
+	// (event, user) pair already holds, with created false, when the
+	// request proves it made that join (JoinRequest.MayRejoin); otherwise
+	// ErrAlreadyJoined. It refuses a new session with ErrLineFull while the
+	// event's line is at MaxWaiting.
+	Join(ctx context.Context, req JoinRequest) (s Session, created bool, err error)
+	// MarkEnqueued records that the session's message is on the queue;
+	// ErrNotFound if the session is gone (aborted), in which case the join
+	// must not be answered as accepted.
 	MarkEnqueued(ctx context.Context, eventID, id string) error
 	// Abort removes a WAITING session whose message never reached the queue,
 	// so a failed join leaves nothing behind. Unknown ids are ignored.
 	Abort(ctx context.Context, eventID, id string) error
 	// Get returns the session, with its position while WAITING, or ErrNotFound.
-	Get(ctx context.Context, id string, now time.Time) (Session, error)
+	Get(ctx context.Context, id string) (Session, error)
 	// Touch is a status poll: it counts as a sign of life for a WAITING
 	// session, then returns the session like Get.
-	Touch(ctx context.Context, id string, now time.Time) (Session, error)
+	Touch(ctx context.Context, id string) (Session, error)
 	// Heartbeat keeps a WAITING or ACTIVE session alive; ErrEnded once it has ended.
-	Heartbeat(ctx context.Context, id string, now time.Time) (Session, error)
+	Heartbeat(ctx context.Context, id string) (Session, error)
 	// Leave ends a live session and frees its slot at once. Leaving an ended
 	// session changes nothing and returns it.
-	Leave(ctx context.Context, id string, now time.Time) (Session, error)
-	// Grant decides the fate of a session whose message reached the head of
-	// the queue: admit it while the event has room, skip it if it ended.
-	Grant(ctx context.Context, eventID, id string, now time.Time) (GrantResult, error)
-	// Sweep ends every session whose deadline has passed and returns how many.
-	Sweep(ctx context.Context, now time.Time) (int, error)
+	Leave(ctx context.Context, id string) (Session, error)
+	// Grant is called with a message of the event's admission queue, which
+	// names the session id it was sent for (that session's message is
+	// therefore on the queue: Grant records it as enqueued). It admits the
+	// event's lowest-ticket WAITING session while the event has room:
+	// admission follows ticket order whatever order the messages arrive
+	// in, and a message is a durable wake-up for its event rather than a
+	// pass for one session.
+	Grant(ctx context.Context, eventID, id string) (GrantResult, error)
+	// Sweep ends every session whose deadline has passed, in the events
+	// that have live sessions, forgets events idle past their retention,
+	// and returns how many sessions ended. One event's failure does not
+	// stop the others.
+	Sweep(ctx context.Context) (int, error)
 	// Stats returns the event's counts.
-	Stats(ctx context.Context, eventID string, now time.Time) (EventStats, error)
-	// Events lists the ids of the events anyone has joined or that have
-	// settings, sorted.
+	Stats(ctx context.Context, eventID string) (EventStats, error)
+	// Events lists the ids of the events with live sessions, recently idle
+	// ones and those with runtime settings, sorted.
 	Events(ctx context.Context) ([]string, error)
 	// Settings returns an event's runtime settings and whether it has any.
 	Settings(ctx context.Context, eventID string) (Settings, bool, error)
@@ -58,28 +70,61 @@ type Store interface {
 	Close() error
 }
 
+// Retention bounds what a store keeps of the past.
+type Retention struct {
+	// Ended keeps an ended session answering status (as LEFT or EXPIRED)
+	// this long. Default 10m.
+	Ended time.Duration
+	// Event keeps an event with no live session and no runtime settings
+	// (its counters, its place in the event list) this long. Default 10m.
+	Event time.Duration
+	// EnqueueGrace is how long a WAITING session may stay without its
+	// message confirmed on the queue before Grant gives up on it: its join
+	// was never answered (the replica died between the store and the
+	// queue), and it must not block the line for ever. It must exceed the
+	// time a join may spend sending its message. Default 30s.
+	EnqueueGrace time.Duration
+}
+
+// WithDefaults fills in the zero fields.
+func (r Retention) WithDefaults() Retention {
+	if r.Ended <= 0 {
+		r.Ended = 10 * time.Minute
+	}
+	if r.Event <= 0 {
+		r.Event = 10 * time.Minute
+	}
+	if r.EnqueueGrace <= 0 {
+		r.EnqueueGrace = 30 * time.Second
+	}
+	return r
+}
+
 // GrantOutcome is what Grant did.
 type GrantOutcome int
 
-// Grant outcomes. Every outcome but Full means the store has recorded the
-// session's fate and its message may be deleted.
+// Grant outcomes. Admitted and Skipped mean the store has recorded the
+// outcome and the message may be deleted; Full and Blocked mean hold it.
 const (
-	// Admitted: the session became ACTIVE now.
+	// Admitted: the event's lowest-ticket WAITING session became ACTIVE now.
 	Admitted GrantOutcome = iota + 1
-	// AlreadyActive: a redelivered message of a session admitted before.
-	AlreadyActive
-	// Skipped: the session ended while waiting, or is unknown.
+	// Skipped: nobody waits in the event; the message has no one left to
+	// admit (its session was admitted through another message, or ended).
 	Skipped
-	// Full: the event is at capacity; hold the message and try again.
+	// Full: the event is at capacity or paused; hold the message and try again.
 	Full
+	// Blocked: the lowest ticket's message is not yet confirmed on the
+	// queue (its join is still sending); hold and try again shortly, so
+	// that no later ticket overtakes it.
+	Blocked
 )
 
 func (o GrantOutcome) String() string {
 	switch o {
 	case Admitted:
 		return "admitted"
-	case AlreadyActive:
-		return "already_active"
+	case Blocked:
+		return "blocked"
 	case Skipped:
 		return "skipped"
 	case Full:
@@ -93,7 +138,8 @@ type GrantResult struct {
 	Outcome GrantOutcome
 	Session Session
 	// RetryAt, when Full, is the earliest time one of the event's ACTIVE
-	// sessions ends on its own unless it heartbeats; zero if none will.
+	// sessions ends on its own unless it heartbeats; when Blocked, when the
+	// blocking session's grace runs out; zero if neither applies.
 	RetryAt time.Time
 }
 
@@ -112,8 +158,10 @@ type EventStats struct {
 	Expired  int64
 	// ExpiredBy splits Expired by reason (abandoned, heartbeat, max_active).
 	ExpiredBy map[EndReason]int64
-	// PeakActive is the most sessions ever ACTIVE at once, as the store saw
-	// it at each admission: the capacity audit.
+	// PeakActive is the most sessions ever ACTIVE at once, as the store
+	// counted them at each admission. It is the store's own record, kept by
+	// the code that enforces capacity, so it cannot reveal a breach of
+	// that code: audits observe concurrency independently.
 	PeakActive int64
 	// AdmissionRate is the recent admissions per second (see Rate).
 	AdmissionRate float64

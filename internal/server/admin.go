@@ -18,7 +18,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "the admin API is off: set admin.token (WRCTL_ADMIN_TOKEN) to turn it on")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r)
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.AdminToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wrctl-admin"`)
 			writeProblem(w, http.StatusUnauthorized, api.CodeUnauthorized, "", "a valid admin bearer token is required")
@@ -26,6 +26,16 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// bearer returns the credentials of an Authorization header of the Bearer
+// scheme, whose name is case-insensitive (RFC 9110, section 11.1).
+func bearer(r *http.Request) (string, bool) {
+	scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return cred, true
 }
 
 // adminEvents is GET /api/admin/events: every event with its settings.
@@ -104,7 +114,7 @@ func (s *Server) adminEvent(r *http.Request, id string) (api.AdminEvent, error) 
 	if err != nil {
 		return api.AdminEvent{}, err
 	}
-	st, err := s.st.Stats(r.Context(), id, s.Now())
+	st, err := s.st.Stats(r.Context(), id)
 	if err != nil {
 		return api.AdminEvent{}, err
 	}

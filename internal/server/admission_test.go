@@ -179,7 +179,7 @@ func TestAbandonedWaitingSessionIsSkipped(t *testing.T) {
 			// C polls (inside eventually) and so stays; B is abandoned.
 			eventually(t, 10*time.Second, "B abandoned", func() bool {
 				h.status(c)
-				s, _ := h.Store.Get(t.Context(), b, time.Now())
+				s, _ := h.Store.Get(t.Context(), b)
 				return s.Status == api.StatusExpired
 			})
 			if s := h.status(c); s.Status != api.StatusWaiting || *s.Position != 1 {

@@ -69,6 +69,20 @@ func TestIdempotentJoin(t *testing.T) {
 			if again.SessionID != first.SessionID {
 				t.Fatalf("second join gave %s, want %s", again.SessionID, first.SessionID)
 			}
+			// Anyone without the first join's key is refused, and learns
+			// neither the session id nor anything that would let it leave.
+			for _, key := range []string{"", "someone-else"} {
+				r := h.joinKey("E1", "U1", key)
+				if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), `"already_joined"`) || strings.Contains(string(r.Body), first.SessionID) {
+					t.Fatalf("re-join with key %q: %d %s, want 409 already_joined without the session", key, r.Status, r.Body)
+				}
+				if r.Header.Get("Location") != "" {
+					t.Fatalf("a refused re-join got a Location: %s", r.Header.Get("Location"))
+				}
+			}
+			if s := h.status(first.SessionID); s.Status != api.StatusWaiting && s.Status != api.StatusActive {
+				t.Fatalf("refused re-joins changed the session: %+v", s)
+			}
 			other := h.join("E1", "U2")
 			eventually(t, 10*time.Second, "first user admitted", func() bool { return h.status(first.SessionID).Status == api.StatusActive })
 			if h.join("E1", "U1").SessionID != first.SessionID {

@@ -96,7 +96,7 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	metrics := telemetry.New()
 	policies := room.StaticPolicies{Default: o.policy}
-	var raw room.Store = memstore.New(policies)
+	var raw room.Store = memstore.New(memstore.Config{}, policies)
 	if o.store != nil {
 		raw = o.store
 	}
@@ -142,12 +142,20 @@ type response struct {
 
 func (h *harness) do(method, path, contentType string, body []byte) response {
 	h.t.Helper()
+	return h.doWith(method, path, contentType, body, nil)
+}
+
+func (h *harness) doWith(method, path, contentType string, body []byte, hdr http.Header) response {
+	h.t.Helper()
 	req, err := http.NewRequest(method, h.URL+path, bytes.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	resp, err := h.http.Do(req)
 	if err != nil {
@@ -158,13 +166,24 @@ func (h *harness) do(method, path, contentType string, body []byte) response {
 	return response{resp.StatusCode, resp.Header, b}
 }
 
+// join joins with the key "key-EVENT-USER", as one client would each time.
 func (h *harness) join(event, user string) api.Session {
 	h.t.Helper()
-	r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"`+event+`","userId":"`+user+`"}`))
+	r := h.joinKey(event, user, "key-"+event+"-"+user)
 	if r.Status != http.StatusAccepted {
 		h.t.Fatalf("join %s/%s: %d %s", event, user, r.Status, r.Body)
 	}
 	return decode[api.Session](h.t, r.Body)
+}
+
+// joinKey sends a join with an Idempotency-Key (none if key is empty).
+func (h *harness) joinKey(event, user, key string) response {
+	h.t.Helper()
+	var hdr http.Header
+	if key != "" {
+		hdr = http.Header{"Idempotency-Key": {key}}
+	}
+	return h.doWith("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"`+event+`","userId":"`+user+`"}`), hdr)
 }
 
 func (h *harness) status(id string) api.Session {
@@ -183,7 +202,7 @@ func (h *harness) post(id, method string) int {
 
 func (h *harness) stats(event string) room.EventStats {
 	h.t.Helper()
-	s, err := h.Store.Stats(context.Background(), event, time.Now())
+	s, err := h.Store.Stats(context.Background(), event)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -5,51 +5,48 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 )
 
-// ipLimiter is a token bucket per client IP. Idle buckets are dropped, so a
-// crowd of distinct addresses cannot grow it without bound.
+// maxLimiterAddrs bounds the client addresses the join limiter remembers:
+// past it the least recently seen address is forgotten (it starts again
+// with a full bucket), so no churn of addresses grows it.
+const maxLimiterAddrs = 100_000
+
+// ipLimiter is a token bucket per client IP in a bounded LRU.
 type ipLimiter struct {
 	rate  rate.Limit
 	burst int
 
 	mu      sync.Mutex
-	buckets map[netip.Addr]*bucket
-	swept   time.Time
+	buckets *lru.Cache[netip.Addr, *rate.Limiter]
 }
 
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-func newIPLimiter(perSecond float64, burst int) *ipLimiter {
-	return &ipLimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[netip.Addr]*bucket{}}
+func newIPLimiter(perSecond float64, burst int, size int) *ipLimiter {
+	if size <= 0 {
+		size = maxLimiterAddrs
+	}
+	c, _ := lru.New[netip.Addr, *rate.Limiter](size) // errors only on a size <= 0
+	return &ipLimiter{rate: rate.Limit(perSecond), burst: max(burst, 1), buckets: c}
 }
 
 // allow takes a token for ip, or says how long until one is free.
 func (l *ipLimiter) allow(ip netip.Addr, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > time.Minute {
-		for a, b := range l.buckets {
-			if now.Sub(b.seen) > 10*time.Minute {
-				delete(l.buckets, a)
-			}
-		}
-		l.swept = now
-	}
-	b, ok := l.buckets[ip]
+	lim, ok := l.buckets.Get(ip)
 	if !ok {
-		b = &bucket{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.buckets[ip] = b
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.buckets.Add(ip, lim)
 	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
+	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d
 	}
 	return true, 0
 }
+
+// len is how many addresses the limiter remembers.
+func (l *ipLimiter) len() int { return l.buckets.Len() }

@@ -46,6 +46,10 @@ type Config struct {
 	RefuseUnknownEvents bool
 	// KnownEvents are the events configuration names.
 	KnownEvents []string
+	// TrustUserID hands a live session to any re-join with its userId, for
+	// deployments where only the site's backend calls the API. Off by
+	// default: a re-join must send the first join's Idempotency-Key.
+	TrustUserID bool
 }
 
 func (c *Config) defaults() {
@@ -84,7 +88,7 @@ func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policie
 	cfg.defaults()
 	s := &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, signer: signer, metrics: m, log: log, Now: time.Now}
 	if cfg.JoinRatePerIP > 0 {
-		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP)
+		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
 	}
 	return s
 }
@@ -118,7 +122,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
 	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
-	mux.Handle("/metrics", s.metrics.Handler())
+	mux.Handle("/metrics", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.metrics.Handler().ServeHTTP}))
 	mux.Handle("/", s.limitConcurrency(apiMux))
 	return s.observe(mux)
 }

@@ -74,14 +74,19 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, api.CodeUnknownEvent, "eventId", fmt.Sprintf("no event %q is open for joins", *req.EventID))
 		return
 	}
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
 	// Once validated, a join runs to the end even if the client goes away:
 	// the store and the queue must agree.
 	ctx := context.WithoutCancel(r.Context())
 	var sess room.Session
 	var created bool
+	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: s.cfg.TrustUserID}
 	ticket, err := s.sender.Enqueue(*req.EventID, func() (queue.Outgoing, bool, error) {
 		var err error
-		sess, created, err = s.st.Join(ctx, *req.EventID, *req.UserID, s.Now())
+		sess, created, err = s.st.Join(ctx, jr)
 		if err != nil || sess.Enqueued || sess.Status != room.StatusWaiting {
 			return queue.Outgoing{}, false, err
 		}
@@ -90,6 +95,11 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq}), true, nil
 	})
 	switch {
+	case errors.Is(err, room.ErrAlreadyJoined):
+		s.metrics.Join(telemetry.JoinAlreadyIn)
+		writeProblem(w, http.StatusConflict, api.CodeAlreadyJoined, "userId",
+			"this user already holds a place in this event's line; only the client that joined can get it back, by sending the same Idempotency-Key")
+		return
 	case errors.Is(err, room.ErrLineFull):
 		s.metrics.Join(telemetry.JoinLineFull)
 		unavailableCode(w, 5*time.Second, api.CodeLineFull, "the line for this event is full; try again later")
@@ -115,9 +125,14 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := s.st.MarkEnqueued(ctx, sess.EventID, sess.ID); err != nil {
-			// The message is on the queue, so the session will be admitted;
-			// a later join only resends it under the same dedup id.
-			s.log.Warn("mark session enqueued", "err", err)
+			// A 202 must name a live session whose message is on the queue
+			// and known to be: a session aborted meanwhile (a concurrent
+			// join of the same user whose send failed) or not recorded as
+			// enqueued could be given up. The client retries with its key.
+			s.metrics.Join(telemetry.JoinStoreFailed)
+			s.log.Warn("mark session enqueued", "event", sess.EventID, "err", err)
+			unavailable(w, time.Second, "the join could not be confirmed; try again with the same Idempotency-Key")
+			return
 		}
 		sess.Enqueued = true
 	}
@@ -195,7 +210,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
-	sess, err := s.st.Touch(r.Context(), id, s.Now())
+	sess, err := s.st.Touch(r.Context(), id)
 	if !s.storeOK(w, err) {
 		return
 	}
@@ -203,7 +218,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
-	sess, err := s.st.Heartbeat(r.Context(), id, s.Now())
+	sess, err := s.st.Heartbeat(r.Context(), id)
 	if errors.Is(err, room.ErrEnded) {
 		writeProblem(w, http.StatusConflict, api.CodeSessionEnded, "", fmt.Sprintf("the session has ended (%s)", sess.Status))
 		return
@@ -215,7 +230,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request, id string) {
-	_, err := s.st.Leave(r.Context(), id, s.Now())
+	_, err := s.st.Leave(r.Context(), id)
 	if !s.storeOK(w, err) {
 		return
 	}
@@ -243,7 +258,7 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 		h.Set("Location", api.SessionsPath+"/"+sess.ID)
 	}
 	if sess.Status == room.StatusWaiting {
-		h.Set("Retry-After", retryAfter(s.pollInterval(sess.EventID)))
+		h.Set("Retry-After", retryAfter(room.PollInterval(s.cfg.PollInterval, sess.WaitingTTL)))
 	}
 	out := toAPI(sess)
 	if sess.Status == room.StatusActive {
@@ -262,8 +277,31 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 	writeJSON(w, status, out)
 }
 
-// pollInterval is how long a WAITING client should wait before polling:
-// the configured interval, but well inside the waiting TTL.
-func (s *Server) pollInterval(eventID string) time.Duration {
-	return min(s.cfg.PollInterval, s.policies.Policy(eventID).WaitingTTL/3)
+// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+const MaxIdempotencyKey = 255
+
+// idempotencyKey reads the optional Idempotency-Key header (the IETF
+// draft's convention): the proof a re-join gives that it made the first
+// join. It answers the problem itself when the key is malformed.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	vals := r.Header.Values("Idempotency-Key")
+	if len(vals) == 0 {
+		return "", true
+	}
+	key := vals[0]
+	if len(vals) > 1 || key == "" || len(key) > MaxIdempotencyKey || !printableASCII(key) {
+		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "Idempotency-Key",
+			fmt.Sprintf("Idempotency-Key must be one header of 1–%d printable ASCII characters", MaxIdempotencyKey))
+		return "", false
+	}
+	return key, true
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

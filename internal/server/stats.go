@@ -21,7 +21,7 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "eventId", "event id "+err.Error())
 		return
 	}
-	st, err := s.st.Stats(r.Context(), id, s.Now())
+	st, err := s.st.Stats(r.Context(), id)
 	if !s.storeOK(w, err) {
 		return
 	}
@@ -47,9 +47,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := api.EventList{Events: []api.EventStats{}, Total: len(ids)}
-	now := s.Now()
 	for _, id := range ids[:min(len(ids), limit)] {
-		st, err := s.st.Stats(r.Context(), id, now)
+		st, err := s.st.Stats(r.Context(), id)
 		if !s.storeOK(w, err) {
 			return
 		}

@@ -57,9 +57,8 @@ func (c *eventCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return // the store's own metrics show the failure
 	}
-	now := time.Now()
 	for _, id := range ids[:min(len(ids), MaxEvents)] {
-		st, err := c.st.Stats(ctx, id, now)
+		st, err := c.st.Stats(ctx, id)
 		if err != nil {
 			return
 		}

@@ -24,6 +24,7 @@ type Metrics struct {
 	joins           *prometheus.CounterVec
 	decisions       *prometheus.CounterVec
 	joinToAdmission prometheus.Histogram
+	granterMessages *prometheus.CounterVec
 	httpRequests    *prometheus.CounterVec
 	httpDuration    *prometheus.HistogramVec
 	sqsRequests     *prometheus.CounterVec
@@ -42,6 +43,7 @@ const (
 	JoinUnknownEvent = "unknown_event"
 	JoinQueueFailed  = "queue_failed"
 	JoinStoreFailed  = "store_failed"
+	JoinAlreadyIn    = "already_joined"
 )
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -79,6 +81,10 @@ func New() *Metrics {
 		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "wrctl_store_request_duration_seconds", Help: "Store call latency by operation.", Buckets: latencyBuckets,
 		}, []string{"op"}),
+		granterMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wrctl_granter_messages_total",
+			Help: "Queue messages the granter handled apart from decisions: dead_lettered (undecodable, moved at once), recycled (sent again before the redrive limit).",
+		}, []string{"action"}),
 		granterLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "wrctl_granter_loop_lag_seconds", Help: "How late the granter's loop handled its periodic tick: a busy or stuck granter shows here.",
 			Buckets: latencyBuckets,
@@ -86,13 +92,16 @@ func New() *Metrics {
 	}
 	// Every labelled series of a known value exists from the start, so
 	// rates work from the first scrape.
-	for _, r := range []string{JoinCreated, JoinExisting, JoinRateLimited, JoinLineFull, JoinUnknownEvent, JoinQueueFailed, JoinStoreFailed} {
+	for _, r := range []string{JoinCreated, JoinExisting, JoinRateLimited, JoinLineFull, JoinUnknownEvent, JoinQueueFailed, JoinStoreFailed, JoinAlreadyIn} {
 		m.joins.WithLabelValues(r)
 	}
-	for _, o := range []room.GrantOutcome{room.Admitted, room.AlreadyActive, room.Skipped} {
+	for _, o := range []room.GrantOutcome{room.Admitted, room.Skipped} {
 		m.decisions.WithLabelValues(o.String())
 	}
-	m.reg.MustRegister(m.joins, m.decisions, m.joinToAdmission, m.httpRequests, m.httpDuration,
+	for _, a := range []string{"dead_lettered", "recycled"} {
+		m.granterMessages.WithLabelValues(a)
+	}
+	m.reg.MustRegister(m.granterMessages, m.joins, m.decisions, m.joinToAdmission, m.httpRequests, m.httpDuration,
 		m.sqsRequests, m.sqsDuration, m.storeRequests, m.storeDuration, m.granterLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -115,6 +124,12 @@ func (m *Metrics) Decision(o room.GrantOutcome, s room.Session) {
 	if o == room.Admitted && !s.CreatedAt.IsZero() {
 		m.joinToAdmission.Observe(s.ActivatedAt.Sub(s.CreatedAt).Seconds())
 	}
+}
+
+// GranterMessages counts messages a granter handled apart from decisions
+// (dead_lettered, recycled).
+func (m *Metrics) GranterMessages(what string, n int) {
+	m.granterMessages.WithLabelValues(what).Add(float64(n))
 }
 
 // HTTP records one request.

@@ -60,6 +60,17 @@ func (iq *instrumentedQueue) ChangeVisibility(ctx context.Context, msgs []queue.
 	return err
 }
 
+func (iq *instrumentedQueue) DeadLetter(ctx context.Context, msgs []queue.Message) error {
+	start := time.Now()
+	err := iq.q.DeadLetter(ctx, msgs)
+	iq.observe("dead_letter", start, err)
+	return err
+}
+
+func (iq *instrumentedQueue) MaxReceiveCount(ctx context.Context) (int, error) {
+	return iq.q.MaxReceiveCount(ctx)
+}
+
 func (iq *instrumentedQueue) FIFO() bool { return iq.q.FIFO() }
 
 func (iq *instrumentedQueue) Ping(ctx context.Context) error {

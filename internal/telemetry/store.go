@@ -20,16 +20,16 @@ type store struct {
 // results, not store failures.
 func (s *store) observe(op string, start time.Time, err error) {
 	outcome := "ok"
-	if err != nil && !errors.Is(err, room.ErrNotFound) && !errors.Is(err, room.ErrEnded) && !errors.Is(err, room.ErrLineFull) {
+	if err != nil && !errors.Is(err, room.ErrNotFound) && !errors.Is(err, room.ErrEnded) && !errors.Is(err, room.ErrLineFull) && !errors.Is(err, room.ErrAlreadyJoined) {
 		outcome = "error"
 	}
 	s.m.storeRequests.WithLabelValues(op, outcome).Inc()
 	s.m.storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-func (s *store) Join(ctx context.Context, eventID, userID string, now time.Time) (room.Session, bool, error) {
+func (s *store) Join(ctx context.Context, req room.JoinRequest) (room.Session, bool, error) {
 	start := time.Now()
-	sess, created, err := s.st.Join(ctx, eventID, userID, now)
+	sess, created, err := s.st.Join(ctx, req)
 	s.observe("join", start, err)
 	return sess, created, err
 }
@@ -48,51 +48,51 @@ func (s *store) Abort(ctx context.Context, eventID, id string) error {
 	return err
 }
 
-func (s *store) Get(ctx context.Context, id string, now time.Time) (room.Session, error) {
+func (s *store) Get(ctx context.Context, id string) (room.Session, error) {
 	start := time.Now()
-	sess, err := s.st.Get(ctx, id, now)
+	sess, err := s.st.Get(ctx, id)
 	s.observe("get", start, err)
 	return sess, err
 }
 
-func (s *store) Touch(ctx context.Context, id string, now time.Time) (room.Session, error) {
+func (s *store) Touch(ctx context.Context, id string) (room.Session, error) {
 	start := time.Now()
-	sess, err := s.st.Touch(ctx, id, now)
+	sess, err := s.st.Touch(ctx, id)
 	s.observe("touch", start, err)
 	return sess, err
 }
 
-func (s *store) Heartbeat(ctx context.Context, id string, now time.Time) (room.Session, error) {
+func (s *store) Heartbeat(ctx context.Context, id string) (room.Session, error) {
 	start := time.Now()
-	sess, err := s.st.Heartbeat(ctx, id, now)
+	sess, err := s.st.Heartbeat(ctx, id)
 	s.observe("heartbeat", start, err)
 	return sess, err
 }
 
-func (s *store) Leave(ctx context.Context, id string, now time.Time) (room.Session, error) {
+func (s *store) Leave(ctx context.Context, id string) (room.Session, error) {
 	start := time.Now()
-	sess, err := s.st.Leave(ctx, id, now)
+	sess, err := s.st.Leave(ctx, id)
 	s.observe("leave", start, err)
 	return sess, err
 }
 
-func (s *store) Grant(ctx context.Context, eventID, id string, now time.Time) (room.GrantResult, error) {
+func (s *store) Grant(ctx context.Context, eventID, id string) (room.GrantResult, error) {
 	start := time.Now()
-	r, err := s.st.Grant(ctx, eventID, id, now)
+	r, err := s.st.Grant(ctx, eventID, id)
 	s.observe("grant", start, err)
 	return r, err
 }
 
-func (s *store) Sweep(ctx context.Context, now time.Time) (int, error) {
+func (s *store) Sweep(ctx context.Context) (int, error) {
 	start := time.Now()
-	n, err := s.st.Sweep(ctx, now)
+	n, err := s.st.Sweep(ctx)
 	s.observe("sweep", start, err)
 	return n, err
 }
 
-func (s *store) Stats(ctx context.Context, eventID string, now time.Time) (room.EventStats, error) {
+func (s *store) Stats(ctx context.Context, eventID string) (room.EventStats, error) {
 	start := time.Now()
-	st, err := s.st.Stats(ctx, eventID, now)
+	st, err := s.st.Stats(ctx, eventID)
 	s.observe("stats", start, err)
 	return st, err
 }

@@ -50,6 +50,7 @@ type group struct {
 
 type message struct {
 	g         *group
+	id        string
 	body      string
 	handle    string
 	visibleAt time.Time
@@ -100,7 +101,8 @@ func (q *Queue) Send(_ context.Context, msgs []queue.Outgoing) ([]error, error) 
 			g = &group{id: m.GroupID}
 			q.groups[m.GroupID] = g
 		}
-		g.msgs = append(g.msgs, &message{g: g, body: m.Body.Encode()})
+		q.nextID++
+		g.msgs = append(g.msgs, &message{g: g, body: m.Body.Encode(), id: "m" + strconv.FormatUint(q.nextID, 36)})
 		q.markReady(g)
 	}
 	q.signal()
@@ -174,7 +176,42 @@ func (q *Queue) take(max int, now time.Time, visibility time.Duration) []queue.M
 
 func (q *Queue) message(m *message) queue.Message {
 	b, err := queue.DecodeBody(m.body)
-	return queue.Message{Handle: m.handle, Body: b, Err: err, GroupID: m.g.id, ReceiveCount: m.received}
+	return queue.Message{ID: m.id, Handle: m.handle, Body: b, Err: err, Raw: m.body, GroupID: m.g.id, ReceiveCount: m.received}
+}
+
+// MaxReceiveCount implements queue.Queue.
+func (q *Queue) MaxReceiveCount(context.Context) (int, error) { return q.cfg.MaxReceiveCount, nil }
+
+// DeadLetter implements queue.Queue: the messages join Dead at once.
+func (q *Queue) DeadLetter(_ context.Context, msgs []queue.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, r := range msgs {
+		m, ok := q.handles[r.Handle]
+		if !ok || !m.inflight {
+			continue
+		}
+		q.dead = append(q.dead, q.message(m))
+		q.remove(m)
+	}
+	q.signal()
+	return nil
+}
+
+// SendRaw puts a body on the queue as it is, for tests of bodies that
+// cannot be decoded.
+func (q *Queue) SendRaw(groupID, body string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	g, ok := q.groups[groupID]
+	if !ok {
+		g = &group{id: groupID}
+		q.groups[groupID] = g
+	}
+	q.nextID++
+	g.msgs = append(g.msgs, &message{g: g, body: body, id: "m" + strconv.FormatUint(q.nextID, 36)})
+	q.markReady(g)
+	q.signal()
 }
 
 // Dead returns the messages set aside after MaxReceiveCount receives.

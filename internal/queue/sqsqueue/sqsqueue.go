@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +59,16 @@ type Queue struct {
 	client *sqs.Client
 	url    string
 	fifo   bool
+
+	redriveMu   sync.Mutex
+	redrive     redrive
+	redriveRead bool
+}
+
+// redrive is the queue's redrive policy, read once.
+type redrive struct {
+	dlq             *Queue
+	maxReceiveCount int
 }
 
 var _ queue.Queue = (*Queue)(nil)
@@ -144,9 +155,11 @@ func (q *Queue) Receive(ctx context.Context, max int, wait, visibility time.Dura
 		b, derr := queue.DecodeBody(raw)
 		n, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 		msgs[i] = queue.Message{
+			ID:           aws.ToString(m.MessageId),
 			Handle:       aws.ToString(m.ReceiptHandle),
 			Body:         b,
 			Err:          derr,
+			Raw:          raw,
 			GroupID:      m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
 			ReceiveCount: n,
 		}
@@ -257,31 +270,91 @@ func (q *Queue) Depth(ctx context.Context) (Depth, error) {
 // DeadLetterQueue returns the queue its redrive policy names, or nil when it
 // has none.
 func (q *Queue) DeadLetterQueue(ctx context.Context) (*Queue, error) {
+	rp, err := q.redrivePolicy(ctx)
+	return rp.dlq, err
+}
+
+// MaxReceiveCount implements queue.Queue from the redrive policy.
+func (q *Queue) MaxReceiveCount(ctx context.Context) (int, error) {
+	rp, err := q.redrivePolicy(ctx)
+	return rp.maxReceiveCount, err
+}
+
+// DeadLetter implements queue.Queue: it sends the bodies as received to
+// the dead-letter queue, then deletes them here.
+func (q *Queue) DeadLetter(ctx context.Context, msgs []queue.Message) error {
+	rp, err := q.redrivePolicy(ctx)
+	if err != nil {
+		return err
+	}
+	if rp.dlq != nil {
+		for chunk := range chunks(msgs) {
+			entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
+			for i, m := range chunk {
+				e := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.Raw)}
+				if rp.dlq.fifo {
+					group := m.GroupID
+					if group == "" {
+						group = "undecodable"
+					}
+					e.MessageGroupId = aws.String(group)
+					e.MessageDeduplicationId = aws.String(m.ID)
+				}
+				entries[i] = e
+			}
+			out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(rp.dlq.url), Entries: entries})
+			if err != nil {
+				return fmt.Errorf("send to dead-letter queue: %w", err)
+			}
+			if err := batchErrors("send to dead-letter queue", out.Failed); err != nil {
+				return err
+			}
+		}
+	}
+	return q.Delete(ctx, msgs)
+}
+
+func (q *Queue) redrivePolicy(ctx context.Context) (redrive, error) {
+	q.redriveMu.Lock()
+	defer q.redriveMu.Unlock()
+	if !q.redriveRead {
+		rp, err := q.readRedrive(ctx)
+		if err != nil {
+			return redrive{}, err // read again next time
+		}
+		q.redrive, q.redriveRead = rp, true
+	}
+	return q.redrive, nil
+}
+
+func (q *Queue) readRedrive(ctx context.Context) (redrive, error) {
 	out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(q.url),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameRedrivePolicy},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("queue attributes: %w", err)
+		return redrive{}, fmt.Errorf("queue attributes: %w", err)
 	}
 	raw := out.Attributes[string(types.QueueAttributeNameRedrivePolicy)]
 	if raw == "" {
-		return nil, nil
+		return redrive{}, nil
 	}
 	var rp struct {
 		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+		MaxReceiveCount     any    `json:"maxReceiveCount"` // a number, or a string of one
 	}
 	if err := json.Unmarshal([]byte(raw), &rp); err != nil {
-		return nil, fmt.Errorf("redrive policy %q: %w", raw, err)
+		return redrive{}, fmt.Errorf("redrive policy %q: %w", raw, err)
 	}
+	n, _ := strconv.Atoi(fmt.Sprint(rp.MaxReceiveCount))
 	// arn:aws:sqs:REGION:ACCOUNT:NAME
 	parts := strings.Split(rp.DeadLetterTargetArn, ":")
 	if len(parts) != 6 {
-		return nil, fmt.Errorf("dead-letter queue ARN %q", rp.DeadLetterTargetArn)
+		return redrive{}, fmt.Errorf("dead-letter queue ARN %q", rp.DeadLetterTargetArn)
 	}
 	u, err := q.client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(parts[5]), QueueOwnerAWSAccountId: aws.String(parts[4])})
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter queue %s: %w", parts[5], err)
+		return redrive{}, fmt.Errorf("dead-letter queue %s: %w", parts[5], err)
 	}
-	return New(q.client, aws.ToString(u.QueueUrl)), nil
+	return redrive{dlq: New(q.client, aws.ToString(u.QueueUrl)), maxReceiveCount: n}, nil
 }

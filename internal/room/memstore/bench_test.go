@@ -14,12 +14,12 @@ var benchPolicies = room.StaticPolicies{Default: room.Policy{Capacity: 100, Hear
 
 // BenchmarkJoin measures creating WAITING sessions in one event's line.
 func BenchmarkJoin(b *testing.B) {
-	st := memstore.New(benchPolicies)
-	ctx, now := context.Background(), time.Now()
+	st := memstore.New(memstore.Config{}, benchPolicies)
+	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, _, err := st.Join(ctx, "E1", strconv.Itoa(i), now); err != nil {
+		if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: strconv.Itoa(i)}); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -29,18 +29,18 @@ func BenchmarkJoin(b *testing.B) {
 // BenchmarkStatusPoll measures a status poll (with its exact position) in a
 // line of 100,000 waiting sessions: the hot path during an on-sale.
 func BenchmarkStatusPoll(b *testing.B) {
-	st := memstore.New(benchPolicies)
-	ctx, now := context.Background(), time.Now()
+	st := memstore.New(memstore.Config{}, benchPolicies)
+	ctx := context.Background()
 	const line = 100_000
 	ids := make([]string, line)
 	for i := range ids {
-		s, _, _ := st.Join(ctx, "E1", strconv.Itoa(i), now)
+		s, _, _ := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: strconv.Itoa(i)})
 		ids[i] = s.ID
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		s, err := st.Touch(ctx, ids[(i*7919)%line], now)
+		s, err := st.Touch(ctx, ids[(i*7919)%line])
 		if err != nil || s.Position < 1 {
 			b.Fatal(s, err)
 		}
@@ -50,16 +50,16 @@ func BenchmarkStatusPoll(b *testing.B) {
 
 // BenchmarkGrantAndLeave measures one admission and one leave.
 func BenchmarkGrantAndLeave(b *testing.B) {
-	st := memstore.New(benchPolicies)
-	ctx, now := context.Background(), time.Now()
+	st := memstore.New(memstore.Config{}, benchPolicies)
+	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		s, _, _ := st.Join(ctx, "E1", strconv.Itoa(i), now)
-		if r, err := st.Grant(ctx, "E1", s.ID, now); err != nil || r.Outcome != room.Admitted {
+		s, _, _ := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: strconv.Itoa(i)})
+		if r, err := st.Grant(ctx, "E1", s.ID); err != nil || r.Outcome != room.Admitted {
 			b.Fatal(r.Outcome, err)
 		}
-		if _, err := st.Leave(ctx, s.ID, now); err != nil {
+		if _, err := st.Leave(ctx, s.ID); err != nil {
 			b.Fatal(err)
 		}
 		select {

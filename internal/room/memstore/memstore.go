@@ -1,6 +1,11 @@
 // Package memstore is the embedded, single-process room.Store: no set-up,
 // sessions vanish on restart. Every method holds one mutex, which makes each
 // operation atomic as the Store contract requires.
+//
+// What it keeps is bounded by what is live: each live session has exactly
+// one entry in the deadline heap (moved in place by a poll, never pushed
+// again), ended sessions are kept for a short retention and up to a cap, and
+// an event is forgotten once it has been idle for its retention.
 package memstore
 
 import (
@@ -14,49 +19,95 @@ import (
 	"github.com/wrctl/wrctl/internal/room"
 )
 
-// EndedRetention is how long an ended session still answers status (as LEFT
-// or EXPIRED) before it is forgotten and answers not found.
-const EndedRetention = time.Hour
+// Config tunes the store.
+type Config struct {
+	// Clock is the room's clock. Default time.Now.
+	Clock room.Clock
+	// Retention bounds what the store keeps of the past.
+	Retention room.Retention
+	// MaxEnded caps the ended sessions kept for status; past it the oldest
+	// are forgotten first. Default 100,000.
+	MaxEnded int
+}
 
 // Store is the in-memory room.Store.
 type Store struct {
 	policies room.Policies
+	now      room.Clock
+	keep     room.Retention
+	maxEnded int
 
 	mu       sync.Mutex
-	sessions map[string]*room.Session
-	byUser   map[userKey]string // live session of each (event, user)
+	sessions map[string]*rec
+	byUser   map[userKey]*rec // live session of each (event, user)
 	events   map[string]*event
-	// deadlines orders every live session by ExpiresAt. Entries go stale when
-	// a heartbeat moves a deadline; a stale entry is dropped when it surfaces.
-	deadlines deadlineHeap
-	freed     chan string
-	closed    bool
-	settings  map[string]room.Settings
+	// deadlines orders every live session by ExpiresAt, one entry each.
+	deadlines recHeap
+	// ended lists ended sessions in the order they ended, to forget them.
+	ended fifo[endedRef]
+	// idle lists events that had their last live session end, to forget
+	// them once idle for the event retention.
+	idle     fifo[idleRef]
+	freed    chan string
+	closed   bool
+	settings map[string]room.Settings
 }
 
 type userKey struct{ event, user string }
 
-type event struct {
-	seq     int64
-	waiting fenwick
-	nWait   int64
-	nActive int64
-	// active orders the event's ACTIVE sessions by deadline, for RetryAt.
-	active                        deadlineHeap
-	admitted, left, expired, join int64
-	peak                          int64
-	rate                          room.Rate
-	expiredBy                     map[room.EndReason]int64
+// rec is a session with its places in the heaps.
+type rec struct {
+	room.Session
+	keyHash string
+	gi, ai  int // index in Store.deadlines and in event.active; -1 when absent
 }
+
+type endedRef struct {
+	r  *rec
+	at time.Time
+}
+
+type idleRef struct {
+	id    string
+	since time.Time
+}
+
+type event struct {
+	seq       int64
+	waiting   fenwick
+	bySeq     map[int64]*rec // WAITING sessions by ticket
+	nActive   int64
+	active    recHeap // ACTIVE sessions by deadline
+	admission int64
+	admitted  int64
+	left      int64
+	expired   int64
+	joined    int64
+	peak      int64
+	rate      room.Rate
+	expiredBy map[room.EndReason]int64
+	idleSince time.Time // zero while the event has live sessions
+}
+
+func (e *event) nWait() int64 { return int64(len(e.bySeq)) }
 
 var _ room.Store = (*Store)(nil)
 
 // New returns an empty store whose sessions follow the given policies.
-func New(policies room.Policies) *Store {
+func New(cfg Config, policies room.Policies) *Store {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.MaxEnded <= 0 {
+		cfg.MaxEnded = 100_000
+	}
 	return &Store{
 		policies: policies,
-		sessions: make(map[string]*room.Session),
-		byUser:   make(map[userKey]string),
+		now:      cfg.Clock,
+		keep:     cfg.Retention.WithDefaults(),
+		maxEnded: cfg.MaxEnded,
+		sessions: make(map[string]*rec),
+		byUser:   make(map[userKey]*rec),
 		events:   make(map[string]*event),
 		freed:    make(chan string, 1024),
 		settings: make(map[string]room.Settings),
@@ -71,54 +122,64 @@ func (s *Store) policy(eventID string) room.Policy {
 func (s *Store) event(id string) *event {
 	e, ok := s.events[id]
 	if !ok {
-		e = &event{}
+		e = &event{bySeq: make(map[int64]*rec), active: recHeap{active: true}}
 		s.events[id] = e
 	}
 	return e
 }
 
 // Join implements room.Store.
-func (s *Store) Join(_ context.Context, eventID, userID string, now time.Time) (room.Session, bool, error) {
+func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
-	if id, ok := s.byUser[userKey{eventID, userID}]; ok {
-		return s.view(s.sessions[id], now), false, nil
+	if r, ok := s.byUser[userKey{req.EventID, req.UserID}]; ok {
+		if !req.MayRejoin(r.keyHash) {
+			return room.Session{}, false, room.ErrAlreadyJoined
+		}
+		return s.view(r, now), false, nil
 	}
-	p := s.policy(eventID)
-	if e, ok := s.events[eventID]; ok && p.MaxWaiting > 0 && e.nWait >= int64(p.MaxWaiting) {
+	p := s.policy(req.EventID)
+	if e, ok := s.events[req.EventID]; ok && p.MaxWaiting > 0 && e.nWait() >= int64(p.MaxWaiting) {
 		return room.Session{}, false, room.ErrLineFull
 	}
-	e := s.event(eventID)
+	e := s.event(req.EventID)
 	e.seq++
-	e.join++
-	ss := &room.Session{
-		ID:         room.NewSessionID(),
-		EventID:    eventID,
-		UserID:     userID,
-		Seq:        e.seq,
-		Status:     room.StatusWaiting,
-		CreatedAt:  now,
-		LastSeenAt: now,
-		ExpiresAt:  now.Add(p.WaitingTTL),
+	e.joined++
+	e.idleSince = time.Time{}
+	r := &rec{
+		Session: room.Session{
+			ID:         room.NewSessionID(),
+			EventID:    req.EventID,
+			UserID:     req.UserID,
+			Seq:        e.seq,
+			Status:     room.StatusWaiting,
+			CreatedAt:  now,
+			LastSeenAt: now,
+			ExpiresAt:  now.Add(p.WaitingTTL),
+		},
+		keyHash: room.HashKey(req.Key),
+		gi:      -1,
+		ai:      -1,
 	}
-	s.sessions[ss.ID] = ss
-	s.byUser[userKey{eventID, userID}] = ss.ID
-	e.waiting.add(ss.Seq, 1)
-	e.nWait++
-	heap.Push(&s.deadlines, deadline{at: ss.ExpiresAt, id: ss.ID})
-	return s.view(ss, now), true, nil
+	s.sessions[r.ID] = r
+	s.byUser[userKey{req.EventID, req.UserID}] = r
+	e.waiting.add(r.Seq, 1)
+	e.bySeq[r.Seq] = r
+	heap.Push(&s.deadlines, r)
+	return s.view(r, now), true, nil
 }
 
 // MarkEnqueued implements room.Store.
 func (s *Store) MarkEnqueued(_ context.Context, eventID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss, ok := s.sessions[id]
-	if !ok || ss.EventID != eventID {
+	r, ok := s.sessions[id]
+	if !ok || r.EventID != eventID {
 		return room.ErrNotFound
 	}
-	ss.Enqueued = true
+	r.Enqueued = true
 	return nil
 }
 
@@ -126,147 +187,181 @@ func (s *Store) MarkEnqueued(_ context.Context, eventID, id string) error {
 func (s *Store) Abort(_ context.Context, eventID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss, ok := s.sessions[id]
-	if !ok || ss.EventID != eventID || ss.Status != room.StatusWaiting || ss.Enqueued {
-		return nil
+	if r, ok := s.sessions[id]; ok && r.EventID == eventID && r.Status == room.StatusWaiting && !r.Enqueued {
+		s.abort(r)
 	}
-	e := s.event(ss.EventID)
-	e.waiting.add(ss.Seq, -1)
-	e.nWait--
-	e.join--
-	delete(s.sessions, id)
-	delete(s.byUser, userKey{ss.EventID, ss.UserID})
 	return nil
 }
 
+// abort removes a WAITING session as if it never joined.
+func (s *Store) abort(r *rec) {
+	e := s.events[r.EventID]
+	e.waiting.add(r.Seq, -1)
+	delete(e.bySeq, r.Seq)
+	e.joined--
+	heap.Remove(&s.deadlines, r.gi)
+	delete(s.sessions, r.ID)
+	delete(s.byUser, userKey{r.EventID, r.UserID})
+	s.maybeIdle(r.EventID, e, s.now())
+}
+
 // Get implements room.Store.
-func (s *Store) Get(_ context.Context, id string, now time.Time) (room.Session, error) {
+func (s *Store) Get(_ context.Context, id string) (room.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
-	ss, ok := s.sessions[id]
+	r, ok := s.sessions[id]
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
-	return s.view(ss, now), nil
+	return s.view(r, now), nil
 }
 
 // Touch implements room.Store.
-func (s *Store) Touch(_ context.Context, id string, now time.Time) (room.Session, error) {
+func (s *Store) Touch(_ context.Context, id string) (room.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
-	ss, ok := s.sessions[id]
+	r, ok := s.sessions[id]
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
-	if ss.Status == room.StatusWaiting {
-		s.seen(ss, now)
+	if r.Status == room.StatusWaiting {
+		s.seen(r, now)
 	}
-	return s.view(ss, now), nil
+	return s.view(r, now), nil
 }
 
 // Heartbeat implements room.Store.
-func (s *Store) Heartbeat(_ context.Context, id string, now time.Time) (room.Session, error) {
+func (s *Store) Heartbeat(_ context.Context, id string) (room.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
-	ss, ok := s.sessions[id]
+	r, ok := s.sessions[id]
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
-	if !ss.Status.Live() {
-		return s.view(ss, now), room.ErrEnded
+	if !r.Status.Live() {
+		return s.view(r, now), room.ErrEnded
 	}
-	s.seen(ss, now)
-	return s.view(ss, now), nil
+	s.seen(r, now)
+	return s.view(r, now), nil
 }
 
-// seen records a sign of life and moves the session's deadline.
-func (s *Store) seen(ss *room.Session, now time.Time) {
-	p := s.policy(ss.EventID)
-	ss.LastSeenAt = now
-	switch ss.Status {
+// seen records a sign of life and moves the session's deadline in place.
+func (s *Store) seen(r *rec, now time.Time) {
+	p := s.policy(r.EventID)
+	r.LastSeenAt = now
+	switch r.Status {
 	case room.StatusWaiting:
-		ss.ExpiresAt = now.Add(p.WaitingTTL)
+		r.ExpiresAt = now.Add(p.WaitingTTL)
 	case room.StatusActive:
-		ss.ExpiresAt = p.ActiveDeadline(ss.ActivatedAt, now)
-		e := s.event(ss.EventID)
-		heap.Push(&e.active, deadline{at: ss.ExpiresAt, id: ss.ID})
-		if len(e.active) > 2*int(e.nActive)+64 {
-			e.compact(s.sessions)
-		}
+		r.ExpiresAt = p.ActiveDeadline(r.ActivatedAt, now)
+		heap.Fix(&s.events[r.EventID].active, r.ai)
 	}
-	heap.Push(&s.deadlines, deadline{at: ss.ExpiresAt, id: ss.ID})
+	heap.Fix(&s.deadlines, r.gi)
 }
 
 // Leave implements room.Store.
-func (s *Store) Leave(_ context.Context, id string, now time.Time) (room.Session, error) {
+func (s *Store) Leave(_ context.Context, id string) (room.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
-	ss, ok := s.sessions[id]
+	r, ok := s.sessions[id]
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
-	if ss.Status.Live() {
-		s.end(ss, room.StatusLeft, room.ReasonLeft, now)
+	if r.Status.Live() {
+		s.end(r, room.StatusLeft, room.ReasonLeft, now)
 	}
-	return s.view(ss, now), nil
+	return s.view(r, now), nil
 }
 
 // Grant implements room.Store.
-func (s *Store) Grant(_ context.Context, eventID, id string, now time.Time) (room.GrantResult, error) {
+func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
-	ss, ok := s.sessions[id]
-	if !ok || ss.EventID != eventID {
+	if r, ok := s.sessions[id]; ok && r.EventID == eventID && r.Status == room.StatusWaiting {
+		r.Enqueued = true // its message is in the granter's hands
+	}
+	e, ok := s.events[eventID]
+	if !ok {
 		return room.GrantResult{Outcome: room.Skipped}, nil
 	}
-	switch ss.Status {
-	case room.StatusActive:
-		return room.GrantResult{Outcome: room.AlreadyActive, Session: s.view(ss, now)}, nil
-	case room.StatusLeft, room.StatusExpired:
-		return room.GrantResult{Outcome: room.Skipped, Session: s.view(ss, now)}, nil
+	var head *rec
+	for {
+		head = e.head()
+		if head == nil {
+			return room.GrantResult{Outcome: room.Skipped}, nil
+		}
+		if head.Enqueued {
+			break
+		}
+		if grace := head.CreatedAt.Add(s.keep.EnqueueGrace); now.Before(grace) {
+			return room.GrantResult{Outcome: room.Blocked, Session: s.view(head, now), RetryAt: grace}, nil
+		}
+		s.abort(head) // its join was never answered: it cannot hold the line
+		if _, ok := s.events[eventID]; !ok {
+			return room.GrantResult{Outcome: room.Skipped}, nil
+		}
 	}
-	e := s.event(ss.EventID)
-	p := s.policy(ss.EventID)
+	p := s.policy(eventID)
 	if p.Paused || e.nActive >= int64(p.Capacity) {
-		return room.GrantResult{Outcome: room.Full, Session: s.view(ss, now), RetryAt: e.nextActiveDeadline(s.sessions)}, nil
+		var retry time.Time
+		if len(e.active.recs) > 0 {
+			retry = e.active.recs[0].ExpiresAt
+		}
+		return room.GrantResult{Outcome: room.Full, Session: s.view(head, now), RetryAt: retry}, nil
 	}
-	e.waiting.add(ss.Seq, -1)
-	e.nWait--
+	e.waiting.add(head.Seq, -1)
+	delete(e.bySeq, head.Seq)
 	e.nActive++
 	e.admitted++
+	e.admission++
 	e.peak = max(e.peak, e.nActive)
 	e.rate.Add(now.UnixMilli())
-	ss.Status = room.StatusActive
-	ss.ActivatedAt = now
-	ss.LastSeenAt = now
-	ss.ExpiresAt = p.ActiveDeadline(now, now)
-	heap.Push(&s.deadlines, deadline{at: ss.ExpiresAt, id: ss.ID})
-	heap.Push(&e.active, deadline{at: ss.ExpiresAt, id: ss.ID})
-	return room.GrantResult{Outcome: room.Admitted, Session: s.view(ss, now)}, nil
+	head.Status = room.StatusActive
+	head.Admission = e.admission
+	head.ActivatedAt = now
+	head.LastSeenAt = now
+	head.ExpiresAt = p.ActiveDeadline(now, now)
+	heap.Fix(&s.deadlines, head.gi)
+	heap.Push(&e.active, head)
+	return room.GrantResult{Outcome: room.Admitted, Session: s.view(head, now)}, nil
+}
+
+// head is the event's lowest-ticket WAITING session, or nil.
+func (e *event) head() *rec {
+	if len(e.bySeq) == 0 {
+		return nil
+	}
+	return e.bySeq[e.waiting.first()]
 }
 
 // Sweep implements room.Store.
-func (s *Store) Sweep(_ context.Context, now time.Time) (int, error) {
+func (s *Store) Sweep(_ context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.expireDue(now), nil
+	return s.expireDue(s.now()), nil
 }
 
 // Stats implements room.Store.
-func (s *Store) Stats(_ context.Context, eventID string, now time.Time) (room.EventStats, error) {
+func (s *Store) Stats(_ context.Context, eventID string) (room.EventStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.expireDue(now)
 	p := s.policy(eventID)
 	st := room.EventStats{EventID: eventID, Capacity: p.Capacity, Paused: p.Paused}
 	if e, ok := s.events[eventID]; ok {
-		st.Active, st.Waiting = e.nActive, e.nWait
-		st.Joined, st.Admitted, st.Left, st.Expired = e.join, e.admitted, e.left, e.expired
+		st.Active, st.Waiting = e.nActive, e.nWait()
+		st.Joined, st.Admitted, st.Left, st.Expired = e.joined, e.admitted, e.left, e.expired
 		st.PeakActive = e.peak
 		st.ExpiredBy = maps.Clone(e.expiredBy)
 		st.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
@@ -322,40 +417,54 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// expireDue ends every live session whose deadline is at or before now.
+// expireDue ends every live session whose deadline is at or before now,
+// then forgets ended sessions and idle events past their retention. Its
+// cost follows what is due, not what is kept.
 func (s *Store) expireDue(now time.Time) int {
 	n := 0
-	for len(s.deadlines) > 0 && !s.deadlines[0].at.After(now) {
-		d := heap.Pop(&s.deadlines).(deadline)
-		ss, ok := s.sessions[d.id]
-		if ok && d.purge && !ss.Status.Live() {
-			delete(s.sessions, d.id)
+	for len(s.deadlines.recs) > 0 && !s.deadlines.recs[0].ExpiresAt.After(now) {
+		r := s.deadlines.recs[0]
+		reason := room.ReasonAbandoned
+		if r.Status == room.StatusActive {
+			reason = s.policy(r.EventID).ActiveEndReason(r.ActivatedAt, r.ExpiresAt)
+		}
+		s.end(r, room.StatusExpired, reason, r.ExpiresAt)
+		n++
+	}
+	for s.ended.len() > 0 {
+		old := s.ended.peek()
+		if now.Before(old.at.Add(s.keep.Ended)) {
+			break
+		}
+		s.forget(s.ended.pop().r)
+	}
+	for s.idle.len() > 0 && !now.Before(s.idle.peek().since.Add(s.keep.Event)) {
+		ref := s.idle.pop()
+		e, ok := s.events[ref.id]
+		if !ok || !e.idleSince.Equal(ref.since) {
+			continue // live again, or idle again later with an entry of its own
+		}
+		if _, configured := s.settings[ref.id]; configured {
 			continue
 		}
-		if !ok || d.purge || !ss.Status.Live() || !ss.ExpiresAt.Equal(d.at) {
-			continue // stale: the session moved its deadline or ended
-		}
-		reason := room.ReasonAbandoned
-		if ss.Status == room.StatusActive {
-			reason = s.policy(ss.EventID).ActiveEndReason(ss.ActivatedAt, ss.ExpiresAt)
-		}
-		s.end(ss, room.StatusExpired, reason, ss.ExpiresAt)
-		n++
+		delete(s.events, ref.id)
 	}
 	return n
 }
 
 // end moves a live session to a final status and frees what it held.
-func (s *Store) end(ss *room.Session, st room.Status, reason room.EndReason, at time.Time) {
-	e := s.event(ss.EventID)
-	switch ss.Status {
+func (s *Store) end(r *rec, st room.Status, reason room.EndReason, at time.Time) {
+	e := s.events[r.EventID]
+	switch r.Status {
 	case room.StatusWaiting:
-		e.waiting.add(ss.Seq, -1)
-		e.nWait--
+		e.waiting.add(r.Seq, -1)
+		delete(e.bySeq, r.Seq)
 	case room.StatusActive:
 		e.nActive--
-		s.notifyFreed(ss.EventID)
+		heap.Remove(&e.active, r.ai)
+		s.notifyFreed(r.EventID)
 	}
+	heap.Remove(&s.deadlines, r.gi)
 	if st == room.StatusLeft {
 		e.left++
 	} else {
@@ -365,11 +474,30 @@ func (s *Store) end(ss *room.Session, st room.Status, reason room.EndReason, at 
 		}
 		e.expiredBy[reason]++
 	}
-	ss.Status = st
-	ss.EndReason = reason
-	ss.EndedAt = at
-	delete(s.byUser, userKey{ss.EventID, ss.UserID})
-	heap.Push(&s.deadlines, deadline{at: at.Add(EndedRetention), id: ss.ID, purge: true})
+	r.Status = st
+	r.EndReason = reason
+	r.EndedAt = at
+	delete(s.byUser, userKey{r.EventID, r.UserID})
+	s.ended.push(endedRef{r: r, at: at})
+	for s.ended.len() > s.maxEnded {
+		s.forget(s.ended.pop().r)
+	}
+	s.maybeIdle(r.EventID, e, at)
+}
+
+// forget drops an ended session.
+func (s *Store) forget(r *rec) {
+	if cur, ok := s.sessions[r.ID]; ok && cur == r {
+		delete(s.sessions, r.ID)
+	}
+}
+
+// maybeIdle starts an event's idle retention once nothing in it is live.
+func (s *Store) maybeIdle(id string, e *event, at time.Time) {
+	if e.nActive == 0 && len(e.bySeq) == 0 && e.idleSince.IsZero() {
+		e.idleSince = at
+		s.idle.push(idleRef{id: id, since: at})
+	}
 }
 
 func (s *Store) notifyFreed(eventID string) {
@@ -383,58 +511,76 @@ func (s *Store) notifyFreed(eventID string) {
 }
 
 // view copies a session and fills in its position and the event's rate.
-func (s *Store) view(ss *room.Session, now time.Time) room.Session {
-	v := *ss
+func (s *Store) view(r *rec, now time.Time) room.Session {
+	v := r.Session
 	if v.Status == room.StatusWaiting {
-		e := s.events[ss.EventID]
-		v.Position = e.waiting.sum(ss.Seq-1) + 1
+		e := s.events[r.EventID]
+		v.Position = e.waiting.sum(r.Seq-1) + 1
 		v.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
+		v.WaitingTTL = s.policy(r.EventID).WaitingTTL
 	}
 	return v
 }
 
-// nextActiveDeadline is the earliest deadline among the event's ACTIVE
-// sessions, dropping stale heap entries on the way.
-func (e *event) nextActiveDeadline(sessions map[string]*room.Session) time.Time {
-	for len(e.active) > 0 {
-		d := e.active[0]
-		ss, ok := sessions[d.id]
-		if ok && ss.Status == room.StatusActive && ss.ExpiresAt.Equal(d.at) {
-			return d.at
-		}
-		heap.Pop(&e.active)
+// recHeap orders sessions by ExpiresAt and keeps each one's index, so a
+// moved deadline is fixed in place rather than pushed again.
+type recHeap struct {
+	recs   []*rec
+	active bool // indexes live in rec.ai rather than rec.gi
+}
+
+func (h recHeap) Len() int           { return len(h.recs) }
+func (h recHeap) Less(i, j int) bool { return h.recs[i].ExpiresAt.Before(h.recs[j].ExpiresAt) }
+func (h recHeap) Swap(i, j int) {
+	h.recs[i], h.recs[j] = h.recs[j], h.recs[i]
+	h.setIndex(i)
+	h.setIndex(j)
+}
+
+func (h recHeap) setIndex(i int) {
+	if h.active {
+		h.recs[i].ai = i
+	} else {
+		h.recs[i].gi = i
 	}
-	return time.Time{}
 }
 
-// compact drops stale entries from the event's active heap, so heartbeats
-// cannot grow it without bound.
-func (e *event) compact(sessions map[string]*room.Session) {
-	live := e.active[:0]
-	for _, d := range e.active {
-		if ss, ok := sessions[d.id]; ok && ss.Status == room.StatusActive && ss.ExpiresAt.Equal(d.at) {
-			live = append(live, d)
-		}
+func (h *recHeap) Push(x any) {
+	h.recs = append(h.recs, x.(*rec))
+	h.setIndex(len(h.recs) - 1)
+}
+
+func (h *recHeap) Pop() any {
+	old := h.recs
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	h.recs = old[:len(old)-1]
+	if h.active {
+		r.ai = -1
+	} else {
+		r.gi = -1
 	}
-	e.active = live
-	heap.Init(&e.active)
+	return r
 }
 
-type deadline struct {
-	at    time.Time
-	id    string
-	purge bool // forget the ended session rather than expire it
+// fifo is a queue that gives back the memory of what it has popped.
+type fifo[T any] struct {
+	items []T
+	head  int
 }
 
-type deadlineHeap []deadline
+func (q *fifo[T]) len() int { return len(q.items) - q.head }
+func (q *fifo[T]) peek() T  { return q.items[q.head] }
+func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
 
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (q *fifo[T]) pop() T {
+	var zero T
+	v := q.items[q.head]
+	q.items[q.head] = zero
+	q.head++
+	if q.head > 1024 && q.head*2 >= len(q.items) {
+		q.items = append([]T(nil), q.items[q.head:]...)
+		q.head = 0
+	}
+	return v
 }

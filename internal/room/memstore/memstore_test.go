@@ -9,8 +9,8 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	roomtest.Run(t, func(t *testing.T, p room.Policies) room.Store {
-		st := memstore.New(p)
+	roomtest.Run(t, func(t *testing.T, p room.Policies, clock room.Clock) room.Store {
+		st := memstore.New(memstore.Config{Clock: clock}, p)
 		t.Cleanup(func() { st.Close() })
 		return st
 	})

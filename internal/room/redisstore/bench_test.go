@@ -32,7 +32,7 @@ func BenchmarkRedisJoin(b *testing.B) {
 	var n atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, _, err := st.Join(ctx, "E1", "u"+strconv.FormatInt(n.Add(1), 10), time.Now()); err != nil {
+			if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "u" + strconv.FormatInt(n.Add(1), 10)}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -46,7 +46,7 @@ func BenchmarkRedisStatusPoll(b *testing.B) {
 	ctx := context.Background()
 	ids := make([]string, 10000)
 	for i := range ids {
-		s, _, err := st.Join(ctx, "E1", strconv.Itoa(i), time.Now())
+		s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: strconv.Itoa(i)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func BenchmarkRedisStatusPoll(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if s, err := st.Touch(ctx, ids[(i*7919)%len(ids)], time.Now()); err != nil || s.Position < 1 {
+			if s, err := st.Touch(ctx, ids[(i*7919)%len(ids)]); err != nil || s.Position < 1 {
 				b.Fatal(s, err)
 			}
 			i++
@@ -70,14 +70,14 @@ func BenchmarkRedisGrantAndLeave(b *testing.B) {
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
-		s, _, err := st.Join(ctx, "G1", strconv.Itoa(i), time.Now())
+		s, _, err := st.Join(ctx, room.JoinRequest{EventID: "G1", UserID: strconv.Itoa(i)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r, err := st.Grant(ctx, "G1", s.ID, time.Now()); err != nil || r.Outcome != room.Admitted {
+		if r, err := st.Grant(ctx, "G1", s.ID); err != nil || r.Outcome != room.Admitted {
 			b.Fatal(r.Outcome, err)
 		}
-		if _, err := st.Leave(ctx, s.ID, time.Now()); err != nil {
+		if _, err := st.Leave(ctx, s.ID); err != nil {
 			b.Fatal(err)
 		}
 		i++

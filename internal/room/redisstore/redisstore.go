@@ -36,8 +36,12 @@ type Config struct {
 	TLS *tls.Config
 	// Prefix starts every key, so several rooms can share one Redis. Default "wrctl".
 	Prefix string
-	// Retention keeps an ended session answering status this long. Default 1h.
-	Retention time.Duration
+	// Retention bounds what the store keeps of the past.
+	Retention room.Retention
+	// Clock, when set, replaces the Redis server's TIME as the room's
+	// clock: for tests that move time by hand. In production every
+	// deadline is decided by the server, whatever the replicas' clocks say.
+	Clock room.Clock
 }
 
 // IndexTTL is how long the session-id → event index outlives the last
@@ -50,7 +54,8 @@ type Store struct {
 	policies room.Policies
 	prefix   string
 	channel  string
-	keep     time.Duration
+	keep     room.Retention
+	clock    room.Clock
 
 	ps     *redis.PubSub
 	freed  chan string
@@ -69,9 +74,6 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "wrctl"
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = time.Hour
 	}
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:         cfg.Addrs,
@@ -94,7 +96,8 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		policies: policies,
 		prefix:   cfg.Prefix,
 		channel:  cfg.Prefix + ":freed",
-		keep:     cfg.Retention,
+		keep:     cfg.Retention.WithDefaults(),
+		clock:    cfg.Clock,
 		freed:    make(chan string, 1024),
 		closed:   make(chan struct{}),
 	}
@@ -131,15 +134,25 @@ func (s *Store) listen() {
 
 func (s *Store) base(eventID string) string { return s.prefix + ":{" + eventID + "}" }
 func (s *Store) indexKey(id string) string  { return s.prefix + ":sid:" + id }
-func (s *Store) eventsKey() string          { return s.prefix + ":events" }
+
+// dueKey is the sorted set of events the sweep visits: every event with
+// live sessions (scored by when its next deadline falls due), recently idle
+// events (scored by when they may be forgotten) and events with runtime
+// settings. It is the event list, and it only holds what is live.
+func (s *Store) dueKey() string { return s.prefix + ":due" }
 
 // run runs a script on an event.
-func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, now time.Time, extra ...any) (any, error) {
+func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, extra ...any) (any, error) {
 	p := s.policies.Policy(eventID)
 	base := s.base(eventID)
+	now := ""
+	if s.clock != nil {
+		now = strconv.FormatInt(s.clock().UnixMilli(), 10)
+	}
 	args := append([]any{
-		base, now.UnixMilli(), s.keep.Milliseconds(), p.HeartbeatTTL.Milliseconds(), p.WaitingTTL.Milliseconds(),
+		base, now, s.keep.Ended.Milliseconds(), p.HeartbeatTTL.Milliseconds(), p.WaitingTTL.Milliseconds(),
 		p.MaxActive.Milliseconds(), s.channel, eventID, p.Capacity, p.MaxWaiting,
+		s.keep.EnqueueGrace.Milliseconds(), s.keep.Event.Milliseconds(),
 	}, extra...)
 	v, err := sc.Run(ctx, s.rdb, []string{base + ":meta"}, args...).Result()
 	if errors.Is(err, redis.Nil) {
@@ -161,24 +174,37 @@ func (s *Store) eventOf(ctx context.Context, id string) (string, error) {
 }
 
 // Join implements room.Store.
-func (s *Store) Join(ctx context.Context, eventID, userID string, now time.Time) (room.Session, bool, error) {
+func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, bool, error) {
 	id := room.NewSessionID()
-	// The index and the event list go first: if the script then fails they
-	// point at nothing, which is harmless, and nothing half-made is visible.
+	// The index and the event's entry in the due set go first: if the script
+	// then fails they point at nothing, which is harmless (the sweep drops
+	// an event with nothing in it), and nothing half-made is visible.
 	pipe := s.rdb.Pipeline()
-	pipe.Set(ctx, s.indexKey(id), eventID, IndexTTL)
-	pipe.SAdd(ctx, s.eventsKey(), eventID)
+	pipe.Set(ctx, s.indexKey(id), req.EventID, IndexTTL)
+	pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
 	}
-	v, err := s.run(ctx, joinScript, eventID, now, id, userID)
+	trusted := "0"
+	if req.Trusted {
+		trusted = "1"
+	}
+	// go-redis may run the script twice when a reply is lost: the second
+	// run finds the session the first created under this id and answers
+	// it as created, so the index stays.
+	v, err := s.run(ctx, joinScript, req.EventID, id, req.UserID, room.HashKey(req.Key), trusted)
 	if err != nil {
 		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
 	}
 	r, ok := v.([]any)
-	if ok && len(r) == 1 && r[0] == int64(-1) {
+	if ok && len(r) == 1 {
 		s.rdb.Del(ctx, s.indexKey(id))
-		return room.Session{}, false, room.ErrLineFull
+		switch r[0] {
+		case int64(-1):
+			return room.Session{}, false, room.ErrLineFull
+		case int64(-2):
+			return room.Session{}, false, room.ErrAlreadyJoined
+		}
 	}
 	if !ok || len(r) != 2 {
 		return room.Session{}, false, fmt.Errorf("redis: join: unexpected reply %v", v)
@@ -188,7 +214,7 @@ func (s *Store) Join(ctx context.Context, eventID, userID string, now time.Time)
 		return room.Session{}, false, err
 	}
 	created := r[0] == int64(1)
-	if !created {
+	if sess.ID != id {
 		s.rdb.Del(ctx, s.indexKey(id)) // best effort: the index of a session never made
 	}
 	return sess, created, nil
@@ -196,7 +222,7 @@ func (s *Store) Join(ctx context.Context, eventID, userID string, now time.Time)
 
 // MarkEnqueued implements room.Store.
 func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
-	v, err := s.run(ctx, enqueuedScript, eventID, time.Now(), id)
+	v, err := s.run(ctx, enqueuedScript, eventID, id)
 	if err != nil {
 		return fmt.Errorf("redis: mark enqueued: %w", err)
 	}
@@ -208,13 +234,13 @@ func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
 
 // Abort implements room.Store.
 func (s *Store) Abort(ctx context.Context, eventID, id string) error {
-	if _, err := s.run(ctx, abortScript, eventID, time.Now(), id); err != nil {
+	if _, err := s.run(ctx, abortScript, eventID, id); err != nil {
 		return fmt.Errorf("redis: abort: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) get(ctx context.Context, id string, now time.Time, poll bool) (room.Session, error) {
+func (s *Store) get(ctx context.Context, id string, poll bool) (room.Session, error) {
 	ev, err := s.eventOf(ctx, id)
 	if err != nil {
 		return room.Session{}, err
@@ -223,7 +249,7 @@ func (s *Store) get(ctx context.Context, id string, now time.Time, poll bool) (r
 	if poll {
 		flag = "1"
 	}
-	v, err := s.run(ctx, getScript, ev, now, id, flag)
+	v, err := s.run(ctx, getScript, ev, id, flag)
 	if err != nil {
 		return room.Session{}, fmt.Errorf("redis: get session: %w", err)
 	}
@@ -234,22 +260,22 @@ func (s *Store) get(ctx context.Context, id string, now time.Time, poll bool) (r
 }
 
 // Get implements room.Store.
-func (s *Store) Get(ctx context.Context, id string, now time.Time) (room.Session, error) {
-	return s.get(ctx, id, now, false)
+func (s *Store) Get(ctx context.Context, id string) (room.Session, error) {
+	return s.get(ctx, id, false)
 }
 
 // Touch implements room.Store.
-func (s *Store) Touch(ctx context.Context, id string, now time.Time) (room.Session, error) {
-	return s.get(ctx, id, now, true)
+func (s *Store) Touch(ctx context.Context, id string) (room.Session, error) {
+	return s.get(ctx, id, true)
 }
 
 // Heartbeat implements room.Store.
-func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time) (room.Session, error) {
+func (s *Store) Heartbeat(ctx context.Context, id string) (room.Session, error) {
 	ev, err := s.eventOf(ctx, id)
 	if err != nil {
 		return room.Session{}, err
 	}
-	v, err := s.run(ctx, heartbeatScript, ev, now, id)
+	v, err := s.run(ctx, heartbeatScript, ev, id)
 	if err != nil {
 		return room.Session{}, fmt.Errorf("redis: heartbeat: %w", err)
 	}
@@ -271,12 +297,12 @@ func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time) (room.S
 }
 
 // Leave implements room.Store.
-func (s *Store) Leave(ctx context.Context, id string, now time.Time) (room.Session, error) {
+func (s *Store) Leave(ctx context.Context, id string) (room.Session, error) {
 	ev, err := s.eventOf(ctx, id)
 	if err != nil {
 		return room.Session{}, err
 	}
-	v, err := s.run(ctx, leaveScript, ev, now, id)
+	v, err := s.run(ctx, leaveScript, ev, id)
 	if err != nil {
 		return room.Session{}, fmt.Errorf("redis: leave: %w", err)
 	}
@@ -287,8 +313,8 @@ func (s *Store) Leave(ctx context.Context, id string, now time.Time) (room.Sessi
 }
 
 // Grant implements room.Store.
-func (s *Store) Grant(ctx context.Context, eventID, id string, now time.Time) (room.GrantResult, error) {
-	v, err := s.run(ctx, grantScript, eventID, now, id)
+func (s *Store) Grant(ctx context.Context, eventID, id string) (room.GrantResult, error) {
+	v, err := s.run(ctx, grantScript, eventID, id)
 	if err != nil {
 		return room.GrantResult{}, fmt.Errorf("redis: grant: %w", err)
 	}
@@ -300,13 +326,14 @@ func (s *Store) Grant(ctx context.Context, eventID, id string, now time.Time) (r
 	switch r[0] {
 	case "admitted":
 		res.Outcome = room.Admitted
-	case "already_active":
-		res.Outcome = room.AlreadyActive
 	case "skipped":
 		res.Outcome = room.Skipped
-	case "full":
+	case "full", "blocked":
 		res.Outcome = room.Full
-		if ms, err := strconv.ParseInt(fmt.Sprint(r[2]), 10, 64); err == nil && ms > 0 {
+		if r[0] == "blocked" {
+			res.Outcome = room.Blocked
+		}
+		if ms := num(fmt.Sprint(r[2])); ms > 0 {
 			res.RetryAt = time.UnixMilli(ms)
 		}
 	default:
@@ -320,28 +347,61 @@ func (s *Store) Grant(ctx context.Context, eventID, id string, now time.Time) (r
 	return res, nil
 }
 
-// Sweep implements room.Store: it ends overdue sessions of every event.
-func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
-	events, err := s.rdb.SMembers(ctx, s.eventsKey()).Result()
+// sweepBatch bounds the events one pass of Sweep reads from the due set.
+const sweepBatch = 1000
+
+// Sweep implements room.Store: it visits only the events whose entry in
+// the due set has fallen due, so its cost follows what is live.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	now, err := s.now(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("redis: list events: %w", err)
+		return 0, fmt.Errorf("redis: sweep: %w", err)
+	}
+	due, err := s.rdb.ZRangeByScoreWithScores(ctx, s.dueKey(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: sweepBatch,
+	}).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: sweep: list due events: %w", err)
 	}
 	total := 0
-	for _, ev := range events {
-		v, err := s.run(ctx, sweepScript, ev, now)
-		if err != nil {
-			return total, fmt.Errorf("redis: sweep %s: %w", ev, err)
+	var errs []error
+	for _, z := range due {
+		ev := z.Member.(string)
+		v, err := s.run(ctx, sweepScript, ev)
+		r, ok := v.([]any)
+		if err == nil && (!ok || len(r) != 3) {
+			err = fmt.Errorf("unexpected reply %v", v)
 		}
-		if n, ok := v.(int64); ok {
-			total += int(n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redis: sweep %s: %w", ev, err))
+			continue // one event's failure does not stop the others
+		}
+		total += int(num(fmt.Sprint(r[0])))
+		next := fmt.Sprint(r[2])
+		switch r[1] {
+		case "gone":
+			next = "gone"
+		case "configured":
+			next = "+inf"
+		}
+		if err := dueSetScript.Run(ctx, s.rdb, []string{s.dueKey()}, ev, int64(z.Score), next).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("redis: sweep %s: %w", ev, err))
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
+}
+
+// now is the room's time: the test clock, or the Redis server's.
+func (s *Store) now(ctx context.Context) (time.Time, error) {
+	if s.clock != nil {
+		return s.clock(), nil
+	}
+	return s.rdb.Time(ctx).Result()
 }
 
 // Stats implements room.Store.
-func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.EventStats, error) {
-	v, err := s.run(ctx, statsScript, eventID, now)
+func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, error) {
+	v, err := s.run(ctx, statsScript, eventID)
 	if err != nil {
 		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
 	}
@@ -376,7 +436,7 @@ func (s *Store) Stats(ctx context.Context, eventID string, now time.Time) (room.
 
 // Events implements room.Store.
 func (s *Store) Events(ctx context.Context) ([]string, error) {
-	events, err := s.rdb.SMembers(ctx, s.eventsKey()).Result()
+	events, err := s.rdb.ZRange(ctx, s.dueKey(), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis: list events: %w", err)
 	}
@@ -410,14 +470,14 @@ func (s *Store) Settings(ctx context.Context, eventID string) (room.Settings, bo
 
 // PutSettings implements room.Store.
 func (s *Store) PutSettings(ctx context.Context, eventID string, st room.Settings) error {
-	if err := s.rdb.SAdd(ctx, s.eventsKey(), eventID).Err(); err != nil {
+	if err := s.rdb.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: eventID}).Err(); err != nil {
 		return fmt.Errorf("redis: put settings: %w", err)
 	}
 	paused := 0
 	if st.Paused {
 		paused = 1
 	}
-	_, err := s.run(ctx, putSettingsScript, eventID, time.Now(), st.Capacity, st.HeartbeatTTL.Milliseconds(),
+	_, err := s.run(ctx, putSettingsScript, eventID, st.Capacity, st.HeartbeatTTL.Milliseconds(),
 		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused)
 	if err != nil {
 		return fmt.Errorf("redis: put settings: %w", err)
@@ -490,6 +550,8 @@ func parseSession(v any) (room.Session, error) {
 		EndedAt:     millis(m["ended"]),
 		EndReason:   room.EndReason(m["reason"]),
 		Position:    num(m["pos"]),
+		Admission:   num(m["adm"]),
+		WaitingTTL:  time.Duration(num(m["wttl"])) * time.Millisecond,
 	}
 	sess.AdmissionRate, _ = strconv.ParseFloat(m["rate"], 64)
 	return sess, nil

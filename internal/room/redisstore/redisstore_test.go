@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
@@ -32,16 +34,16 @@ func open(t *testing.T, cfg redisstore.Config, p room.Policies) *redisstore.Stor
 func TestConformanceSingleNode(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t)
-	roomtest.Run(t, func(t *testing.T, p room.Policies) room.Store {
-		return open(t, redisstore.Config{Addrs: []string{srv.Addr}}, p)
+	roomtest.Run(t, func(t *testing.T, p room.Policies, clock room.Clock) room.Store {
+		return open(t, redisstore.Config{Addrs: []string{srv.Addr}, Clock: clock}, p)
 	})
 }
 
 func TestConformanceCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.NewCluster(t)
-	roomtest.Run(t, func(t *testing.T, p room.Policies) room.Store {
-		return open(t, redisstore.Config{Addrs: c.Addrs()}, p)
+	roomtest.Run(t, func(t *testing.T, p room.Policies, clock room.Clock) room.Store {
+		return open(t, redisstore.Config{Addrs: c.Addrs(), Clock: clock}, p)
 	})
 }
 
@@ -51,7 +53,7 @@ func TestClusterSpreadsEventsOverShards(t *testing.T) {
 	st := open(t, redisstore.Config{Addrs: c.Addrs(), Prefix: "spread"}, room.StaticPolicies{Default: roomtest.Policy})
 	ctx := context.Background()
 	for i := range 30 {
-		if _, _, err := st.Join(ctx, fmt.Sprintf("event-%d", i), "u", time.Now()); err != nil {
+		if _, _, err := st.Join(ctx, room.JoinRequest{EventID: fmt.Sprintf("event-%d", i), UserID: "u"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -72,18 +74,18 @@ func TestFreedReachesAnotherReplica(t *testing.T) {
 	cfg := redisstore.Config{Addrs: []string{srv.Addr}, Prefix: "shared"}
 	a := open(t, cfg, room.StaticPolicies{Default: roomtest.Policy})
 	b := open(t, cfg, room.StaticPolicies{Default: roomtest.Policy})
-	ctx, now := context.Background(), time.Now()
-	s, _, err := a.Join(ctx, "E1", "U1", now)
+	ctx := context.Background()
+	s, _, err := a.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := a.MarkEnqueued(ctx, "E1", s.ID); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := b.Grant(ctx, "E1", s.ID, now); err != nil || r.Outcome != room.Admitted {
+	if r, err := b.Grant(ctx, "E1", s.ID); err != nil || r.Outcome != room.Admitted {
 		t.Fatalf("grant on the other replica = %v, %v", r.Outcome, err)
 	}
-	if _, err := a.Leave(ctx, s.ID, now); err != nil {
+	if _, err := a.Leave(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -99,8 +101,8 @@ func TestFreedReachesAnotherReplica(t *testing.T) {
 func TestSessionRecordsCarryTTLs(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t)
-	st := open(t, redisstore.Config{Addrs: []string{srv.Addr}, Prefix: "ttl", Retention: time.Minute}, room.StaticPolicies{Default: roomtest.Policy})
-	s, _, err := st.Join(context.Background(), "E1", "U1", time.Now())
+	st := open(t, redisstore.Config{Addrs: []string{srv.Addr}, Prefix: "ttl", Retention: room.Retention{Ended: time.Minute}}, room.StaticPolicies{Default: roomtest.Policy})
+	s, _, err := st.Join(context.Background(), room.JoinRequest{EventID: "E1", UserID: "U1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +111,96 @@ func TestSessionRecordsCarryTTLs(t *testing.T) {
 		if ttl <= 0 {
 			t.Fatalf("%s has no TTL (%v)", key, ttl)
 		}
+	}
+}
+
+// TestOneClockIsTheServers checks that, without a test clock, deadlines
+// come from the Redis server's TIME: two replicas agree whatever their own
+// clocks say, because neither is asked.
+func TestOneClockIsTheServers(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	st := open(t, redisstore.Config{Addrs: []string{srv.Addr}}, room.StaticPolicies{Default: roomtest.Policy})
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	before, err := c.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := c.Time(ctx).Result()
+	if s.CreatedAt.Before(before.Truncate(time.Millisecond)) || s.CreatedAt.After(after) {
+		t.Fatalf("createdAt %v is not the server's time (between %v and %v)", s.CreatedAt, before, after)
+	}
+}
+
+// TestRetriedJoinScriptKeepsTheSession loses the reply of the join script
+// once: go-redis runs it again, and the user must still own a reachable
+// session (the index is not deleted under it).
+func TestRetriedJoinScriptKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	px := newReplyDropper(t, srv.Addr)
+	st := open(t, redisstore.Config{Addrs: []string{px.addr}}, room.StaticPolicies{Default: roomtest.Policy})
+	ctx := context.Background()
+	// Load the script first, so the reply lost is the one of a script
+	// that ran, not a NOSCRIPT answer.
+	if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "warm-up"}); err != nil {
+		t.Fatal(err)
+	}
+	px.dropNextReplyTo("EVALSHA")
+	s, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1", Key: "k"})
+	if err != nil || !created {
+		t.Fatalf("join through a lost reply = created %v, %v", created, err)
+	}
+	if px.dropped.Load() != 1 {
+		t.Fatalf("the proxy dropped %d replies, want 1 (the test did not lose the script's reply)", px.dropped.Load())
+	}
+	if g, err := st.Get(ctx, s.ID); err != nil || g.Status != room.StatusWaiting {
+		t.Fatalf("the joined session after a retried script: %+v, %v", g, err)
+	}
+	if st, _ := st.Stats(ctx, "E1"); st.Joined != 2 || st.Waiting != 2 {
+		t.Fatalf("stats = %+v, want two sessions", st)
+	}
+}
+
+// TestSweepVisitsOnlyLiveEvents floods one-off events whose sessions all
+// end, and checks the sweep forgets them and then reads nothing.
+func TestSweepVisitsOnlyLiveEvents(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	clk := roomtest.NewClock(roomtest.T0)
+	st := open(t, redisstore.Config{Addrs: []string{srv.Addr}, Clock: clk.Now}, room.StaticPolicies{Default: roomtest.Policy})
+	ctx := context.Background()
+	for i := range 2000 {
+		if _, _, err := st.Join(ctx, room.JoinRequest{EventID: fmt.Sprint("once-", i), UserID: "u"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		clk.Advance(room.Retention{}.WithDefaults().Event + roomtest.Policy.WaitingTTL)
+		for {
+			n, err := st.Sweep(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if _, err := st.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := st.Events(ctx)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("%d events kept after every one-off event went idle, %v", len(evs), err)
+	}
+	if n := keysOn(t, srv.Addr); n > 2000*3 {
+		t.Fatalf("%d keys left", n)
 	}
 }

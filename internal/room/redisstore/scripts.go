@@ -14,9 +14,11 @@ import (
 // "PREFIX:{EVENT}". Session keys are found through the event's sorted sets,
 // always inside that same slot.
 //
-// ARGV: 1 base, 2 now (ms), 3 retention (ms), 4 heartbeatTTL (ms),
-// 5 waitingTTL (ms), 6 maxActive (ms), 7 freed channel, 8 event id,
-// 9 capacity, 10 maxWaiting (0: none), then per-script arguments from 11.
+// ARGV: 1 base, 2 now (ms; empty: the Redis server's TIME, the room's one
+// clock), 3 ended retention (ms), 4 heartbeatTTL (ms), 5 waitingTTL (ms),
+// 6 maxActive (ms), 7 freed channel, 8 event id, 9 capacity, 10 maxWaiting
+// (0: none), 11 enqueue grace (ms), 12 idle event retention (ms), then
+// per-script arguments from 13.
 // Settings stored in the meta hash (s_cap, s_hb, s_wt, s_ma, s_mw, s_paused)
 // override 4, 5, 6, 9 and 10.
 //
@@ -27,6 +29,10 @@ var preamble = `
 local tau = ` + strconv.FormatInt(room.RateTau.Milliseconds(), 10) + `
 local base = ARGV[1]
 local now = tonumber(ARGV[2])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local retention = tonumber(ARGV[3])
 local hbTTL = tonumber(ARGV[4])
 local waitTTL = tonumber(ARGV[5])
@@ -35,6 +41,8 @@ local channel = ARGV[7]
 local event = ARGV[8]
 local capacity = tonumber(ARGV[9])
 local maxWaiting = tonumber(ARGV[10])
+local grace = tonumber(ARGV[11])
+local eventRetention = tonumber(ARGV[12])
 local meta = KEYS[1]
 local wait = base .. ':wait'
 local act = base .. ':act'
@@ -127,33 +135,56 @@ local function rate_add()
 end
 
 -- view is the session's fields, with its position and the event's
--- admission rate while WAITING.
+-- admission rate while WAITING; false for a session ended longer ago than
+-- the retention (by the room's clock; its key's TTL follows).
 local function view(sid)
   local h = redis.call('HGETALL', skey(sid))
   if #h == 0 then return false end
+  for i = 1, #h, 2 do
+    if h[i] == 'ended' and tonumber(h[i + 1]) > 0 and tonumber(h[i + 1]) + retention <= now then return false end
+  end
   local r = redis.call('ZRANK', wait, sid)
   if r then
     table.insert(h, 'pos')
     table.insert(h, r + 1)
     table.insert(h, 'rate')
     table.insert(h, tostring(rate_now()))
+    table.insert(h, 'wttl')
+    table.insert(h, waitTTL)
   end
   return h
 end
 
 local function live(st) return st == 'WAITING' or st == 'ACTIVE' end
 
+-- abort_session removes a WAITING session as if it never joined.
+local function abort_session(sid)
+  local k = skey(sid)
+  local user = redis.call('HGET', k, 'user')
+  redis.call('ZREM', wait, sid)
+  redis.call('ZREM', wdl, sid)
+  if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
+  redis.call('DEL', k)
+  redis.call('HINCRBY', meta, 'joined', -1)
+end
+
 expire_due()
 `
 
-// join: ARGV 11 new session id, 12 user id. Returns {created, view}, or
-// {-1} while the line is at maxWaiting.
+// join: ARGV 13 new session id, 14 user id, 15 key hash, 16 "1" if the
+// caller is trusted. Returns {created, view}; {-1} while the line is at
+// maxWaiting; {-2} when the user holds a live session and the caller cannot
+// prove it made that join. A retry of this very call (a lost reply) finds
+// the session it created and answers it as created.
 var joinScript = redis.NewScript(preamble + `
-local sid, user = ARGV[11], ARGV[12]
+local sid, user, keyHash, trusted = ARGV[13], ARGV[14], ARGV[15], ARGV[16] == '1'
 local existing = redis.call('GET', ukey(user))
 if existing and live(redis.call('HGET', skey(existing), 'status')) then
   publish()
-  return {0, view(existing)}
+  if existing == sid then return {1, view(existing)} end
+  local kh = redis.call('HGET', skey(existing), 'key')
+  if trusted or (keyHash ~= '' and kh == keyHash) then return {0, view(existing)} end
+  return {-2}
 end
 if maxWaiting > 0 and redis.call('ZCARD', wait) >= maxWaiting then
   publish()
@@ -161,9 +192,10 @@ if maxWaiting > 0 and redis.call('ZCARD', wait) >= maxWaiting then
 end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('HINCRBY', meta, 'joined', 1)
+redis.call('HDEL', meta, 'idle')
 local dl = now + waitTTL
 redis.call('HSET', skey(sid), 'id', sid, 'event', event, 'user', user, 'seq', seq, 'status', 'WAITING',
-  'enq', 0, 'created', now, 'seen', now, 'activated', 0, 'expires', dl, 'ended', 0, 'reason', '')
+  'enq', 0, 'created', now, 'seen', now, 'activated', 0, 'expires', dl, 'ended', 0, 'reason', '', 'key', keyHash)
 redis.call('ZADD', wait, seq, sid)
 redis.call('ZADD', wdl, dl, sid)
 redis.call('SET', ukey(user), sid)
@@ -172,33 +204,28 @@ publish()
 return {1, view(sid)}
 `)
 
-// enqueued: ARGV 11 session id. Returns 1, or 0 if unknown.
+// enqueued: ARGV 13 session id. Returns 1, or 0 if unknown.
 var enqueuedScript = redis.NewScript(preamble + `
 publish()
-if redis.call('EXISTS', skey(ARGV[11])) == 0 then return 0 end
-redis.call('HSET', skey(ARGV[11]), 'enq', 1)
+if redis.call('EXISTS', skey(ARGV[13])) == 0 then return 0 end
+redis.call('HSET', skey(ARGV[13]), 'enq', 1)
 return 1
 `)
 
-// abort: ARGV 11 session id. Removes a WAITING session never enqueued.
+// abort: ARGV 13 session id. Removes a WAITING session never enqueued.
 var abortScript = redis.NewScript(preamble + `
 publish()
-local sid = ARGV[11]
+local sid = ARGV[13]
 local k = skey(sid)
 if redis.call('HGET', k, 'status') ~= 'WAITING' or redis.call('HGET', k, 'enq') ~= '0' then return 0 end
-local user = redis.call('HGET', k, 'user')
-redis.call('ZREM', wait, sid)
-redis.call('ZREM', wdl, sid)
-if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
-redis.call('DEL', k)
-redis.call('HINCRBY', meta, 'joined', -1)
+abort_session(sid)
 return 1
 `)
 
-// get: ARGV 11 session id, 12 "1" to count it as a status poll. Returns the view or false.
+// get: ARGV 13 session id, 14 "1" to count it as a status poll. Returns the view or false.
 var getScript = redis.NewScript(preamble + `
-local sid = ARGV[11]
-if ARGV[12] == '1' and redis.call('HGET', skey(sid), 'status') == 'WAITING' then
+local sid = ARGV[13]
+if ARGV[14] == '1' and redis.call('HGET', skey(sid), 'status') == 'WAITING' then
   local dl = now + waitTTL
   redis.call('HSET', skey(sid), 'seen', now, 'expires', dl)
   redis.call('ZADD', wdl, dl, sid)
@@ -208,9 +235,9 @@ publish()
 return view(sid)
 `)
 
-// heartbeat: ARGV 11 session id. Returns {state, view}: state is ok, ended or missing.
+// heartbeat: ARGV 13 session id. Returns {state, view}: state is ok, ended or missing.
 var heartbeatScript = redis.NewScript(preamble + `
-local sid = ARGV[11]
+local sid = ARGV[13]
 local k = skey(sid)
 local st = redis.call('HGET', k, 'status')
 publish()
@@ -229,9 +256,9 @@ keep(sid, dl)
 return {'ok', view(sid)}
 `)
 
-// leave: ARGV 11 session id. Returns the view or false.
+// leave: ARGV 13 session id. Returns the view or false.
 var leaveScript = redis.NewScript(preamble + `
-local sid = ARGV[11]
+local sid = ARGV[13]
 if live(redis.call('HGET', skey(sid), 'status')) then
   finish(sid, 'LEFT', 'left', now)
 end
@@ -239,14 +266,25 @@ publish()
 return view(sid)
 `)
 
-// grant: ARGV 11 session id. Returns {outcome, view, retryAt}.
+// grant: ARGV 13 the session id the message names. Marks it enqueued (its
+// message is in the granter's hands), then admits the event's lowest-ticket
+// WAITING session. Returns {outcome, view, retryAt}.
 var grantScript = redis.NewScript(preamble + `
-local sid = ARGV[11]
+local msg = ARGV[13]
+if redis.call('HGET', skey(msg), 'status') == 'WAITING' then redis.call('HSET', skey(msg), 'enq', 1) end
+local sid
+for _ = 1, 100 do
+  local first = redis.call('ZRANGE', wait, 0, 0)
+  sid = first[1]
+  if not sid then publish(); return {'skipped', false, 0} end
+  if redis.call('HGET', skey(sid), 'enq') == '1' then break end
+  local until_ = tonumber(redis.call('HGET', skey(sid), 'created')) + grace
+  if now < until_ then publish(); return {'blocked', view(sid), until_} end
+  abort_session(sid) -- its join was never answered: it cannot hold the line
+  sid = nil
+end
+if not sid then publish(); return {'blocked', false, now + 1000} end
 local k = skey(sid)
-local st = redis.call('HGET', k, 'status')
-if not st or redis.call('HGET', k, 'event') ~= event then publish(); return {'skipped', false, 0} end
-if st == 'ACTIVE' then publish(); return {'already_active', view(sid), 0} end
-if st ~= 'WAITING' then publish(); return {'skipped', view(sid), 0} end
 local n = redis.call('ZCARD', act)
 if paused or n >= capacity then
   local first = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
@@ -257,7 +295,8 @@ local dl = math.min(now + hbTTL, now + maxActive)
 redis.call('ZREM', wait, sid)
 redis.call('ZREM', wdl, sid)
 redis.call('ZADD', act, dl, sid)
-redis.call('HSET', k, 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl)
+local adm = redis.call('HINCRBY', meta, 'admseq', 1)
+redis.call('HSET', k, 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl, 'adm', adm)
 redis.call('HINCRBY', meta, 'admitted', 1)
 rate_add()
 if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
@@ -268,10 +307,44 @@ publish()
 return {'admitted', view(sid), 0}
 `)
 
-// sweep: no extra ARGV. Returns how many sessions ended.
+// sweep: no extra ARGV. Returns {ended, state, next}: state "live" with
+// next the event's earliest deadline; "idle" with next the moment the idle
+// event may be forgotten; "configured" for an idle event with runtime
+// settings (kept); "gone" once an idle event has been forgotten.
 var sweepScript = redis.NewScript(preamble + `
 publish()
-return ended
+if redis.call('ZCARD', wait) > 0 or redis.call('ZCARD', act) > 0 then
+  redis.call('HDEL', meta, 'idle')
+  local a = redis.call('ZRANGE', wdl, 0, 0, 'WITHSCORES')
+  local b = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
+  local next = tonumber(a[2] or b[2])
+  if b[2] and tonumber(b[2]) < next then next = tonumber(b[2]) end
+  return {ended, 'live', next}
+end
+if redis.call('HGET', meta, 's_set') == '1' then return {ended, 'configured', 0} end
+local idle = tonumber(redis.call('HGET', meta, 'idle') or '')
+if not idle then
+  if redis.call('EXISTS', meta) == 0 then return {ended, 'gone', 0} end
+  redis.call('HSET', meta, 'idle', now)
+  return {ended, 'idle', now + eventRetention}
+end
+if now < idle + eventRetention then return {ended, 'idle', idle + eventRetention} end
+redis.call('DEL', meta, wait, act, wdl)
+return {ended, 'gone', 0}
+`)
+
+// dueSet: KEYS[1] the due set, ARGV 1 event id, 2 the score the sweep read,
+// 3 new score or "gone". Changes the event's entry only if nobody changed
+// it since the sweep read it (a join in between marks it due again).
+var dueSetScript = redis.NewScript(`
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not cur or tonumber(cur) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == 'gone' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+end
+return 1
 `)
 
 // stats: no extra ARGV. Returns {meta hash, active, waiting}.
@@ -283,15 +356,15 @@ return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD
 `)
 
 // settingsFields are the meta hash fields of runtime settings, in the order
-// of putSettingsScript's ARGV 11..16.
+// of putSettingsScript's ARGV 13..18.
 var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused"}
 
-// putSettings: ARGV 11..16 capacity, heartbeatTTL, waitingTTL, maxActive,
+// putSettings: ARGV 13..18 capacity, heartbeatTTL, waitingTTL, maxActive,
 // maxWaiting, paused ("0" clears a field). Wakes every granter.
 var putSettingsScript = redis.NewScript(preamble + `
 local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused'}
 for i, f in ipairs(fields) do
-  local v = ARGV[10 + i]
+  local v = ARGV[12 + i]
   if v == '0' or v == '' then
     redis.call('HDEL', meta, f)
   else
@@ -299,6 +372,7 @@ for i, f in ipairs(fields) do
   end
 end
 redis.call('HSET', meta, 's_set', 1)
+redis.call('HDEL', meta, 'idle')
 redis.call('PUBLISH', channel, event)
 return 1
 `)

@@ -14,23 +14,53 @@ import (
 	"github.com/wrctl/wrctl/internal/room"
 )
 
-// NewStore returns an empty store following policies, closed by t.Cleanup.
-type NewStore func(t *testing.T, policies room.Policies) room.Store
+// NewStore returns an empty store following policies whose every deadline
+// is decided by clock, closed by t.Cleanup.
+type NewStore func(t *testing.T, policies room.Policies, clock room.Clock) room.Store
 
 // Policy is the policy the suite runs under unless a test says otherwise.
 var Policy = room.Policy{Capacity: 2, HeartbeatTTL: 30 * time.Second, WaitingTTL: 60 * time.Second, MaxActive: 15 * time.Minute}
 
-var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+// Clock is a settable room.Clock for tests.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time; use it as a room.Clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// T0 is where the suite's clocks start: long past, so any code that reads
+// the real clock instead of the store's fails here on every day.
+var T0 = time.Date(2020, 1, 1, 10, 0, 0, 0, time.UTC)
 
 // Run runs the suite against the backend newStore builds.
 func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
-	open := func(t *testing.T) room.Store {
-		return newStore(t, room.StaticPolicies{Default: Policy, Capacity: map[string]int{"big": 100}})
+	open := func(t *testing.T) (room.Store, *Clock) {
+		clk := NewClock(T0)
+		return newStore(t, room.StaticPolicies{Default: Policy, Capacity: map[string]int{"big": 100}}, clk.Now), clk
 	}
-	join := func(t *testing.T, st room.Store, event, user string, now time.Time) room.Session {
+	join := func(t *testing.T, st room.Store, event, user string) room.Session {
 		t.Helper()
-		s, created, err := st.Join(ctx, event, user, now)
+		s, created, err := st.Join(ctx, room.JoinRequest{EventID: event, UserID: user, Key: "k-" + user})
 		if err != nil {
 			t.Fatalf("join %s/%s: %v", event, user, err)
 		}
@@ -42,377 +72,487 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		return s
 	}
-	grant := func(t *testing.T, st room.Store, id string, now time.Time, want room.GrantOutcome) room.GrantResult {
+	grant := func(t *testing.T, st room.Store, event, id string, want room.GrantOutcome) room.GrantResult {
 		t.Helper()
-		event := "E1"
-		if s, err := st.Get(ctx, id, now); err == nil {
-			event = s.EventID
-		}
-		r, err := st.Grant(ctx, event, id, now)
+		r, err := st.Grant(ctx, event, id)
 		if err != nil {
 			t.Fatalf("grant %s: %v", id, err)
 		}
 		if r.Outcome != want {
-			t.Fatalf("grant %s = %v, want %v", id, r.Outcome, want)
+			t.Fatalf("grant with %s's message = %v, want %v", id, r.Outcome, want)
 		}
 		return r
 	}
-	get := func(t *testing.T, st room.Store, id string, now time.Time) room.Session {
+	admits := func(t *testing.T, st room.Store, event, msgID, wantID string) room.Session {
 		t.Helper()
-		s, err := st.Get(ctx, id, now)
+		r := grant(t, st, event, msgID, room.Admitted)
+		if r.Session.ID != wantID {
+			t.Fatalf("grant with %s's message admitted %s (ticket %d), want %s", msgID, r.Session.ID, r.Session.Seq, wantID)
+		}
+		return r.Session
+	}
+	get := func(t *testing.T, st room.Store, id string) room.Session {
+		t.Helper()
+		s, err := st.Get(ctx, id)
 		if err != nil {
 			t.Fatalf("get %s: %v", id, err)
 		}
 		return s
 	}
+	stats := func(t *testing.T, st room.Store, event string) room.EventStats {
+		t.Helper()
+		s, err := st.Stats(ctx, event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 
-	t.Run("join creates a waiting session", func(t *testing.T) {
-		st := open(t)
-		s := join(t, st, "E1", "U1", t0)
+	t.Run("join creates a waiting session at the store's time", func(t *testing.T) {
+		st, _ := open(t)
+		s := join(t, st, "E1", "U1")
 		if !room.ValidSessionID(s.ID) || s.Status != room.StatusWaiting || s.EventID != "E1" || s.UserID != "U1" {
 			t.Fatalf("session = %+v", s)
 		}
-		if s.Position != 1 || s.Seq != 1 || !s.CreatedAt.Equal(t0) {
-			t.Fatalf("position %d seq %d createdAt %v, want 1, 1, %v", s.Position, s.Seq, s.CreatedAt, t0)
+		if s.Position != 1 || s.Seq != 1 || !s.CreatedAt.Equal(T0) || !s.ExpiresAt.Equal(T0.Add(Policy.WaitingTTL)) {
+			t.Fatalf("position %d seq %d createdAt %v expiresAt %v, want 1, 1, %v, +%v", s.Position, s.Seq, s.CreatedAt, s.ExpiresAt, T0, Policy.WaitingTTL)
 		}
-		if g := get(t, st, s.ID, t0); g.ID != s.ID || g.Status != room.StatusWaiting || !g.Enqueued {
+		if s.WaitingTTL != Policy.WaitingTTL {
+			t.Fatalf("effective waiting TTL = %v, want %v", s.WaitingTTL, Policy.WaitingTTL)
+		}
+		if g := get(t, st, s.ID); g.ID != s.ID || g.Status != room.StatusWaiting || !g.Enqueued {
 			t.Fatalf("get = %+v", g)
 		}
-		if _, err := st.Get(ctx, room.NewSessionID(), t0); !errors.Is(err, room.ErrNotFound) {
+		if _, err := st.Get(ctx, room.NewSessionID()); !errors.Is(err, room.ErrNotFound) {
 			t.Fatalf("get unknown: err = %v, want ErrNotFound", err)
 		}
 	})
 
-	t.Run("join is idempotent per event and user while live", func(t *testing.T) {
-		st := open(t)
-		a := join(t, st, "E1", "U1", t0)
-		b, created, err := st.Join(ctx, "E1", "U1", t0.Add(time.Second))
+	t.Run("a re-join gets the live session only with proof of the first join", func(t *testing.T) {
+		st, clk := open(t)
+		a := join(t, st, "E1", "U1") // key "k-U1"
+		clk.Advance(time.Second)
+		b, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1", Key: "k-U1"})
 		if err != nil || created || b.ID != a.ID {
-			t.Fatalf("second join = %s created=%v err=%v, want %s created=false", b.ID, created, err, a.ID)
+			t.Fatalf("re-join with the key = %s created=%v err=%v, want %s created=false", b.ID, created, err, a.ID)
 		}
-		other := join(t, st, "E2", "U1", t0) // another event is another place
+		for _, req := range []room.JoinRequest{
+			{EventID: "E1", UserID: "U1"},
+			{EventID: "E1", UserID: "U1", Key: "someone-else"},
+		} {
+			s, _, err := st.Join(ctx, req)
+			if !errors.Is(err, room.ErrAlreadyJoined) || s.ID != "" {
+				t.Fatalf("re-join with key %q = %q, %v; want ErrAlreadyJoined and no session", req.Key, s.ID, err)
+			}
+		}
+		if c, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1", Trusted: true}); err != nil || created || c.ID != a.ID {
+			t.Fatalf("trusted re-join = %s created=%v err=%v", c.ID, created, err)
+		}
+		if g := get(t, st, a.ID); g.Status != room.StatusWaiting || g.Position != 1 {
+			t.Fatalf("refused re-joins touched the session: %+v", g)
+		}
+		other := join(t, st, "E2", "U1") // another event is another place
 		if other.ID == a.ID {
 			t.Fatal("same session for another event")
 		}
-		grant(t, st, a.ID, t0, room.Admitted)
-		c, created, _ := st.Join(ctx, "E1", "U1", t0.Add(2*time.Second))
-		if created || c.ID != a.ID || c.Status != room.StatusActive {
+		admits(t, st, "E1", a.ID, a.ID)
+		if c, created, _ := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1", Key: "k-U1"}); created || c.ID != a.ID || c.Status != room.StatusActive {
 			t.Fatalf("join while active = %+v created=%v, want the active session", c, created)
 		}
-		if _, err := st.Leave(ctx, a.ID, t0.Add(3*time.Second)); err != nil {
+		if _, err := st.Leave(ctx, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		d := join(t, st, "E1", "U1", t0.Add(4*time.Second))
-		if d.ID == a.ID {
+		if d := join(t, st, "E1", "U1"); d.ID == a.ID {
 			t.Fatal("join after leave returned the ended session")
 		}
 	})
 
 	t.Run("positions follow join order and move as the line moves", func(t *testing.T) {
-		st := open(t)
+		st, _ := open(t)
 		var ids []string
 		for i := range 6 {
-			s := join(t, st, "E1", fmt.Sprintf("U%d", i), t0)
+			s := join(t, st, "E1", fmt.Sprintf("U%d", i))
 			if s.Position != int64(i+1) {
 				t.Fatalf("user %d position = %d, want %d", i, s.Position, i+1)
 			}
 			ids = append(ids, s.ID)
 		}
-		grant(t, st, ids[0], t0, room.Admitted) // leaves the line
-		if _, err := st.Leave(ctx, ids[2], t0); err != nil {
+		admits(t, st, "E1", ids[3], ids[0]) // any message admits the first ticket
+		if _, err := st.Leave(ctx, ids[2]); err != nil {
 			t.Fatal(err)
 		}
 		want := map[int]int64{0: 0, 1: 1, 2: 0, 3: 2, 4: 3, 5: 4}
 		for i, id := range ids {
-			if got := get(t, st, id, t0).Position; got != want[i] {
+			if got := get(t, st, id).Position; got != want[i] {
 				t.Errorf("user %d position = %d, want %d", i, got, want[i])
 			}
 		}
 	})
 
-	t.Run("grant admits up to capacity then holds", func(t *testing.T) {
-		st := open(t)
-		a, b, c := join(t, st, "E1", "A", t0), join(t, st, "E1", "B", t0), join(t, st, "E1", "C", t0)
-		r := grant(t, st, a.ID, t0, room.Admitted)
-		if r.Session.Status != room.StatusActive || !r.Session.ActivatedAt.Equal(t0) || !r.Session.ExpiresAt.Equal(t0.Add(Policy.HeartbeatTTL)) {
-			t.Fatalf("admitted session = %+v", r.Session)
+	t.Run("grant admits in ticket order whatever message arrives, up to capacity", func(t *testing.T) {
+		st, clk := open(t)
+		a, b, c := join(t, st, "E1", "A"), join(t, st, "E1", "B"), join(t, st, "E1", "C")
+		s := admits(t, st, "E1", c.ID, a.ID)
+		if s.Status != room.StatusActive || !s.ActivatedAt.Equal(T0) || !s.ExpiresAt.Equal(T0.Add(Policy.HeartbeatTTL)) || s.Admission != 1 {
+			t.Fatalf("admitted session = %+v", s)
 		}
-		grant(t, st, b.ID, t0.Add(time.Second), room.Admitted)
-		full := grant(t, st, c.ID, t0.Add(2*time.Second), room.Full)
-		if !full.RetryAt.Equal(t0.Add(Policy.HeartbeatTTL)) {
-			t.Fatalf("RetryAt = %v, want %v (the first active session's deadline)", full.RetryAt, t0.Add(Policy.HeartbeatTTL))
+		clk.Advance(time.Second)
+		if s := admits(t, st, "E1", a.ID, b.ID); s.Admission != 2 {
+			t.Fatalf("second admission numbered %d", s.Admission)
 		}
-		if s := get(t, st, c.ID, t0); s.Status != room.StatusWaiting || s.Position != 1 {
+		clk.Advance(time.Second)
+		full := grant(t, st, "E1", c.ID, room.Full)
+		if !full.RetryAt.Equal(T0.Add(Policy.HeartbeatTTL)) {
+			t.Fatalf("RetryAt = %v, want %v (the first active session's deadline)", full.RetryAt, T0.Add(Policy.HeartbeatTTL))
+		}
+		if s := get(t, st, c.ID); s.Status != room.StatusWaiting || s.Position != 1 {
 			t.Fatalf("held session = %+v, want WAITING at position 1", s)
 		}
-		grant(t, st, a.ID, t0, room.AlreadyActive) // a redelivered message admits no one twice
-		if _, err := st.Leave(ctx, a.ID, t0.Add(3*time.Second)); err != nil {
+		if _, err := st.Leave(ctx, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		grant(t, st, c.ID, t0.Add(3*time.Second), room.Admitted)
-		stats, err := st.Stats(ctx, "E1", t0.Add(3*time.Second))
-		if err != nil {
-			t.Fatal(err)
+		if s := admits(t, st, "E1", a.ID, c.ID); s.Admission != 3 { // a's redelivered message admits c
+			t.Fatalf("third admission numbered %d", s.Admission)
 		}
+		grant(t, st, "E1", b.ID, room.Skipped) // nobody waits: the message is spent
 		want := room.EventStats{EventID: "E1", Capacity: 2, Active: 2, Waiting: 0, Joined: 3, Admitted: 3, Left: 1, PeakActive: 2}
-		if stats.AdmissionRate <= 0 {
-			t.Fatalf("admission rate %v after three admissions", stats.AdmissionRate)
+		got := stats(t, st, "E1")
+		if got.AdmissionRate <= 0 {
+			t.Fatalf("admission rate %v after three admissions", got.AdmissionRate)
 		}
-		stats.AdmissionRate = 0
-		if len(stats.ExpiredBy) != 0 {
-			t.Fatalf("expiries %v without any expiry", stats.ExpiredBy)
+		got.AdmissionRate = 0
+		if len(got.ExpiredBy) != 0 {
+			t.Fatalf("expiries %v without any expiry", got.ExpiredBy)
 		}
-		stats.ExpiredBy = nil
-		if !reflect.DeepEqual(stats, want) {
-			t.Fatalf("stats = %+v, want %+v", stats, want)
+		got.ExpiredBy = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("stats = %+v, want %+v", got, want)
 		}
 	})
 
-	t.Run("grant skips sessions that ended and unknown ids", func(t *testing.T) {
-		st := open(t)
-		a := join(t, st, "E1", "A", t0)
-		if _, err := st.Leave(ctx, a.ID, t0); err != nil {
+	t.Run("grant skips those who ended and answers an empty line or unknown event", func(t *testing.T) {
+		st, _ := open(t)
+		a, b := join(t, st, "E1", "A"), join(t, st, "E1", "B")
+		if _, err := st.Leave(ctx, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		grant(t, st, a.ID, t0, room.Skipped)
-		grant(t, st, room.NewSessionID(), t0, room.Skipped)
-		if s, _ := st.Stats(ctx, "E1", t0); s.Active != 0 || s.Admitted != 0 {
+		admits(t, st, "E1", a.ID, b.ID)
+		grant(t, st, "E1", b.ID, room.Skipped)
+		grant(t, st, "nobody", room.NewSessionID(), room.Skipped)
+		if s := stats(t, st, "E1"); s.Active != 1 || s.Admitted != 1 {
 			t.Fatalf("stats after skips = %+v", s)
 		}
 	})
 
-	t.Run("per-event capacity", func(t *testing.T) {
-		st := open(t)
-		for i := range 5 {
-			s := join(t, st, "big", fmt.Sprint(i), t0)
-			grant(t, st, s.ID, t0, room.Admitted)
+	t.Run("a ticket whose message is not yet on the queue holds back later tickets", func(t *testing.T) {
+		st, clk := open(t)
+		a, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "A"}) // sending
+		if err != nil {
+			t.Fatal(err)
 		}
-		if s, _ := st.Stats(ctx, "big", t0); s.Capacity != 100 || s.Active != 5 {
+		b := join(t, st, "E1", "B")
+		r := grant(t, st, "E1", b.ID, room.Blocked)
+		if r.RetryAt.IsZero() || r.Session.ID != a.ID {
+			t.Fatalf("blocked result = %+v, want a's id and a retry time", r)
+		}
+		admits(t, st, "E1", a.ID, a.ID) // a's own message proves it is on the queue
+		admits(t, st, "E1", b.ID, b.ID)
+
+		// A join whose replica died before its message was sent: it never
+		// got an answer, and gives up its ticket after the grace.
+		c, _, _ := st.Join(ctx, room.JoinRequest{EventID: "E2", UserID: "C"})
+		d := join(t, st, "E2", "D")
+		r = grant(t, st, "E2", d.ID, room.Blocked)
+		clk.Set(r.RetryAt)
+		admits(t, st, "E2", d.ID, d.ID)
+		if _, err := st.Get(ctx, c.ID); !errors.Is(err, room.ErrNotFound) {
+			t.Fatalf("the never-sent session: %v, want ErrNotFound", err)
+		}
+		if err := st.MarkEnqueued(ctx, "E2", c.ID); !errors.Is(err, room.ErrNotFound) {
+			t.Fatalf("mark enqueued after the grace: %v, want ErrNotFound (the join must not be accepted)", err)
+		}
+		if s := stats(t, st, "E2"); s.Joined != 1 || s.Waiting != 0 {
 			t.Fatalf("stats = %+v", s)
 		}
 	})
 
-	t.Run("capacity holds under concurrent grants", func(t *testing.T) {
-		st := open(t)
+	t.Run("per-event capacity", func(t *testing.T) {
+		st, _ := open(t)
+		for i := range 5 {
+			s := join(t, st, "big", fmt.Sprint(i))
+			admits(t, st, "big", s.ID, s.ID)
+		}
+		if s := stats(t, st, "big"); s.Capacity != 100 || s.Active != 5 {
+			t.Fatalf("stats = %+v", s)
+		}
+	})
+
+	t.Run("capacity and order hold under concurrent grants", func(t *testing.T) {
+		st, _ := open(t)
 		const n = 200
 		ids := make([]string, n)
 		for i := range ids {
-			ids[i] = join(t, st, "E1", fmt.Sprint(i), t0).ID
+			ids[i] = join(t, st, "E1", fmt.Sprint(i)).ID
 		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		admitted := 0
+		var admitted []string
 		for _, id := range ids {
 			wg.Go(func() {
-				r, err := st.Grant(ctx, "E1", id, t0)
+				r, err := st.Grant(ctx, "E1", id)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				if r.Outcome == room.Admitted {
 					mu.Lock()
-					admitted++
+					admitted = append(admitted, r.Session.ID)
 					mu.Unlock()
 				}
 			})
 		}
 		wg.Wait()
-		if admitted != Policy.Capacity {
-			t.Fatalf("admitted %d of %d concurrent grants, want exactly capacity %d", admitted, n, Policy.Capacity)
+		slices.Sort(admitted)
+		want := slices.Sorted(slices.Values(ids[:Policy.Capacity]))
+		if !slices.Equal(admitted, want) {
+			t.Fatalf("concurrent grants admitted %d sessions %v, want exactly the first %d tickets", len(admitted), admitted, Policy.Capacity)
 		}
-		if s, _ := st.Stats(ctx, "E1", t0); s.Active != int64(Policy.Capacity) || s.Waiting != n-int64(Policy.Capacity) || s.PeakActive != int64(Policy.Capacity) {
+		if s := stats(t, st, "E1"); s.Active != int64(Policy.Capacity) || s.Waiting != n-int64(Policy.Capacity) || s.PeakActive != int64(Policy.Capacity) {
 			t.Fatalf("stats = %+v", s)
 		}
 	})
 
 	t.Run("active session without heartbeat expires and frees its slot", func(t *testing.T) {
-		st := open(t)
-		a, b := join(t, st, "E1", "A", t0), join(t, st, "E1", "B", t0)
-		grant(t, st, a.ID, t0, room.Admitted)
-		grant(t, st, b.ID, t0, room.Admitted)
-		c := join(t, st, "E1", "C", t0)
-		hb := t0.Add(Policy.HeartbeatTTL / 2)
-		if _, err := st.Heartbeat(ctx, b.ID, hb); err != nil {
+		st, clk := open(t)
+		a, b := join(t, st, "E1", "A"), join(t, st, "E1", "B")
+		admits(t, st, "E1", a.ID, a.ID)
+		admits(t, st, "E1", b.ID, b.ID)
+		c := join(t, st, "E1", "C")
+		hb := T0.Add(Policy.HeartbeatTTL / 2)
+		clk.Set(hb)
+		if _, err := st.Heartbeat(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Touch(ctx, c.ID, hb); err != nil {
+		if _, err := st.Touch(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		before := t0.Add(Policy.HeartbeatTTL - time.Millisecond)
-		grant(t, st, c.ID, before, room.Full)
-		at := t0.Add(Policy.HeartbeatTTL)
-		if s := get(t, st, a.ID, at); s.Status != room.StatusExpired || s.EndReason != room.ReasonHeartbeat {
+		clk.Set(T0.Add(Policy.HeartbeatTTL - time.Millisecond))
+		grant(t, st, "E1", c.ID, room.Full)
+		clk.Set(T0.Add(Policy.HeartbeatTTL))
+		if s := get(t, st, a.ID); s.Status != room.StatusExpired || s.EndReason != room.ReasonHeartbeat {
 			t.Fatalf("a at its deadline = %s/%s, want EXPIRED/heartbeat", s.Status, s.EndReason)
 		}
-		if s := get(t, st, b.ID, at); s.Status != room.StatusActive || !s.ExpiresAt.Equal(hb.Add(Policy.HeartbeatTTL)) {
+		if s := get(t, st, b.ID); s.Status != room.StatusActive || !s.ExpiresAt.Equal(hb.Add(Policy.HeartbeatTTL)) {
 			t.Fatalf("b after heartbeat = %s expires %v", s.Status, s.ExpiresAt)
 		}
 		waitFreed(t, st, "E1")
-		grant(t, st, c.ID, at, room.Admitted)
-		if s, _ := st.Stats(ctx, "E1", at); s.ExpiredBy[room.ReasonHeartbeat] != 1 {
+		admits(t, st, "E1", c.ID, c.ID)
+		if s := stats(t, st, "E1"); s.ExpiredBy[room.ReasonHeartbeat] != 1 {
 			t.Fatalf("expired by reason = %v", s.ExpiredBy)
 		}
-		if _, err := st.Heartbeat(ctx, a.ID, at); !errors.Is(err, room.ErrEnded) {
+		if _, err := st.Heartbeat(ctx, a.ID); !errors.Is(err, room.ErrEnded) {
 			t.Fatalf("heartbeat on expired: err = %v, want ErrEnded", err)
 		}
 	})
 
 	t.Run("max active ends a session whatever it does", func(t *testing.T) {
-		st := open(t)
-		a := join(t, st, "E1", "A", t0)
-		grant(t, st, a.ID, t0, room.Admitted)
-		for now := t0; now.Before(t0.Add(Policy.MaxActive)); now = now.Add(Policy.HeartbeatTTL / 2) {
-			if _, err := st.Heartbeat(ctx, a.ID, now); err != nil {
-				t.Fatalf("heartbeat at %v: %v", now.Sub(t0), err)
+		st, clk := open(t)
+		a := join(t, st, "E1", "A")
+		admits(t, st, "E1", a.ID, a.ID)
+		for now := T0; now.Before(T0.Add(Policy.MaxActive)); now = now.Add(Policy.HeartbeatTTL / 2) {
+			clk.Set(now)
+			if _, err := st.Heartbeat(ctx, a.ID); err != nil {
+				t.Fatalf("heartbeat at %v: %v", now.Sub(T0), err)
 			}
 		}
-		s := get(t, st, a.ID, t0.Add(Policy.MaxActive))
+		clk.Set(T0.Add(Policy.MaxActive))
+		s := get(t, st, a.ID)
 		if s.Status != room.StatusExpired || s.EndReason != room.ReasonMaxActive {
 			t.Fatalf("at maxActive = %s/%s, want EXPIRED/max_active", s.Status, s.EndReason)
 		}
 	})
 
 	t.Run("waiting session without sign of life is abandoned", func(t *testing.T) {
-		st := open(t)
-		a, b := join(t, st, "E1", "A", t0), join(t, st, "E1", "B", t0)
-		mid := t0.Add(Policy.WaitingTTL / 2)
-		if _, err := st.Touch(ctx, b.ID, mid); err != nil { // a status poll keeps b
+		st, clk := open(t)
+		a, b := join(t, st, "E1", "A"), join(t, st, "E1", "B")
+		clk.Set(T0.Add(Policy.WaitingTTL / 2))
+		if _, err := st.Touch(ctx, b.ID); err != nil { // a status poll keeps b
 			t.Fatal(err)
 		}
-		late := t0.Add(Policy.WaitingTTL)
-		grant(t, st, a.ID, late, room.Skipped)
-		if s := get(t, st, a.ID, late); s.Status != room.StatusExpired || s.EndReason != room.ReasonAbandoned {
+		clk.Set(T0.Add(Policy.WaitingTTL))
+		admits(t, st, "E1", a.ID, b.ID)
+		if s := get(t, st, a.ID); s.Status != room.StatusExpired || s.EndReason != room.ReasonAbandoned {
 			t.Fatalf("abandoned = %s/%s", s.Status, s.EndReason)
 		}
-		r := grant(t, st, b.ID, late, room.Admitted)
-		if r.Session.Status != room.StatusActive {
-			t.Fatalf("b = %+v", r.Session)
-		}
-		if s, _ := st.Stats(ctx, "E1", late); s.Active != 1 || s.Expired != 1 || s.Waiting != 0 || s.ExpiredBy[room.ReasonAbandoned] != 1 {
+		if s := stats(t, st, "E1"); s.Active != 1 || s.Expired != 1 || s.Waiting != 0 || s.ExpiredBy[room.ReasonAbandoned] != 1 {
 			t.Fatalf("stats = %+v", s)
 		}
 	})
 
 	t.Run("sweep ends overdue sessions", func(t *testing.T) {
-		st := open(t)
-		a := join(t, st, "E1", "A", t0)
-		join(t, st, "E1", "B", t0)
-		grant(t, st, a.ID, t0, room.Admitted)
-		n, err := st.Sweep(ctx, t0.Add(Policy.WaitingTTL))
-		if err != nil || n != 2 {
-			t.Fatalf("sweep = %d, %v; want 2 (one active past heartbeat, one abandoned)", n, err)
+		st, clk := open(t)
+		a := join(t, st, "E1", "A")
+		join(t, st, "E1", "B")
+		admits(t, st, "E1", a.ID, a.ID)
+		join(t, st, "E2", "C")
+		clk.Set(T0.Add(Policy.WaitingTTL))
+		n, err := st.Sweep(ctx)
+		if err != nil || n != 3 {
+			t.Fatalf("sweep = %d, %v; want 3 (one active past heartbeat, two abandoned in two events)", n, err)
+		}
+		if n, err := st.Sweep(ctx); err != nil || n != 0 {
+			t.Fatalf("second sweep = %d, %v; want 0", n, err)
 		}
 	})
 
 	t.Run("leave is idempotent and frees at once", func(t *testing.T) {
-		st := open(t)
-		a := join(t, st, "E1", "A", t0)
-		grant(t, st, a.ID, t0, room.Admitted)
+		st, clk := open(t)
+		a := join(t, st, "E1", "A")
+		admits(t, st, "E1", a.ID, a.ID)
+		clk.Advance(time.Second)
 		for range 2 {
-			s, err := st.Leave(ctx, a.ID, t0.Add(time.Second))
-			if err != nil || s.Status != room.StatusLeft || !s.EndedAt.Equal(t0.Add(time.Second)) {
+			s, err := st.Leave(ctx, a.ID)
+			if err != nil || s.Status != room.StatusLeft || !s.EndedAt.Equal(T0.Add(time.Second)) {
 				t.Fatalf("leave = %+v, %v", s, err)
 			}
 		}
 		waitFreed(t, st, "E1")
-		if s, _ := st.Stats(ctx, "E1", t0.Add(time.Second)); s.Active != 0 || s.Left != 1 {
+		if s := stats(t, st, "E1"); s.Active != 0 || s.Left != 1 {
 			t.Fatalf("stats = %+v", s)
 		}
-		if _, err := st.Leave(ctx, room.NewSessionID(), t0); !errors.Is(err, room.ErrNotFound) {
+		if _, err := st.Leave(ctx, room.NewSessionID()); !errors.Is(err, room.ErrNotFound) {
 			t.Fatalf("leave unknown: %v", err)
 		}
-		if _, err := st.Heartbeat(ctx, room.NewSessionID(), t0); !errors.Is(err, room.ErrNotFound) {
+		if _, err := st.Heartbeat(ctx, room.NewSessionID()); !errors.Is(err, room.ErrNotFound) {
 			t.Fatalf("heartbeat unknown: %v", err)
 		}
 	})
 
 	t.Run("abort removes a session that never reached the queue", func(t *testing.T) {
-		st := open(t)
-		s, _, err := st.Join(ctx, "E1", "A", t0)
+		st, _ := open(t)
+		s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "A"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := st.Abort(ctx, "E1", s.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Get(ctx, s.ID, t0); !errors.Is(err, room.ErrNotFound) {
+		if _, err := st.Get(ctx, s.ID); !errors.Is(err, room.ErrNotFound) {
 			t.Fatalf("get after abort: %v", err)
 		}
-		if stats, _ := st.Stats(ctx, "E1", t0); stats.Waiting != 0 || stats.Joined != 0 {
-			t.Fatalf("stats after abort = %+v", stats)
+		if err := st.MarkEnqueued(ctx, "E1", s.ID); !errors.Is(err, room.ErrNotFound) {
+			t.Fatalf("mark enqueued after abort: %v, want ErrNotFound", err)
 		}
-		again := join(t, st, "E1", "A", t0)
+		if st := stats(t, st, "E1"); st.Waiting != 0 || st.Joined != 0 {
+			t.Fatalf("stats after abort = %+v", st)
+		}
+		again := join(t, st, "E1", "A")
 		if again.Position != 1 {
 			t.Fatalf("position after abort = %d", again.Position)
 		}
 		if err := st.Abort(ctx, "E1", again.ID); err != nil { // enqueued: abort must not touch it
 			t.Fatal(err)
 		}
-		if g := get(t, st, again.ID, t0); g.Status != room.StatusWaiting {
+		if g := get(t, st, again.ID); g.Status != room.StatusWaiting {
 			t.Fatalf("abort removed an enqueued session: %+v", g)
 		}
 	})
 
 	t.Run("admission rate is unknown until someone is admitted, then follows the pace", func(t *testing.T) {
-		st := newStore(t, room.StaticPolicies{Default: room.Policy{Capacity: 1000, HeartbeatTTL: time.Hour, WaitingTTL: time.Hour, MaxActive: time.Hour}})
-		last := join(t, st, "E1", "last", t0)
-		if s := get(t, st, last.ID, t0); s.AdmissionRate != 0 {
+		clk := NewClock(T0)
+		st := newStore(t, room.StaticPolicies{Default: room.Policy{Capacity: 1000, HeartbeatTTL: time.Hour, WaitingTTL: time.Hour, MaxActive: time.Hour}}, clk.Now)
+		probe := join(t, st, "E2", "probe")
+		if s := get(t, st, probe.ID); s.AdmissionRate != 0 {
 			t.Fatalf("rate before any admission = %v, want 0 (unknown)", s.AdmissionRate)
 		}
-		// Twenty admissions, one every 500ms: two per second.
-		now := t0
-		for i := range 20 {
-			s := join(t, st, "E1", fmt.Sprint(i), now)
-			grant(t, st, s.ID, now, room.Admitted)
-			if i < 19 {
-				now = now.Add(500 * time.Millisecond)
-			}
+		if _, ok := room.EstimatedWait(1, 0); ok {
+			t.Fatal("an estimate while the rate is unknown")
 		}
-		s := get(t, st, last.ID, now)
+		admits(t, st, "E2", probe.ID, probe.ID)
+		// Twenty admissions, one every 500ms: two per second.
+		for i := range 20 {
+			clk.Advance(500 * time.Millisecond)
+			s := join(t, st, "E2", fmt.Sprint(i))
+			admits(t, st, "E2", s.ID, s.ID)
+		}
+		w := join(t, st, "E2", "waiting")
+		s := get(t, st, w.ID)
 		if s.AdmissionRate < 1.5 || s.AdmissionRate > 2.5 {
 			t.Fatalf("rate after steady 2/s admissions = %v", s.AdmissionRate)
 		}
-		if w, ok := room.EstimatedWait(s.Position, s.AdmissionRate); !ok || w <= 0 {
-			t.Fatalf("estimated wait = %v, %v", w, ok)
+		if d, ok := room.EstimatedWait(s.Position, s.AdmissionRate); !ok || d <= 0 {
+			t.Fatalf("estimated wait = %v, %v", d, ok)
 		}
-		stats, _ := st.Stats(ctx, "E1", now)
-		if stats.AdmissionRate != s.AdmissionRate {
-			t.Fatalf("stats rate %v != session rate %v", stats.AdmissionRate, s.AdmissionRate)
+		if got := stats(t, st, "E2"); got.AdmissionRate != s.AdmissionRate {
+			t.Fatalf("stats rate %v != session rate %v", got.AdmissionRate, s.AdmissionRate)
 		}
-		// A line that stops moving: the rate decays, the estimate grows.
-		later := get(t, st, last.ID, now.Add(time.Minute))
+		// A line that stops moving: the rate decays, the estimate grows,
+		// and past a day it is no estimate at all rather than a wild one.
+		clk.Advance(time.Minute)
+		later := get(t, st, w.ID)
 		if later.AdmissionRate >= s.AdmissionRate/2 {
 			t.Fatalf("rate a minute after the last admission = %v, was %v", later.AdmissionRate, s.AdmissionRate)
 		}
+		clk.Advance(50 * time.Minute)
+		stalled := get(t, st, w.ID)
+		if d, ok := room.EstimatedWait(stalled.Position, stalled.AdmissionRate); ok {
+			t.Fatalf("estimate %v for a line stalled for 50 minutes, want none", d)
+		}
 	})
 
-	t.Run("events lists every joined event", func(t *testing.T) {
-		st := open(t)
+	t.Run("events lists live events and forgets idle ones", func(t *testing.T) {
+		st, clk := open(t)
 		if evs, err := st.Events(ctx); err != nil || len(evs) != 0 {
 			t.Fatalf("events of an empty store = %v, %v", evs, err)
 		}
+		var ids []string
 		for i, ev := range []string{"b", "a", "b", "c"} {
-			join(t, st, ev, fmt.Sprint("u", i), t0)
+			ids = append(ids, join(t, st, ev, fmt.Sprint("u", i)).ID)
 		}
 		evs, err := st.Events(ctx)
 		if err != nil || fmt.Sprint(evs) != "[a b c]" {
 			t.Fatalf("events = %v, %v; want [a b c]", evs, err)
 		}
+		if err := st.PutSettings(ctx, "c", room.Settings{Capacity: 9}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids[:3] {
+			if _, err := st.Leave(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Every session abandoned or gone: after the idle retention, only
+		// the event with runtime settings is left.
+		for range 3 {
+			clk.Advance(room.Retention{}.WithDefaults().Event)
+			if _, err := st.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if evs, err := st.Events(ctx); err != nil || fmt.Sprint(evs) != "[c]" {
+			t.Fatalf("events after every session ended long ago = %v, %v; want [c]", evs, err)
+		}
+		if _, err := st.Get(ctx, ids[0]); !errors.Is(err, room.ErrNotFound) {
+			t.Fatalf("a session that ended past the retention: %v, want ErrNotFound", err)
+		}
+		if s := join(t, st, "a", "again"); s.Position != 1 {
+			t.Fatalf("a forgotten event starts a new line: position %d", s.Position)
+		}
 	})
 
 	t.Run("runtime settings change capacity, pause and cap the line", func(t *testing.T) {
-		st := open(t)
+		st, _ := open(t)
 		if _, ok, err := st.Settings(ctx, "E1"); ok || err != nil {
 			t.Fatalf("settings of a new event: ok=%v err=%v", ok, err)
 		}
 		var ids []string
 		for i := range 5 {
-			ids = append(ids, join(t, st, "E1", fmt.Sprint(i), t0).ID)
+			ids = append(ids, join(t, st, "E1", fmt.Sprint(i)).ID)
 		}
-		grant(t, st, ids[0], t0, room.Admitted)
-		grant(t, st, ids[1], t0, room.Admitted)
-		grant(t, st, ids[2], t0, room.Full) // configured capacity 2
-		raised := room.Settings{Capacity: 3, MaxActive: time.Hour}
+		admits(t, st, "E1", ids[0], ids[0])
+		admits(t, st, "E1", ids[1], ids[1])
+		grant(t, st, "E1", ids[2], room.Full) // configured capacity 2
+		raised := room.Settings{Capacity: 3, MaxActive: time.Hour, WaitingTTL: 20 * time.Second}
 		if err := st.PutSettings(ctx, "E1", raised); err != nil {
 			t.Fatal(err)
 		}
@@ -420,38 +560,41 @@ func Run(t *testing.T, newStore NewStore) {
 		if got, ok, err := st.Settings(ctx, "E1"); !ok || err != nil || got != raised {
 			t.Fatalf("settings = %+v, %v, %v; want %+v", got, ok, err, raised)
 		}
-		grant(t, st, ids[2], t0, room.Admitted)
-		if s, _ := st.Stats(ctx, "E1", t0); s.Capacity != 3 || s.Active != 3 {
+		if s := get(t, st, ids[3]); s.WaitingTTL != raised.WaitingTTL {
+			t.Fatalf("effective waiting TTL = %v, want the runtime %v", s.WaitingTTL, raised.WaitingTTL)
+		}
+		admits(t, st, "E1", ids[2], ids[2])
+		if s := stats(t, st, "E1"); s.Capacity != 3 || s.Active != 3 {
 			t.Fatalf("stats after raising = %+v", s)
 		}
 		// Lowering admits no one until active drops below the new capacity.
 		if err := st.PutSettings(ctx, "E1", room.Settings{Capacity: 2}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Leave(ctx, ids[0], t0); err != nil {
+		if _, err := st.Leave(ctx, ids[0]); err != nil {
 			t.Fatal(err)
 		}
-		grant(t, st, ids[3], t0, room.Full)
-		if _, err := st.Leave(ctx, ids[1], t0); err != nil {
+		grant(t, st, "E1", ids[3], room.Full)
+		if _, err := st.Leave(ctx, ids[1]); err != nil {
 			t.Fatal(err)
 		}
 		// Paused: the line stays, nobody is admitted.
 		if err := st.PutSettings(ctx, "E1", room.Settings{Capacity: 2, Paused: true}); err != nil {
 			t.Fatal(err)
 		}
-		grant(t, st, ids[3], t0, room.Full)
-		if s, _ := st.Stats(ctx, "E1", t0); !s.Paused || s.Waiting != 2 {
+		grant(t, st, "E1", ids[3], room.Full)
+		if s := stats(t, st, "E1"); !s.Paused || s.Waiting != 2 {
 			t.Fatalf("stats while paused = %+v", s)
 		}
 		if err := st.PutSettings(ctx, "E1", room.Settings{Capacity: 2, MaxWaiting: 2}); err != nil {
 			t.Fatal(err)
 		}
-		grant(t, st, ids[3], t0, room.Admitted)
-		join(t, st, "E1", "late-1", t0)
-		if _, _, err := st.Join(ctx, "E1", "late-2", t0); !errors.Is(err, room.ErrLineFull) {
+		admits(t, st, "E1", ids[3], ids[3])
+		join(t, st, "E1", "late-1")
+		if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "late-2"}); !errors.Is(err, room.ErrLineFull) {
 			t.Fatalf("join past maxWaiting: %v, want ErrLineFull", err)
 		}
-		if again, created, err := st.Join(ctx, "E1", "late-1", t0); err != nil || created {
+		if again, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "late-1", Key: "k-late-1"}); err != nil || created {
 			t.Fatalf("a user already in a full line must get its place back: %+v %v %v", again, created, err)
 		}
 		if err := st.PutSettings(ctx, "quiet", room.Settings{Capacity: 9}); err != nil {
@@ -463,7 +606,8 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("ping", func(t *testing.T) {
-		if err := open(t).Ping(ctx); err != nil {
+		st, _ := open(t)
+		if err := st.Ping(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
