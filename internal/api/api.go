@@ -42,8 +42,11 @@ type Session struct {
 	// Status is WAITING, ACTIVE, LEFT or EXPIRED.
 	Status string `json:"status"`
 	// Ticket is the session's join sequence number in its event: the line's
-	// order. Admission follows it (exactly with one replica on a FIFO queue).
+	// order. Admission follows it exactly, whatever replica took the join.
 	Ticket int64 `json:"ticket"`
+	// Admission is the session's place in the event's order of admission
+	// (1 for the first admitted); absent until ACTIVE.
+	Admission int64 `json:"admission,omitempty"`
 	// Position is 1 for the next in line; null unless WAITING.
 	Position *int64 `json:"position"`
 	// EstimatedWaitSeconds is position ÷ the recent admission rate; null

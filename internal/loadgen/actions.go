@@ -108,6 +108,7 @@ func (r *Runner) admitted(idx int32, u *user, s api.Session) {
 	r.active.Add(1)
 	u.state = stateActive
 	u.seen = now.UnixMicro()
+	u.admission = s.Admission
 	if s.ActivatedAt != nil {
 		u.activated = s.ActivatedAt.UnixMicro()
 	}

@@ -10,6 +10,9 @@ import (
 type Admission struct {
 	// Ticket is the server's join sequence number in the event.
 	Ticket int64
+	// Order is the server's admission number in the event (1 for the first
+	// admitted); 0 from a server that does not report it.
+	Order int64
 	// ActivatedAt is the server's admission time.
 	ActivatedAt int64
 	// SeenAt is when the user first saw itself ACTIVE; LeftAt when it sent
@@ -17,27 +20,37 @@ type Admission struct {
 	SeenAt, LeftAt int64
 }
 
-// MarshalJSON writes an admission as a compact array.
+// MarshalJSON writes an admission as a compact array:
+// [ticket, activatedAt, seenAt, leftAt, order].
 func (a Admission) MarshalJSON() ([]byte, error) {
-	return []byte("[" + itoa(a.Ticket) + "," + itoa(a.ActivatedAt) + "," + itoa(a.SeenAt) + "," + itoa(a.LeftAt) + "]"), nil
+	return []byte("[" + itoa(a.Ticket) + "," + itoa(a.ActivatedAt) + "," + itoa(a.SeenAt) + "," + itoa(a.LeftAt) + "," + itoa(a.Order) + "]"), nil
 }
 
-// UnmarshalJSON reads the compact array.
+// UnmarshalJSON reads the compact array (shards from older runs have no order).
 func (a *Admission) UnmarshalJSON(b []byte) error {
-	var v [4]int64
+	var v [5]int64
 	if err := unmarshalInts(b, v[:]); err != nil {
-		return err
+		if err := unmarshalInts(b, v[:4]); err != nil {
+			return err
+		}
+		v[4] = 0
 	}
-	a.Ticket, a.ActivatedAt, a.SeenAt, a.LeftAt = v[0], v[1], v[2], v[3]
+	a.Ticket, a.ActivatedAt, a.SeenAt, a.LeftAt, a.Order = v[0], v[1], v[2], v[3], v[4]
 	return nil
 }
 
 // Inversions counts the pairs admitted out of join order: admitted earlier
-// (by the server's clock) yet holding a later ticket. Equal admission times
-// are no inversion. It returns the count and the number of pairs compared.
+// yet holding a later ticket. The order of admission is the server's
+// admission number when every admission has one, where no tie can hide a
+// reversal; otherwise the server's admission time, and equal times are no
+// inversion. It returns the count and the number of pairs compared.
 func Inversions(adms []Admission) (inversions, pairs int64) {
 	s := slices.Clone(adms)
+	byOrder := !slices.ContainsFunc(s, func(a Admission) bool { return a.Order <= 0 })
 	slices.SortStableFunc(s, func(a, b Admission) int {
+		if byOrder {
+			return cmpInt(a.Order, b.Order)
+		}
 		if a.ActivatedAt != b.ActivatedAt {
 			return cmpInt(a.ActivatedAt, b.ActivatedAt)
 		}

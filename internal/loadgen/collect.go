@@ -106,7 +106,7 @@ func (r *Runner) report() *Report {
 		us := &r.users[i]
 		if us.seen != 0 {
 			id := r.cfg.EventID(int(us.event))
-			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, ActivatedAt: us.activated, SeenAt: us.seen, LeftAt: us.left})
+			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, Order: us.admission, ActivatedAt: us.activated, SeenAt: us.seen, LeftAt: us.left})
 			u.Admitted++
 		}
 		switch us.ended {

@@ -28,6 +28,7 @@ func TestInversions(t *testing.T) {
 		{"one swap", []loadgen.Admission{{Ticket: 1, ActivatedAt: 10}, {Ticket: 3, ActivatedAt: 20}, {Ticket: 2, ActivatedAt: 30}, {Ticket: 4, ActivatedAt: 40}}, 1},
 		{"ties are no inversion", []loadgen.Admission{{Ticket: 2, ActivatedAt: 10}, {Ticket: 1, ActivatedAt: 10}}, 0},
 		{"gaps from skipped users", []loadgen.Admission{{Ticket: 1, ActivatedAt: 10}, {Ticket: 7, ActivatedAt: 20}, {Ticket: 9, ActivatedAt: 30}}, 0},
+		{"a reversal within the same millisecond, seen by admission order", []loadgen.Admission{{Ticket: 2, ActivatedAt: 10, Order: 1}, {Ticket: 1, ActivatedAt: 10, Order: 2}}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -48,6 +48,7 @@ type user struct {
 	due       int64 // the scheduled time of the action being run, Unix ns
 	session   string
 	ticket    int64
+	admission int64 // the server's order of admission in the event
 	activated int64 // server clock, Unix µs
 	seen      int64 // Unix µs
 	left      int64 // Unix µs

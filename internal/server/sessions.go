@@ -24,6 +24,7 @@ func toAPI(s room.Session) api.Session {
 		UserID:    s.UserID,
 		Status:    string(s.Status),
 		Ticket:    s.Seq,
+		Admission: s.Admission,
 		CreatedAt: s.CreatedAt.UTC(),
 		EndReason: string(s.EndReason),
 	}
