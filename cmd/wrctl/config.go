@@ -45,6 +45,14 @@ type ServerConfig struct {
 	// MaxConcurrent caps API requests in flight, 503 past it; 0 is no cap
 	// (server.maxConcurrent, default 10000).
 	MaxConcurrent int
+	// MaxConns caps open connections; at the cap the longest-idle keep-alive
+	// connection is closed for a new one; 0 is no cap (server.maxConns,
+	// default 20000, and never above the file-descriptor limit less 256).
+	MaxConns int
+	// MaxConnsPerAddr caps open connections per peer address; 0 is no cap
+	// (server.maxConnsPerAddr, default 0: behind a load balancer every
+	// connection comes from it).
+	MaxConnsPerAddr int
 }
 
 // AdminConfig is the admin.* section.
@@ -195,6 +203,8 @@ var serveKeys = map[string]string{
 	"token.ed25519KeyFile":      "token-key-file",
 	"token.audience":            "token-audience",
 	"server.maxConcurrent":      "max-concurrent-requests",
+	"server.maxConns":           "max-conns",
+	"server.maxConnsPerAddr":    "max-conns-per-addr",
 	"room.maxWaiting":           "max-waiting",
 	"room.unknownEvents":        "unknown-events",
 	"room.trustUserId":          "trust-user-id",
@@ -230,7 +240,8 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		}
 		return n
 	}
-	c.Server = ServerConfig{Addr: str("server.addr"), PollInterval: dur("server.pollInterval"), ShutdownTimeout: dur("server.shutdownTimeout"), MaxConcurrent: num("server.maxConcurrent")}
+	c.Server = ServerConfig{Addr: str("server.addr"), PollInterval: dur("server.pollInterval"), ShutdownTimeout: dur("server.shutdownTimeout"), MaxConcurrent: num("server.maxConcurrent"),
+		MaxConns: num("server.maxConns"), MaxConnsPerAddr: num("server.maxConnsPerAddr")}
 	c.Admin = AdminConfig{Token: v.GetString("admin.token")}
 	c.Limits = LimitsConfig{JoinBurstPerIP: num("limits.joinBurstPerIP")}
 	if rate, err := strconv.ParseFloat(strings.TrimSpace(fmt.Sprint(v.Get("limits.joinRatePerIP"))), 64); err != nil {
@@ -397,6 +408,12 @@ func (c Config) Validate() error {
 	}
 	if c.Room.UnknownEvents != "accept" && c.Room.UnknownEvents != "refuse" {
 		bad("room.unknownEvents", "must be accept or refuse, got %q", c.Room.UnknownEvents)
+	}
+	if c.Server.MaxConns < 0 {
+		bad("server.maxConns", "must not be negative, got %d", c.Server.MaxConns)
+	}
+	if c.Server.MaxConnsPerAddr < 0 {
+		bad("server.maxConnsPerAddr", "must not be negative, got %d", c.Server.MaxConnsPerAddr)
 	}
 	if c.Server.MaxConcurrent < 0 {
 		bad("server.maxConcurrent", "must not be negative, got %d", c.Server.MaxConcurrent)

@@ -96,6 +96,8 @@ makes held queue messages visible again for other replicas.`,
 	f.Duration("waiting-ttl", 60*time.Second, "a WAITING session that neither polls nor heartbeats for this long is abandoned")
 	f.Duration("max-active", 15*time.Minute, "an ACTIVE session ends at this age whatever it does")
 	f.Int("max-concurrent-requests", 10000, "API requests in flight at most; past it 503 with Retry-After (0: no cap)")
+	f.Int("max-conns", 20000, "open connections at most; at the cap the longest-idle keep-alive one is closed for a new one (0: no cap)")
+	f.Int("max-conns-per-addr", 0, "open connections per client address at most (0: no cap; keep 0 behind a load balancer)")
 	f.Int("max-waiting", 0, "per event, refuse joins with 503 while this many wait (0: no limit)")
 	f.String("unknown-events", "accept", "joins to events not configured nor set by the admin API: accept or refuse (404)")
 	f.Bool("trust-user-id", false, "hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)")
@@ -150,12 +152,24 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	if cfg.Store.Backend == "redis" {
 		storeDesc = "redis " + strings.Join(cfg.Store.Redis.Addr, ",") + " prefix " + cfg.Store.Redis.Prefix
 	}
+	if host, _, err := net.SplitHostPort(cfg.Server.Addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+		log.Warn("listening on every network interface; set --addr 127.0.0.1:PORT to serve this machine only", "addr", cfg.Server.Addr)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "queue", desc, "store", storeDesc,
 		"capacity", cfg.Room.Capacity, "version", version)
 
 	signer, err := newSigner(cfg.Token, log)
 	if err != nil {
 		return err
+	}
+	maxConns := cfg.Server.MaxConns
+	if fds, err := raiseFileLimit(); err != nil {
+		log.Warn("raise the open-file limit", "err", err)
+	} else {
+		if maxConns > 0 && fds > 512 && uint64(maxConns) > fds-256 {
+			maxConns = int(fds - 256) // keep descriptors for Redis, SQS and logs
+		}
+		log.Info("open-file limit", "nofile", fds, "max_conns", maxConns)
 	}
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	defer sender.Close()
@@ -168,6 +182,8 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 		JoinBurstPerIP:      cfg.Limits.JoinBurstPerIP,
 		TrustedProxies:      cfg.Limits.TrustedProxies,
 		MaxConcurrent:       cfg.Server.MaxConcurrent,
+		MaxConns:            maxConns,
+		MaxConnsPerAddr:     cfg.Server.MaxConnsPerAddr,
 		RefuseUnknownEvents: cfg.Room.UnknownEvents == "refuse",
 		KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
 		TrustUserID:         cfg.Room.TrustUserID,

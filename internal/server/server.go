@@ -46,6 +46,12 @@ type Config struct {
 	RefuseUnknownEvents bool
 	// KnownEvents are the events configuration names.
 	KnownEvents []string
+	// MaxConns caps open connections; at the cap the longest-idle
+	// keep-alive connection is closed for a new one. 0 is no cap.
+	MaxConns int
+	// MaxConnsPerAddr caps open connections per client address (the peer:
+	// behind a load balancer, leave it 0, no cap).
+	MaxConnsPerAddr int
 	// TrustUserID hands a live session to any re-join with its userId, for
 	// deployments where only the site's backend calls the API. Off by
 	// default: a re-join must send the first join's Idempotency-Key.
@@ -194,6 +200,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.MaxConns > 0 || s.cfg.MaxConnsPerAddr > 0 {
+		lim := newConnLimiter(s.cfg.MaxConns, s.cfg.MaxConnsPerAddr)
+		ln = lim.listener(ln)
+		srv.ConnState = lim.connState
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
