@@ -22,7 +22,7 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: all build run test smoke lint bench tools redis clean
+.PHONY: all build run test smoke lint bench fuzz tools redis clean
 
 # apt-get needs root; use sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -80,6 +80,14 @@ lint:
 
 bench: tools redis
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: each fuzz target for FUZZTIME (their seed corpora also run in every go test).
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzJoinBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzSessionPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzAdminSettingsBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/queue -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(TOOLS)
