@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -395,3 +396,50 @@ func TestRacingJoinsOfOneUserNeverAnswer202ForALostSession(t *testing.T) {
 	}
 	t.Logf("%d of 60 racing joins accepted, every one naming a live session", accepted)
 }
+
+// TestSmallEdgesOfInput checks the edges found with the guarantees: exact
+// key case, duplicate keys, non-ASCII ids named as characters, /metrics by
+// GET only, the Bearer scheme in any case, and 413 from the declared length.
+func TestSmallEdgesOfInput(t *testing.T) {
+	t.Parallel()
+	o := defaultOptions()
+	o.server.AdminToken = adminToken
+	h := newHarness(t, "memory", o)
+	for _, c := range []struct{ body, want string }{
+		{`{"EVENTID":"E1","userId":"U1"}`, `did you mean \"eventId\"`},
+		{`{"eventId":"E1","eventId":"E2","userId":"U1"}`, `duplicate key \"eventId\"`},
+		{`{"eventId":"Eü","userId":"U1"}`, `'ü'`},
+	} {
+		r := h.do("POST", api.SessionsPath, "application/json", []byte(c.body))
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), c.want) {
+			t.Fatalf("%s: %d %s, want 400 saying %s", c.body, r.Status, r.Body, c.want)
+		}
+	}
+	if st := h.stats("E1"); st.Joined != 0 {
+		t.Fatalf("refused joins changed the store: %+v", st)
+	}
+	if r := h.do("POST", "/metrics", "", nil); r.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /metrics = %d", r.Status)
+	}
+	req, _ := http.NewRequest("GET", h.URL+api.AdminEventsPath, nil)
+	req.Header.Set("Authorization", "bearer "+adminToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("lower-case bearer scheme: %v %v", resp.StatusCode, err)
+	}
+	// A declared length over the limit is refused before the body is sent.
+	req, _ = http.NewRequest("POST", h.URL+api.SessionsPath, io.NopCloser(strings.NewReader("")))
+	req.ContentLength = 1 << 20
+	req.Header.Set("Content-Type", "application/json")
+	req.Body = io.NopCloser(blockingReader{})
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("declared 1 MiB body: %v %v, want 413 at once", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// blockingReader is a request body that never arrives.
+type blockingReader struct{}
+
+func (blockingReader) Read([]byte) (int, error) { select {} }
