@@ -49,11 +49,14 @@ Idempotent: running it again with the same name is safe, and brings the
 queues' attributes to the flags given. Prints the queue URL (--output json
 prints the URLs and ARNs of both queues).
 
-The default is a FIFO queue (the name must end in .fifo), which keeps each
-event's join order; --fifo=false makes a standard queue, for raw throughput
-with approximate order. On a standard queue, waiting messages of a full event
-are received again and again, so give it a high --max-receive-count (up to
-1000) or a long line drains into the dead-letter queue.
+The default is a FIFO queue (the name must end in .fifo); --fifo=false makes a
+standard queue, for raw throughput. Admission follows join tickets either way:
+the store, not the queue, decides who is next. The granters send a held
+message again before it reaches --max-receive-count (2..1000), so a waiting
+user's message never drains into the dead-letter queue; each such re-send
+costs a send and a delete, so a higher count means fewer of them (on a
+standard queue, where waiting messages of a full event are received again and
+again, prefer 100 or more).
 
 IAM permissions needed: sqs:CreateQueue, sqs:GetQueueUrl,
 sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
@@ -105,9 +108,9 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 	}
 	f := cmd.Flags()
 	f.String("name", "", "queue name; a FIFO queue's ends in .fifo (required)")
-	f.Bool("fifo", true, "create a FIFO queue (keeps join order per event)")
+	f.Bool("fifo", true, "create a FIFO queue (one message group per event); false: a standard queue")
 	f.String("dlq-name", "", "dead-letter queue name (default: NAME-dlq.fifo)")
-	f.Int("max-receive-count", 10, "receives before a message moves to the dead-letter queue")
+	f.Int("max-receive-count", 10, "receives before a message moves to the dead-letter queue (2..1000; serve re-sends held messages before it)")
 	f.Duration("visibility-timeout", 30*time.Second, "the queue's default visibility timeout")
 	f.Duration("retention", 96*time.Hour, "how long a message may wait in the queue (1m..336h)")
 	f.Bool("high-throughput", true, "FIFO high throughput: deduplication and throughput limits per event")

@@ -205,8 +205,12 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 	for i := range capacity {
 		ids[i] = f.join("DROP", fmt.Sprintf("user-%03d", i)).SessionID
 	}
+	filled := time.Now().Add(30 * time.Second)
 	for i := range capacity {
 		for f.status(ids[i]).Status != "ACTIVE" {
+			if time.Now().After(filled) {
+				t.Fatalf("user %d not admitted into an empty event", i)
+			}
 			time.Sleep(10 * time.Millisecond) // polling for the first admissions
 		}
 	}

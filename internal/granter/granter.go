@@ -103,10 +103,6 @@ type Granter struct {
 	maxReceive int
 }
 
-// blockedRetry is how soon a granter tries again an event whose lowest
-// ticket is still being sent by the replica that took it.
-const blockedRetry = 20 * time.Millisecond
-
 type heldMsg struct {
 	msg      queue.Message
 	extended time.Time
@@ -312,7 +308,7 @@ func (g *Granter) recycle(ctx context.Context, ev string) {
 	list := g.held[ev]
 	var old []queue.Message
 	var fresh []queue.Outgoing
-	keep := list[:0]
+	keep := make([]*heldMsg, 0, len(list)) // list stays as it is if the send fails
 	for _, h := range list {
 		if h.msg.ReceiveCount < g.maxReceive {
 			keep = append(keep, h)
@@ -373,12 +369,10 @@ func (g *Granter) process(ctx context.Context, ev string) {
 			break
 		}
 		if r.Outcome == room.Full || r.Outcome == room.Blocked {
-			at := r.RetryAt
-			if r.Outcome == room.Blocked {
-				// The lowest ticket's send is finishing on another replica.
-				at = g.Now().Add(blockedRetry)
-			}
-			if at.After(g.Now()) {
+			// Full: a slot frees on the store's notification or at RetryAt.
+			// Blocked: the lowest ticket's send is finishing on some
+			// replica, whose MarkEnqueued notifies; RetryAt ends its grace.
+			if at := r.RetryAt; at.After(g.Now()) {
 				g.retryAt[ev] = at
 			} else {
 				delete(g.retryAt, ev) // no known deadline: the tick retries

@@ -303,3 +303,47 @@ func TestUndecodableMessageIsDeadLetteredAtOnce(t *testing.T) {
 		t.Fatalf("dead_lettered counted %v", n)
 	}
 }
+
+// TestBlockedTicketAdmitsTheMomentItsSendIsConfirmed: a lower ticket whose
+// send is still under way on another replica holds later tickets back;
+// when that replica confirms it, the granter is woken by the store and
+// admits it first, with the later ticket's message. The tick is far too
+// slow to be what admits it.
+func TestBlockedTicketAdmitsTheMomentItsSendIsConfirmed(t *testing.T) {
+	t.Parallel()
+	st := memstore.New(memstore.Config{}, policies(10))
+	t.Cleanup(func() { st.Close() })
+	q := memqueue.New(memqueue.Config{})
+	ctx := context.Background()
+	slow, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "slow"}) // ticket 1, still sending
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := join(t, st, q, "E1", "fast") // ticket 2, sent and confirmed
+	var mu sync.Mutex
+	var order []string
+	g := granter.New(granter.Config{Wait: time.Second, Tick: time.Hour}, q, st, quiet)
+	g.Observe = func(d granter.Decision) {
+		if d.Outcome == room.Admitted {
+			mu.Lock()
+			order = append(order, d.Session.UserID)
+			mu.Unlock()
+		}
+	}
+	run(t, g)
+	eventually(t, 10*time.Second, "the later ticket's message held while blocked", func() bool { return g.Held() == 1 })
+	if status(t, st, fast.ID) != room.StatusWaiting {
+		t.Fatal("the later ticket overtook a ticket still being sent")
+	}
+	// The slow replica's send completes, then it confirms.
+	if _, err := q.Send(ctx, []queue.Outgoing{queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: slow.ID, EventID: "E1", Seq: slow.Seq})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkEnqueued(ctx, "E1", slow.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "both admitted", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
+	if fmt.Sprint(order) != "[slow fast]" {
+		t.Fatalf("admitted %v, want [slow fast]", order)
+	}
+}

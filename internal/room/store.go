@@ -19,7 +19,8 @@ type Store interface {
 	// ErrAlreadyJoined. It refuses a new session with ErrLineFull while the
 	// event's line is at MaxWaiting.
 	Join(ctx context.Context, req JoinRequest) (s Session, created bool, err error)
-	// MarkEnqueued records that the session's message is on the queue;
+	// MarkEnqueued records that the session's message is on the queue, and
+	// wakes the event's granters (Freed) when the session heads the line;
 	// ErrNotFound if the session is gone (aborted), in which case the join
 	// must not be answered as accepted.
 	MarkEnqueued(ctx context.Context, eventID, id string) error
@@ -60,9 +61,11 @@ type Store interface {
 	// them at its next operation on the event, and granters holding the
 	// event's line are woken (raised capacity admits at once).
 	PutSettings(ctx context.Context, eventID string, s Settings) error
-	// Freed delivers the id of an event each time one of its slots frees
-	// (leave or expiry), so a granter holding that event's head can admit it
-	// at once. Deliveries may coalesce; the channel closes on Close.
+	// Freed delivers the id of an event each time admission in it may
+	// proceed: a slot frees (leave or expiry), its settings change, or the
+	// lowest ticket's message is confirmed on the queue (a granter may be
+	// Blocked on it), so a granter holding the event's messages admits at
+	// once. Deliveries may coalesce; the channel closes on Close.
 	Freed() <-chan string
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -427,10 +427,12 @@ func TestSmallEdgesOfInput(t *testing.T) {
 		t.Fatalf("lower-case bearer scheme: %v %v", resp.StatusCode, err)
 	}
 	// A declared length over the limit is refused before the body is sent.
-	req, _ = http.NewRequest("POST", h.URL+api.SessionsPath, io.NopCloser(strings.NewReader("")))
+	req, _ = http.NewRequest("POST", h.URL+api.SessionsPath, nil)
 	req.ContentLength = 1 << 20
 	req.Header.Set("Content-Type", "application/json")
-	req.Body = io.NopCloser(blockingReader{})
+	arrived := make(chan struct{})
+	defer close(arrived) // lets the client's body writer go
+	req.Body = io.NopCloser(blockingReader{arrived})
 	c := &http.Client{Timeout: 3 * time.Second}
 	resp, err := c.Do(req)
 	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
@@ -439,7 +441,10 @@ func TestSmallEdgesOfInput(t *testing.T) {
 	resp.Body.Close()
 }
 
-// blockingReader is a request body that never arrives.
-type blockingReader struct{}
+// blockingReader is a request body that does not arrive until done closes.
+type blockingReader struct{ done chan struct{} }
 
-func (blockingReader) Read([]byte) (int, error) { select {} }
+func (b blockingReader) Read([]byte) (int, error) {
+	<-b.done
+	return 0, io.EOF
+}

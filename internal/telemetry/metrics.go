@@ -56,7 +56,7 @@ func New() *Metrics {
 			Name: "wrctl_joins_total", Help: "Join requests answered by this replica, by result.",
 		}, []string{"result"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wrctl_granter_decisions_total", Help: "Admission decisions that ended a queue message on this replica, by outcome (admitted, already_active, skipped).",
+			Name: "wrctl_granter_decisions_total", Help: "Admission decisions that ended a queue message on this replica, by outcome (admitted, skipped: nobody waiting).",
 		}, []string{"outcome"}),
 		joinToAdmission: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "wrctl_join_to_admission_seconds", Help: "Time from join to admission of the sessions this replica admitted.",

@@ -184,6 +184,13 @@ func (q *Queue) MaxReceiveCount(context.Context) (int, error) { return q.cfg.Max
 
 // DeadLetter implements queue.Queue: the messages join Dead at once.
 func (q *Queue) DeadLetter(_ context.Context, msgs []queue.Message) error {
+	q.settle(msgs, func(m *message) { q.dead = append(q.dead, q.message(m)) })
+	return nil
+}
+
+// settle removes the received messages still in flight under these
+// handles, calling before on each first; stale handles are ignored.
+func (q *Queue) settle(msgs []queue.Message, before func(*message)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, r := range msgs {
@@ -191,11 +198,12 @@ func (q *Queue) DeadLetter(_ context.Context, msgs []queue.Message) error {
 		if !ok || !m.inflight {
 			continue
 		}
-		q.dead = append(q.dead, q.message(m))
+		if before != nil {
+			before(m)
+		}
 		q.remove(m)
 	}
 	q.signal()
-	return nil
 }
 
 // SendRaw puts a body on the queue as it is, for tests of bodies that
@@ -223,16 +231,7 @@ func (q *Queue) Dead() []queue.Message {
 
 // Delete implements queue.Queue. Stale handles are ignored.
 func (q *Queue) Delete(_ context.Context, msgs []queue.Message) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, r := range msgs {
-		m, ok := q.handles[r.Handle]
-		if !ok || !m.inflight {
-			continue
-		}
-		q.remove(m)
-	}
-	q.signal()
+	q.settle(msgs, nil)
 	return nil
 }
 

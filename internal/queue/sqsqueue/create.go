@@ -56,8 +56,9 @@ func (o CreateOptions) Validate() error {
 		return fmt.Errorf("standard queue name %q must not end in .fifo", o.Name)
 	case len(strings.TrimSuffix(o.Name, ".fifo")) > 75:
 		return fmt.Errorf("queue name %q is too long for SQS (80 characters with .fifo)", o.Name)
-	case o.MaxReceiveCount < 1 || o.MaxReceiveCount > 1000:
-		return fmt.Errorf("max receive count must be 1..1000, got %d", o.MaxReceiveCount)
+	case o.MaxReceiveCount < 2 || o.MaxReceiveCount > 1000:
+		// At 1 every held message would have to be sent again at once.
+		return fmt.Errorf("max receive count must be 2..1000, got %d", o.MaxReceiveCount)
 	case o.VisibilityTimeout < 0 || o.VisibilityTimeout > 12*time.Hour:
 		return fmt.Errorf("visibility timeout must be 0s..12h, got %s", o.VisibilityTimeout)
 	case o.Retention < time.Minute || o.Retention > 14*24*time.Hour:

@@ -180,6 +180,9 @@ func (s *Store) MarkEnqueued(_ context.Context, eventID, id string) error {
 		return room.ErrNotFound
 	}
 	r.Enqueued = true
+	if r.Status == room.StatusWaiting && s.events[eventID].head() == r {
+		s.notifyFreed(eventID) // a granter may be blocked on this ticket
+	}
 	return nil
 }
 
@@ -307,9 +310,6 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 			return room.GrantResult{Outcome: room.Blocked, Session: s.view(head, now), RetryAt: grace}, nil
 		}
 		s.abort(head) // its join was never answered: it cannot hold the line
-		if _, ok := s.events[eventID]; !ok {
-			return room.GrantResult{Outcome: room.Skipped}, nil
-		}
 	}
 	p := s.policy(eventID)
 	if p.Paused || e.nActive >= int64(p.Capacity) {

@@ -204,11 +204,14 @@ publish()
 return {1, view(sid)}
 `)
 
-// enqueued: ARGV 13 session id. Returns 1, or 0 if unknown.
+// enqueued: ARGV 13 session id. Returns 1, or 0 if unknown. When the
+// session heads its line, granters blocked on its ticket are woken.
 var enqueuedScript = redis.NewScript(preamble + `
+local sid = ARGV[13]
+if redis.call('EXISTS', skey(sid)) == 0 then publish(); return 0 end
+redis.call('HSET', skey(sid), 'enq', 1)
+if redis.call('ZRANGE', wait, 0, 0)[1] == sid then freed = true end
 publish()
-if redis.call('EXISTS', skey(ARGV[13])) == 0 then return 0 end
-redis.call('HSET', skey(ARGV[13]), 'enq', 1)
 return 1
 `)
 

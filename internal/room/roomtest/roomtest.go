@@ -258,6 +258,17 @@ func Run(t *testing.T, newStore NewStore) {
 		admits(t, st, "E1", a.ID, a.ID) // a's own message proves it is on the queue
 		admits(t, st, "E1", b.ID, b.ID)
 
+		// The blocking ticket's own join confirms its send: granters are
+		// woken, and b's message admits it first.
+		a3, _, _ := st.Join(ctx, room.JoinRequest{EventID: "E3", UserID: "A"})
+		b3 := join(t, st, "E3", "B")
+		grant(t, st, "E3", b3.ID, room.Blocked)
+		if err := st.MarkEnqueued(ctx, "E3", a3.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFreed(t, st, "E3")
+		admits(t, st, "E3", b3.ID, a3.ID)
+
 		// A join whose replica died before its message was sent: it never
 		// got an answer, and gives up its ticket after the grace.
 		c, _, _ := st.Join(ctx, room.JoinRequest{EventID: "E2", UserID: "C"})
