@@ -56,6 +56,9 @@ type options struct {
 	queue queue.Queue
 	// store, if set, is used instead of a new memory store.
 	store room.Store
+	// now, if set, is the replica's own clock (server and granter), as a
+	// replica whose clock is skewed would have.
+	now func() time.Time
 	// signer signs access tokens; HS256 with testSecret if nil.
 	signer *accesstoken.Signer
 	// server configures the server under test.
@@ -113,6 +116,9 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		signer, _ = accesstoken.NewHS256Signer(testSecret)
 	}
 	srv := server.New(o.server, st, q, sender, policies, signer, metrics, log)
+	if o.now != nil {
+		srv.Now = o.now
+	}
 	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -120,6 +126,9 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		close(done)
 	} else {
 		g := granter.New(o.granter, q, st, log)
+		if o.now != nil {
+			g.Now = o.now
+		}
 		g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
 		g.LoopLag = metrics.GranterLag
 		go func() { defer close(done); g.Run(ctx) }()

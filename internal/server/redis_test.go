@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/redistest"
@@ -82,5 +83,50 @@ func TestAdmissionOnTheRedisStore(t *testing.T) {
 			// Only the pub/sub notification can admit B: the tick is an hour away.
 			eventually(t, 10*time.Second, "B admitted after A left", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
 		})
+	}
+}
+
+// TestReplicaWithClockAheadExpiresNobody runs two replicas on one Redis, one
+// of them with its own clock an hour ahead (far past every TTL). Its sweeps,
+// polls, heartbeats and tokens must all follow the room's clock (Redis's):
+// nobody expires early and its tokens verify at the right time.
+func TestReplicaWithClockAheadExpiresNobody(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	o := defaultOptions()
+	o.policy.Capacity = 1
+	o.policy.HeartbeatTTL = 20 * time.Second
+	o.policy.WaitingTTL = 20 * time.Second
+	st, err := redisstore.New(context.Background(), redisstore.Config{Addrs: []string{rs.Addr}}, room.StaticPolicies{Default: o.policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.store, o.queue = st, memqueue.New(memqueue.Config{})
+	a := newHarness(t, "memory", o)
+	skewed := o
+	skewed.now = func() time.Time { return time.Now().Add(time.Hour) }
+	skewed.granter.Tick = 20 * time.Millisecond // sweeps often
+	b := newHarness(t, "memory", skewed)
+
+	in := a.join("E1", "in")
+	eventually(t, 10*time.Second, "the first user admitted", func() bool { return a.status(in.SessionID).Status == api.StatusActive })
+	waiting := b.join("E1", "waiting")
+	sweeps := func() float64 { return scrape(t, b)["wrctl_store_requests_total{op=sweep,outcome=ok}"] }
+	eventually(t, 10*time.Second, "the skewed replica swept 20 times", func() bool { return sweeps() >= 20 })
+	if c := b.post(in.SessionID, "heartbeat"); c != http.StatusNoContent {
+		t.Fatalf("heartbeat through the skewed replica = %d", c)
+	}
+	s := b.status(in.SessionID)
+	if s.Status != api.StatusActive {
+		t.Fatalf("the active user = %s after the skewed replica's sweeps", s.Status)
+	}
+	if d := time.Until(*s.ExpiresAt); d > o.policy.HeartbeatTTL+5*time.Second || d < 0 {
+		t.Fatalf("expiresAt %v is %v away: not the room's clock plus the heartbeat TTL", s.ExpiresAt, d)
+	}
+	if _, err := accesstoken.NewHS256Verifier(testSecret).Verify(context.Background(), s.AccessToken); err != nil {
+		t.Fatalf("the skewed replica's access token does not verify now: %v", err)
+	}
+	if w := b.status(waiting.SessionID); w.Status != api.StatusWaiting || *w.Position != 1 {
+		t.Fatalf("the waiting user = %+v after the skewed replica's sweeps", w)
 	}
 }

@@ -263,7 +263,10 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 	}
 	out := toAPI(sess)
 	if sess.Status == room.StatusActive {
-		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, s.Now(), sess.ExpiresAt)
+		// Issued at the store's time of the last change to the session, the
+		// same clock its expiry comes from: a replica whose own clock is
+		// skewed cannot mint a token that is not yet valid, or expired.
+		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
 		if s.cfg.TokenAudience != "" {
 			c.Audience = []string{s.cfg.TokenAudience}
 		}
