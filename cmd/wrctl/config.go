@@ -28,8 +28,10 @@ type Config struct {
 	Room   RoomConfig
 	Log    LogConfig
 	Token  TokenConfig
-	Admin  AdminConfig
-	Limits LimitsConfig
+	// UserToken says how to verify the site's user tokens.
+	UserToken UserTokenConfig
+	Admin     AdminConfig
+	Limits    LimitsConfig
 	// Events overrides room settings per event id (events.<id>.capacity).
 	Events map[string]EventConfig
 }
@@ -161,6 +163,21 @@ type TokenConfig struct {
 	Audience string
 }
 
+// UserTokenConfig is the userToken.* section: how the site signs the user
+// tokens a join may carry (sub = userId) to prove it is the user; off when
+// neither key is set.
+type UserTokenConfig struct {
+	// Secret is the HS256 secret shared with the site, at least 32 bytes;
+	// prefer WRCTL_USER_TOKEN_SECRET (userToken.secret).
+	Secret string
+	// PublicKeyFile is the site's Ed25519 public key, PEM (userToken.publicKeyFile).
+	PublicKeyFile string
+	// Issuer, if set, must be the tokens' iss (userToken.issuer).
+	Issuer string
+	// Audience, if set, must be in the tokens' aud (userToken.audience).
+	Audience string
+}
+
 // LogConfig is the log.* section.
 type LogConfig struct {
 	// Level is debug, info, warn or error (log.level, default info).
@@ -202,6 +219,10 @@ var serveKeys = map[string]string{
 	"token.secret":              "token-secret",
 	"token.ed25519KeyFile":      "token-key-file",
 	"token.audience":            "token-audience",
+	"userToken.secret":          "user-token-secret",
+	"userToken.publicKeyFile":   "user-token-key-file",
+	"userToken.issuer":          "user-token-issuer",
+	"userToken.audience":        "user-token-audience",
 	"server.maxConcurrent":      "max-concurrent-requests",
 	"server.maxConns":           "max-conns",
 	"server.maxConnsPerAddr":    "max-conns-per-addr",
@@ -280,6 +301,8 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		TrustUserID: v.GetBool("room.trustUserId")}
 	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
 	c.Token = TokenConfig{Secret: v.GetString("token.secret"), Ed25519KeyFile: str("token.ed25519KeyFile"), Audience: str("token.audience")}
+	c.UserToken = UserTokenConfig{Secret: v.GetString("userToken.secret"), PublicKeyFile: str("userToken.publicKeyFile"),
+		Issuer: str("userToken.issuer"), Audience: str("userToken.audience")}
 	if len(errs) > 0 {
 		return c, usageError{fmt.Errorf("%s", strings.Join(errs, "; "))}
 	}
@@ -432,6 +455,12 @@ func (c Config) Validate() error {
 	}
 	if c.Token.Secret != "" && len(c.Token.Secret) < accesstoken.MinSecretLen {
 		bad("token.secret", "must be at least %d bytes, got %d (e.g. openssl rand -hex 32)", accesstoken.MinSecretLen, len(c.Token.Secret))
+	}
+	if c.UserToken.Secret != "" && c.UserToken.PublicKeyFile != "" {
+		bad("userToken.secret", "give --user-token-secret or --user-token-key-file, not both")
+	}
+	if c.UserToken.Secret != "" && len(c.UserToken.Secret) < accesstoken.MinSecretLen {
+		bad("userToken.secret", "must be at least %d bytes, got %d", accesstoken.MinSecretLen, len(c.UserToken.Secret))
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)

@@ -29,6 +29,7 @@ import (
 	"github.com/wrctl/wrctl/internal/room/redisstore"
 	"github.com/wrctl/wrctl/internal/server"
 	"github.com/wrctl/wrctl/internal/telemetry"
+	"github.com/wrctl/wrctl/internal/usertoken"
 )
 
 func newServeCmd() *cobra.Command {
@@ -106,6 +107,10 @@ makes held queue messages visible again for other replicas.`,
 	f.Int("join-burst-per-ip", 10, "burst of the per-IP join limit")
 	f.String("trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client")
 	f.String("token-secret", "", "HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)")
+	f.String("user-token-secret", "", "HS256 secret of the user tokens the site signs (sub = userId): a join carrying one as Authorization: Bearer gets the user's place back without its Idempotency-Key (prefer WRCTL_USER_TOKEN_SECRET)")
+	f.String("user-token-key-file", "", "the site's Ed25519 public key (PEM) for EdDSA user tokens")
+	f.String("user-token-issuer", "", "required iss of user tokens")
+	f.String("user-token-audience", "", "required aud of user tokens")
 	f.String("token-key-file", "", "Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json")
 	f.String("token-audience", "", "aud claim of access tokens")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
@@ -171,6 +176,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 		}
 		log.Info("open-file limit", "nofile", fds, "max_conns", maxConns)
 	}
+	userTokens, err := newUserTokens(cfg.UserToken)
+	if err != nil {
+		return err
+	}
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	defer sender.Close()
 	srv := server.New(server.Config{
@@ -187,6 +196,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 		RefuseUnknownEvents: cfg.Room.UnknownEvents == "refuse",
 		KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
 		TrustUserID:         cfg.Room.TrustUserID,
+		UserTokens:          userTokens,
 	}, st, q, sender, policies, signer, metrics, log)
 	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
 	g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
@@ -222,6 +232,27 @@ func newSigner(cfg TokenConfig, log *slog.Logger) (*accesstoken.Signer, error) {
 	log.Warn("no token key configured: signing access tokens with a key generated at start; " +
 		"they will not verify across replicas or restarts (set --token-secret or --token-key-file)")
 	return accesstoken.GenerateEd25519Signer()
+}
+
+// newUserTokens builds the verifier of the site's user tokens, or nil when
+// none is configured.
+func newUserTokens(cfg UserTokenConfig) (*usertoken.Verifier, error) {
+	uc := usertoken.Config{Issuer: cfg.Issuer, Audience: cfg.Audience}
+	switch {
+	case cfg.Secret != "":
+		uc.Secret = []byte(cfg.Secret)
+	case cfg.PublicKeyFile != "":
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, usagef("--user-token-key-file: %v", err)
+		}
+		if uc.PublicKey, err = accesstoken.ParsePublicKey(pem); err != nil {
+			return nil, usagef("--user-token-key-file %s: %v", cfg.PublicKeyFile, err)
+		}
+	default:
+		return nil, nil
+	}
+	return usertoken.New(uc)
 }
 
 // openStore opens the configured session store.

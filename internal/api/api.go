@@ -132,6 +132,7 @@ const (
 	CodeUnknownEvent     = "unknown_event"
 	CodeUnauthorized     = "unauthorized"
 	CodeAlreadyJoined    = "already_joined"
+	CodeBadUserToken     = "invalid_user_token"
 )
 
 // AdminEventsPath is the admin API's collection of event settings.

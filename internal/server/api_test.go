@@ -12,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/usertoken"
 )
 
 func TestJoinAnswers202WithLocationAndRetryAfter(t *testing.T) {
@@ -447,4 +450,52 @@ type blockingReader struct{ done chan struct{} }
 func (b blockingReader) Read([]byte) (int, error) {
 	<-b.done
 	return 0, io.EOF
+}
+
+// TestSiteSignedUserTokenProvesARejoin: with user tokens configured, a join
+// carrying the site's token for that user gets the live session back
+// without the first join's key; a token for someone else, or a forged one,
+// is refused and changes nothing.
+func TestSiteSignedUserTokenProvesARejoin(t *testing.T) {
+	t.Parallel()
+	site := []byte("site-signing-secret-site-signing-secret")
+	v, err := usertoken.New(usertoken.Config{Secret: site})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := defaultOptions()
+	o.noGranter = true
+	o.server.UserTokens = v
+	h := newHarness(t, "memory", o)
+	token := func(secret []byte, sub string) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: sub, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute))}).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	body := []byte(`{"eventId":"E1","userId":"alice"}`)
+	first := h.join("E1", "alice") // with its key, from the first device
+	for _, c := range []struct {
+		name, auth string
+		status     int
+	}{
+		{"forged", "Bearer " + token([]byte("not-the-site-secret-not-the-site-secret"), "alice"), http.StatusUnauthorized},
+		{"another user's", "Bearer " + token(site, "mallory"), http.StatusForbidden},
+		{"not a bearer token", "Basic YWxpY2U6eA==", http.StatusUnauthorized},
+	} {
+		r := h.doWith("POST", api.SessionsPath, "application/json", body, http.Header{"Authorization": {c.auth}})
+		if r.Status != c.status || strings.Contains(string(r.Body), first.SessionID) {
+			t.Fatalf("%s token: %d %s, want %d without the session", c.name, r.Status, r.Body, c.status)
+		}
+		problem(t, r)
+	}
+	// A second device of the same user, signed in on the site, no key.
+	r := h.doWith("POST", api.SessionsPath, "application/json", body, http.Header{"Authorization": {"Bearer " + token(site, "alice")}})
+	if r.Status != http.StatusAccepted || decode[api.Session](t, r.Body).SessionID != first.SessionID {
+		t.Fatalf("re-join with the site's token for alice: %d %s, want 202 with %s", r.Status, r.Body, first.SessionID)
+	}
+	if st := h.stats("E1"); st.Joined != 1 {
+		t.Fatalf("stats = %+v, want one place", st)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/telemetry"
+	"github.com/wrctl/wrctl/internal/usertoken"
 )
 
 // Config tunes the API.
@@ -52,6 +53,10 @@ type Config struct {
 	// MaxConnsPerAddr caps open connections per client address (the peer:
 	// behind a load balancer, leave it 0, no cap).
 	MaxConnsPerAddr int
+	// UserTokens, if set, verifies user tokens the site signs (sub =
+	// userId), sent as "Authorization: Bearer" on a join: a valid one hands
+	// the user's live session back without the first join's key.
+	UserTokens *usertoken.Verifier
 	// TrustUserID hands a live session to any re-join with its userId, for
 	// deployments where only the site's backend calls the API. Off by
 	// default: a re-join must send the first join's Idempotency-Key.

@@ -79,12 +79,16 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	trusted, ok := s.userProven(w, r, *req.UserID)
+	if !ok {
+		return
+	}
 	// Once validated, a join runs to the end even if the client goes away:
 	// the store and the queue must agree.
 	ctx := context.WithoutCancel(r.Context())
 	var sess room.Session
 	var created bool
-	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: s.cfg.TrustUserID}
+	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: trusted || s.cfg.TrustUserID}
 	ticket, err := s.sender.Enqueue(*req.EventID, func() (queue.Outgoing, bool, error) {
 		var err error
 		sess, created, err = s.st.Join(ctx, jr)
@@ -279,6 +283,27 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 		out.AccessToken = tok
 	}
 	writeJSON(w, status, out)
+}
+
+// userProven checks the user token a join may carry (when the operator
+// configured user tokens): a valid token for this userId proves the caller
+// is the user. It answers the problem itself for a bad token.
+func (s *Server) userProven(w http.ResponseWriter, r *http.Request, userID string) (bool, bool) {
+	if s.cfg.UserTokens == nil || r.Header.Get("Authorization") == "" {
+		return false, true
+	}
+	tok, ok := bearer(r)
+	sub, err := s.cfg.UserTokens.Subject(tok)
+	switch {
+	case !ok || err != nil:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wrctl-join", error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, api.CodeBadUserToken, "Authorization", "the user token is not valid: it must be a bearer JWT signed by the site, unexpired, with sub = userId")
+		return false, false
+	case sub != userID:
+		writeProblem(w, http.StatusForbidden, api.CodeBadUserToken, "userId", "the user token was signed for another user")
+		return false, false
+	}
+	return true, true
 }
 
 // MaxIdempotencyKey is the longest Idempotency-Key accepted.
