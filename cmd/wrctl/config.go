@@ -146,6 +146,12 @@ type RoomConfig struct {
 	// to events neither configured nor set through the admin API get 404)
 	// (room.unknownEvents, default accept).
 	UnknownEvents string
+	// EndedRetention keeps an ended session answering status (LEFT or
+	// EXPIRED) this long (room.endedRetention, default 10m).
+	EndedRetention time.Duration
+	// EventRetention keeps an event with no live session and no runtime
+	// settings, with its counters, this long (room.eventRetention, default 10m).
+	EventRetention time.Duration
 	// TrustUserID hands a user's live session to any re-join with the same
 	// userId, without the first join's Idempotency-Key: only for rooms whose
 	// API only the site's backend reaches (room.trustUserId, default false).
@@ -229,6 +235,8 @@ var serveKeys = map[string]string{
 	"room.maxWaiting":           "max-waiting",
 	"room.unknownEvents":        "unknown-events",
 	"room.trustUserId":          "trust-user-id",
+	"room.endedRetention":       "ended-retention",
+	"room.eventRetention":       "event-retention",
 	"admin.token":               "admin-token",
 	"limits.joinRatePerIP":      "join-rate-per-ip",
 	"limits.joinBurstPerIP":     "join-burst-per-ip",
@@ -298,7 +306,7 @@ func loadConfig(v *viper.Viper) (Config, error) {
 	}}
 	c.Room = RoomConfig{Capacity: num("room.capacity"), HeartbeatTTL: dur("room.heartbeatTTL"), WaitingTTL: dur("room.waitingTTL"),
 		MaxActive: dur("room.maxActive"), MaxWaiting: num("room.maxWaiting"), UnknownEvents: str("room.unknownEvents"),
-		TrustUserID: v.GetBool("room.trustUserId")}
+		TrustUserID: v.GetBool("room.trustUserId"), EndedRetention: dur("room.endedRetention"), EventRetention: dur("room.eventRetention")}
 	c.Log = LogConfig{Level: str("log.level"), Format: str("log.format")}
 	c.Token = TokenConfig{Secret: v.GetString("token.secret"), Ed25519KeyFile: str("token.ed25519KeyFile"), Audience: str("token.audience")}
 	c.UserToken = UserTokenConfig{Secret: v.GetString("userToken.secret"), PublicKeyFile: str("userToken.publicKeyFile"),
@@ -419,6 +427,11 @@ func (c Config) Validate() error {
 		bad("room.capacity", "must be at least 1, got %d", c.Room.Capacity)
 	}
 	for key, d := range map[string]time.Duration{"room.heartbeatTTL": c.Room.HeartbeatTTL, "room.waitingTTL": c.Room.WaitingTTL, "room.maxActive": c.Room.MaxActive} {
+		if d < time.Second {
+			bad(key, "must be at least 1s, got %s", d)
+		}
+	}
+	for key, d := range map[string]time.Duration{"room.endedRetention": c.Room.EndedRetention, "room.eventRetention": c.Room.EventRetention} {
 		if d < time.Second {
 			bad(key, "must be at least 1s, got %s", d)
 		}

@@ -101,6 +101,8 @@ makes held queue messages visible again for other replicas.`,
 	f.Int("max-conns-per-addr", 0, "open connections per client address at most (0: no cap; keep 0 behind a load balancer)")
 	f.Int("max-waiting", 0, "per event, refuse joins with 503 while this many wait (0: no limit)")
 	f.String("unknown-events", "accept", "joins to events not configured nor set by the admin API: accept or refuse (404)")
+	f.Duration("ended-retention", 10*time.Minute, "an ended session answers status (LEFT or EXPIRED) this long, then 404")
+	f.Duration("event-retention", 10*time.Minute, "an event with no live session and no runtime settings is forgotten (with its counters) after this long")
 	f.Bool("trust-user-id", false, "hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)")
 	f.String("admin-token", "", "bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)")
 	f.Float64("join-rate-per-ip", 0, "joins per second per client IP, 429 past it (0: off)")
@@ -255,13 +257,19 @@ func newUserTokens(cfg UserTokenConfig) (*usertoken.Verifier, error) {
 	return usertoken.New(uc)
 }
 
+// retention is what the store keeps of the past.
+func retention(r RoomConfig) room.Retention {
+	return room.Retention{Ended: r.EndedRetention, Event: r.EventRetention}
+}
+
 // openStore opens the configured session store.
 func openStore(ctx context.Context, cfg Config, policies room.Policies) (room.Store, error) {
 	if cfg.Store.Backend == "memory" {
-		return memstore.New(memstore.Config{}, policies), nil
+		return memstore.New(memstore.Config{Retention: retention(cfg.Room)}, policies), nil
 	}
 	r := cfg.Store.Redis
-	rc := redisstore.Config{Addrs: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, DB: r.DB, Prefix: r.Prefix}
+	rc := redisstore.Config{Addrs: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, DB: r.DB, Prefix: r.Prefix,
+		Retention: retention(cfg.Room)}
 	if r.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.TLSServerName}
 		if r.TLSCAFile != "" {
