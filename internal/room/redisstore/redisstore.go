@@ -44,9 +44,11 @@ type Config struct {
 	Clock room.Clock
 }
 
-// IndexTTL is how long the session-id → event index outlives the last
-// request for a session; every request renews it.
-const IndexTTL = 24 * time.Hour
+// indexIdle is how long the session-id → event index outlives the last
+// request for a session, on top of the ended retention: every request
+// renews it, and a live session is polled or heartbeats well within its
+// TTLs, so only ended sessions' indexes age out.
+const indexIdle = time.Hour
 
 // Store is the Redis room.Store.
 type Store struct {
@@ -55,6 +57,7 @@ type Store struct {
 	prefix   string
 	channel  string
 	keep     room.Retention
+	indexTTL time.Duration
 	clock    room.Clock
 
 	ps     *redis.PubSub
@@ -97,6 +100,7 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		prefix:   cfg.Prefix,
 		channel:  cfg.Prefix + ":freed",
 		keep:     cfg.Retention.WithDefaults(),
+		indexTTL: indexIdle + cfg.Retention.WithDefaults().Ended,
 		clock:    cfg.Clock,
 		freed:    make(chan string, 1024),
 		closed:   make(chan struct{}),
@@ -163,7 +167,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, extra
 
 // eventOf finds a session's event through the index, renewing it.
 func (s *Store) eventOf(ctx context.Context, id string) (string, error) {
-	ev, err := s.rdb.GetEx(ctx, s.indexKey(id), IndexTTL).Result()
+	ev, err := s.rdb.GetEx(ctx, s.indexKey(id), s.indexTTL).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", room.ErrNotFound
 	}
@@ -180,7 +184,7 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 	// then fails they point at nothing, which is harmless (the sweep drops
 	// an event with nothing in it), and nothing half-made is visible.
 	pipe := s.rdb.Pipeline()
-	pipe.Set(ctx, s.indexKey(id), req.EventID, IndexTTL)
+	pipe.Set(ctx, s.indexKey(id), req.EventID, s.indexTTL)
 	pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
