@@ -110,6 +110,8 @@ type Event struct {
 	Capacity int `json:"capacity"`
 	// ServerPeakActive is the store's own high-water mark of ACTIVE
 	// sessions; ServerMaxActiveSeen the most the stats endpoint reported.
+	// Both come from the code that enforces capacity, so only ClientMaxActive
+	// observes it independently.
 	ServerPeakActive    int64 `json:"serverPeakActive"`
 	ServerMaxActiveSeen int64 `json:"serverMaxActiveSeen"`
 	// ClientMaxActive is the most users that saw themselves inside at once.
