@@ -52,8 +52,9 @@ prints the URLs and ARNs of both queues).
 The default is a FIFO queue (the name must end in .fifo); --fifo=false makes a
 standard queue, for raw throughput. Admission follows join tickets either way:
 the store, not the queue, decides who is next. The granters send a held
-message again before it reaches --max-receive-count (2..1000), so a waiting
-user's message never drains into the dead-letter queue; each such re-send
+message again before it reaches --max-receive-count (2..1000), and bring back
+from the dead-letter queue any wake-up that still has someone waiting (the
+dead-letter queue must stay readable by serve); each such re-send
 costs a send and a delete, so a higher count means fewer of them (on a
 standard queue, where waiting messages of a full event are received again and
 again, prefer 100 or more).

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
@@ -381,4 +384,69 @@ func deref(p *int64) any {
 		return nil
 	}
 	return *p
+}
+
+// TestHeldMessageOutlivesKilledReplicasWithoutDeadLettering is the
+// dead-letter scenario from outside: a queue whose redrive policy moves a
+// message after 2 receives, the replica holding the waiting user's message
+// killed three times (a kill during a long poll spends a receive nobody
+// sees, so the message does reach the dead-letter queue). The user must
+// still be admitted when the slot frees, and no wake-up is left in the
+// dead-letter queue.
+func TestHeldMessageOutlivesKilledReplicasWithoutDeadLettering(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	r := wrctl(t, nil, "queue", "create", "--name", uniqueQueue("e2e-redrive"), "--max-receive-count", "2", "--sqs-endpoint", emu.URL, "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("queue create: exit %d: %s", r.code, r.stderr)
+	}
+	var out struct {
+		QueueURL string `json:"queueUrl"`
+		DLQURL   string `json:"dlqUrl"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.DLQURL == "" {
+		t.Fatalf("queue create printed %q: %v", r.stdout, err)
+	}
+	f := newFleet(t, 1, "--queue", "sqs", "--queue-url", out.QueueURL, "--sqs-endpoint", emu.URL,
+		"--store", "redis", "--redis-addr", rs.Addr, "--capacity", "1", "--visibility-timeout", "2s",
+		"--heartbeat-ttl", "60s", "--waiting-ttl", "60s")
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(45 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 45s: %s", what)
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+		}
+	}
+	a := f.join("REDRIVE", "a")
+	eventually("a admitted", func() bool { return f.status(a.SessionID).Status == "ACTIVE" })
+	b := f.join("REDRIVE", "b")
+	for round := range 3 {
+		live := len(f.replicas) - 1
+		eventually(fmt.Sprintf("round %d: b's message held", round), func() bool { return held(f.replicas[live]) > 0 })
+		f.kill(live)
+		f.add()
+		if s := f.status(b.SessionID); s.Status != "WAITING" {
+			t.Fatalf("round %d: b is %s", round, s.Status)
+		}
+	}
+	if code, body := f.call("POST", "/api/waiting-room/sessions/"+a.SessionID+":leave", ""); code != http.StatusNoContent {
+		t.Fatalf("leave: %d %s", code, body)
+	}
+	eventually("b admitted once a left", func() bool { return f.status(b.SessionID).Status == "ACTIVE" })
+	attrs, err := emu.Client().GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl:       &out.DLQURL,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range attrs.Attributes {
+		if v != "0" {
+			t.Fatalf("dead-letter queue %s = %s, want 0", k, v)
+		}
+	}
+	t.Logf("holder killed 3 times at max receive count 2: b admitted once a left, dead-letter queue empty")
 }

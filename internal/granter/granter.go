@@ -47,6 +47,11 @@ type Config struct {
 	Tick time.Duration
 	// MaxHeld stops receiving while this many messages are held. Default 10000.
 	MaxHeld int
+	// RedriveEvery is how often the granter looks in the dead-letter queue
+	// for wake-ups that landed there (a replica killed during its long poll
+	// spends a receive it never saw) and sends back those whose event still
+	// has someone waiting. Default 10s.
+	RedriveEvery time.Duration
 	// MaxHeldPerEvent caps the messages held for one full event; the rest
 	// are made visible again after a third of Visibility. Only a standard
 	// queue ever hands over more: a FIFO queue locks the event's group
@@ -63,6 +68,9 @@ func (c *Config) defaults() {
 	}
 	if c.Tick <= 0 {
 		c.Tick = time.Second
+	}
+	if c.RedriveEvery <= 0 {
+		c.RedriveEvery = 10 * time.Second
 	}
 	if c.MaxHeld <= 0 {
 		c.MaxHeld = 10000
@@ -89,8 +97,9 @@ type Granter struct {
 	// Observe, if set, is called with every decision that ends a message.
 	Observe func(Decision)
 	// Count, if set, hears of messages handled apart from decisions:
-	// "dead_lettered" (undecodable) and "recycled" (sent again before the
-	// redrive policy would move them to the dead-letter queue).
+	// "dead_lettered" (undecodable), "recycled" (sent again before the
+	// redrive policy would move them to the dead-letter queue) and
+	// "redriven" (brought back from the dead-letter queue).
 	Count func(what string, n int)
 	// LoopLag, if set, hears how late each periodic tick was handled.
 	LoopLag func(time.Duration)
@@ -120,11 +129,11 @@ func (g *Granter) Run(ctx context.Context) error {
 	g.held = make(map[string][]*heldMsg)
 	g.retryAt = make(map[string]time.Time)
 	g.readRedrive(ctx)
-	// The sweep runs apart: a slow sweep never delays an admission.
-	var sweeps sync.WaitGroup
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	defer func() { stopSweep(); sweeps.Wait() }()
-	sweeps.Go(func() { g.sweep(sweepCtx) })
+	// Sweeps and redrives run apart: they never delay an admission.
+	var background sync.WaitGroup
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer func() { stopBackground(); background.Wait() }()
+	background.Go(func() { g.background(bgCtx) })
 	batches := make(chan []queue.Message)
 	credit := make(chan struct{}, 1)
 	credit <- struct{}{}
@@ -188,10 +197,13 @@ func (g *Granter) Run(ctx context.Context) error {
 	}
 }
 
-// sweep ends overdue sessions every tick until ctx ends.
-func (g *Granter) sweep(ctx context.Context) {
+// background sweeps overdue sessions every tick and redrives the
+// dead-letter queue every RedriveEvery, until ctx ends.
+func (g *Granter) background(ctx context.Context) {
 	tick := time.NewTicker(g.cfg.Tick)
 	defer tick.Stop()
+	redrive := time.NewTicker(g.cfg.RedriveEvery)
+	defer redrive.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,8 +212,80 @@ func (g *Granter) sweep(ctx context.Context) {
 			if _, err := g.st.Sweep(ctx); err != nil && ctx.Err() == nil {
 				g.log.Warn("sweep expired sessions", "err", err)
 			}
+		case <-redrive.C:
+			g.redrive(ctx)
 		}
 	}
+}
+
+// redrive sends back the wake-ups found in the dead-letter queue whose
+// event still has someone waiting, and drops the spent ones: every WAITING
+// session keeps a live message even when the queue's redrive policy moved
+// one. Messages that cannot be decoded stay there for the operator.
+func (g *Granter) redrive(ctx context.Context) {
+	for range 10 { // at most 100 messages a round
+		msgs, err := g.q.ReceiveDead(ctx, queue.MaxBatch, 3*g.cfg.RedriveEvery)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Warn("read the dead-letter queue", "err", err)
+			}
+			return
+		}
+		waiting := map[string]bool{}
+		var back []queue.Outgoing
+		var done []queue.Message
+		for _, m := range msgs {
+			if m.Err != nil {
+				continue
+			}
+			ev := m.Body.EventID
+			w, ok := waiting[ev]
+			if !ok {
+				st, err := g.st.Stats(ctx, ev)
+				if err != nil {
+					g.log.Warn("redrive: read the event", "event", ev, "err", err)
+					return
+				}
+				w, waiting[ev] = st.Waiting > 0, st.Waiting > 0
+			}
+			if w {
+				out := queue.OutgoingFor(m.Body)
+				out.DedupID = m.Body.SessionID + "-" + randomSuffix()
+				back = append(back, out)
+			}
+			done = append(done, m)
+		}
+		if len(back) > 0 {
+			if err := sendAll(ctx, g.q, back); err != nil {
+				g.log.Warn("redrive: send wake-ups back", "err", err, "count", len(back))
+				return // they stay in the dead-letter queue and are tried again
+			}
+			g.log.Warn("wake-ups brought back from the dead-letter queue", "count", len(back))
+			if g.Count != nil {
+				g.Count("redriven", len(back))
+			}
+		}
+		if len(done) > 0 {
+			if err := g.q.DeleteDead(ctx, done); err != nil {
+				g.log.Warn("redrive: delete from the dead-letter queue", "err", err, "count", len(done))
+			}
+		}
+		if len(msgs) < queue.MaxBatch {
+			return
+		}
+	}
+}
+
+// sendAll sends messages and reports the first failure, of the request or
+// of one message.
+func sendAll(ctx context.Context, q queue.Queue, msgs []queue.Outgoing) error {
+	failed, err := q.Send(ctx, msgs)
+	for _, f := range failed {
+		if err == nil {
+			err = f
+		}
+	}
+	return err
 }
 
 // readRedrive learns the queue's redrive limit; without it the granter
@@ -305,12 +389,15 @@ func (g *Granter) recycle(ctx context.Context, ev string) {
 	if g.maxReceive <= 0 {
 		return
 	}
+	// One receive of margin where the limit allows it: a replica killed
+	// during its long poll spends a receive nobody sees.
+	limit := max(g.maxReceive-1, 2)
 	list := g.held[ev]
 	var old []queue.Message
 	var fresh []queue.Outgoing
 	keep := make([]*heldMsg, 0, len(list)) // list stays as it is if the send fails
 	for _, h := range list {
-		if h.msg.ReceiveCount < g.maxReceive {
+		if h.msg.ReceiveCount < limit {
 			keep = append(keep, h)
 			continue
 		}
@@ -322,13 +409,7 @@ func (g *Granter) recycle(ctx context.Context, ev string) {
 	if len(old) == 0 {
 		return
 	}
-	failed, err := g.q.Send(ctx, fresh)
-	for i := range failed {
-		if failed[i] != nil && err == nil {
-			err = failed[i]
-		}
-	}
-	if err != nil {
+	if err := sendAll(ctx, g.q, fresh); err != nil {
 		g.log.Warn("send fresh copies of held messages", "err", err, "count", len(fresh))
 		return // keep holding the old ones; try again at the next receive
 	}

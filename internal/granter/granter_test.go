@@ -347,3 +347,37 @@ func TestBlockedTicketAdmitsTheMomentItsSendIsConfirmed(t *testing.T) {
 		t.Fatalf("admitted %v, want [slow fast]", order)
 	}
 }
+
+// TestWakeUpInTheDeadLetterQueueIsBroughtBack: a waiting user's message
+// that the queue moved to its dead-letter queue (here: received past the
+// limit by consumers that never settled it) is sent back, so the user is
+// admitted when a slot frees; a spent one (nobody waiting) is dropped.
+func TestWakeUpInTheDeadLetterQueueIsBroughtBack(t *testing.T) {
+	t.Parallel()
+	st := memstore.New(memstore.Config{}, policies(1))
+	t.Cleanup(func() { st.Close() })
+	q := memqueue.New(memqueue.Config{MaxReceiveCount: 2})
+	ctx := context.Background()
+	a := join(t, st, q, "E1", "A")
+	// A's message is received and released twice: the third receive
+	// moves it aside.
+	for range 2 {
+		msgs, _ := q.Receive(ctx, 10, 0, time.Minute)
+		if len(msgs) != 1 {
+			t.Fatalf("received %d messages", len(msgs))
+		}
+		q.ChangeVisibility(ctx, msgs, 0)
+	}
+	if msgs, _ := q.Receive(ctx, 10, 0, time.Minute); len(msgs) != 0 || len(q.Dead()) != 1 {
+		t.Fatalf("the message was not moved aside: %d received, %d dead", len(msgs), len(q.Dead()))
+	}
+	g := granter.New(granter.Config{Wait: time.Second, RedriveEvery: 50 * time.Millisecond}, q, st, quiet)
+	var counted sync.Map
+	g.Count = func(what string, n int) { counted.Store(what, n) }
+	run(t, g)
+	eventually(t, 10*time.Second, "A admitted with its message brought back", func() bool { return status(t, st, a.ID) == room.StatusActive })
+	if n, _ := counted.Load("redriven"); n != 1 {
+		t.Fatalf("redriven counted %v", n)
+	}
+	eventually(t, 10*time.Second, "the dead-letter queue emptied", func() bool { return len(q.Dead()) == 0 })
+}

@@ -93,6 +93,11 @@ type Queue interface {
 	// (a message that can never be processed must not block its group
 	// until its receive count runs out); without one they are dropped.
 	DeadLetter(ctx context.Context, msgs []Message) error
+	// ReceiveDead takes up to max messages of the dead-letter queue without
+	// waiting, hiding them for visibility; none when there is no such queue.
+	ReceiveDead(ctx context.Context, max int, visibility time.Duration) ([]Message, error)
+	// DeleteDead removes messages taken with ReceiveDead.
+	DeleteDead(ctx context.Context, msgs []Message) error
 	// MaxReceiveCount is how many receives a message survives before the
 	// queue moves it to its dead-letter queue; 0 when it never does.
 	MaxReceiveCount(ctx context.Context) (int, error)

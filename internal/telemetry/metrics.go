@@ -83,7 +83,7 @@ func New() *Metrics {
 		}, []string{"op"}),
 		granterMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wrctl_granter_messages_total",
-			Help: "Queue messages the granter handled apart from decisions: dead_lettered (undecodable, moved at once), recycled (sent again before the redrive limit).",
+			Help: "Queue messages the granter handled apart from decisions: dead_lettered (undecodable, moved at once), recycled (sent again before the redrive limit), redriven (brought back from the dead-letter queue).",
 		}, []string{"action"}),
 		granterLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "wrctl_granter_loop_lag_seconds", Help: "How late the granter's loop handled its periodic tick: a busy or stuck granter shows here.",
@@ -98,7 +98,7 @@ func New() *Metrics {
 	for _, o := range []room.GrantOutcome{room.Admitted, room.Skipped} {
 		m.decisions.WithLabelValues(o.String())
 	}
-	for _, a := range []string{"dead_lettered", "recycled"} {
+	for _, a := range []string{"dead_lettered", "recycled", "redriven"} {
 		m.granterMessages.WithLabelValues(a)
 	}
 	m.reg.MustRegister(m.granterMessages, m.joins, m.decisions, m.joinToAdmission, m.httpRequests, m.httpDuration,

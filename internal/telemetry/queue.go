@@ -67,6 +67,20 @@ func (iq *instrumentedQueue) DeadLetter(ctx context.Context, msgs []queue.Messag
 	return err
 }
 
+func (iq *instrumentedQueue) ReceiveDead(ctx context.Context, max int, visibility time.Duration) ([]queue.Message, error) {
+	start := time.Now()
+	msgs, err := iq.q.ReceiveDead(ctx, max, visibility)
+	iq.observe("receive_dead", start, err)
+	return msgs, err
+}
+
+func (iq *instrumentedQueue) DeleteDead(ctx context.Context, msgs []queue.Message) error {
+	start := time.Now()
+	err := iq.q.DeleteDead(ctx, msgs)
+	iq.observe("delete_dead", start, err)
+	return err
+}
+
 func (iq *instrumentedQueue) MaxReceiveCount(ctx context.Context) (int, error) {
 	return iq.q.MaxReceiveCount(ctx)
 }

@@ -8,6 +8,7 @@ package memqueue
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ type Queue struct {
 	inflight inflightHeap
 	dedup    map[string]time.Time
 	dedupLog []dedupEntry
-	dead     []queue.Message
+	dead     []*deadMsg
 	nextID   uint64
 	changed  chan struct{} // closed and replaced whenever a receive might succeed
 }
@@ -56,6 +57,12 @@ type message struct {
 	visibleAt time.Time
 	received  int
 	inflight  bool
+}
+
+// deadMsg is a message set aside, hidden until a time while taken.
+type deadMsg struct {
+	msg    queue.Message
+	hidden time.Time
 }
 
 type dedupEntry struct {
@@ -149,7 +156,7 @@ func (q *Queue) take(max int, now time.Time, visibility time.Duration) []queue.M
 		for i := 0; i < len(g.msgs) && len(out) < max; {
 			m := g.msgs[i]
 			if q.cfg.MaxReceiveCount > 0 && m.received >= q.cfg.MaxReceiveCount {
-				q.dead = append(q.dead, q.message(m))
+				q.bury(m)
 				q.unlink(m)
 				continue
 			}
@@ -184,7 +191,7 @@ func (q *Queue) MaxReceiveCount(context.Context) (int, error) { return q.cfg.Max
 
 // DeadLetter implements queue.Queue: the messages join Dead at once.
 func (q *Queue) DeadLetter(_ context.Context, msgs []queue.Message) error {
-	q.settle(msgs, func(m *message) { q.dead = append(q.dead, q.message(m)) })
+	q.settle(msgs, q.bury)
 	return nil
 }
 
@@ -226,7 +233,50 @@ func (q *Queue) SendRaw(groupID, body string) {
 func (q *Queue) Dead() []queue.Message {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return append([]queue.Message(nil), q.dead...)
+	out := make([]queue.Message, len(q.dead))
+	for i, d := range q.dead {
+		out[i] = d.msg
+	}
+	return out
+}
+
+// bury sets a message aside as dead.
+func (q *Queue) bury(m *message) {
+	q.nextID++
+	d := q.message(m)
+	d.Handle = "dead-" + strconv.FormatUint(q.nextID, 36)
+	q.dead = append(q.dead, &deadMsg{msg: d})
+}
+
+// ReceiveDead implements queue.Queue.
+func (q *Queue) ReceiveDead(_ context.Context, max int, visibility time.Duration) ([]queue.Message, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	var out []queue.Message
+	for _, d := range q.dead {
+		if len(out) == max {
+			break
+		}
+		if now.Before(d.hidden) {
+			continue
+		}
+		d.hidden = now.Add(visibility)
+		out = append(out, d.msg)
+	}
+	return out, nil
+}
+
+// DeleteDead implements queue.Queue.
+func (q *Queue) DeleteDead(_ context.Context, msgs []queue.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	gone := map[string]bool{}
+	for _, m := range msgs {
+		gone[m.Handle] = true
+	}
+	q.dead = slices.DeleteFunc(q.dead, func(d *deadMsg) bool { return gone[d.msg.Handle] })
+	return nil
 }
 
 // Delete implements queue.Queue. Stale handles are ignored.

@@ -40,3 +40,9 @@ func TestMaxReceiveCountSetsMessageAside(t *testing.T) {
 		t.Fatalf("len = %d", q.Len())
 	}
 }
+
+func TestDeadLetterConformance(t *testing.T) {
+	queuetest.RunDeadLetter(t, func(t *testing.T, maxReceive int) queue.Queue {
+		return memqueue.New(memqueue.Config{MaxReceiveCount: maxReceive})
+	})
+}

@@ -160,6 +160,60 @@ func Run(t *testing.T, newQueue NewQueue) {
 	})
 }
 
+// NewRedrivenQueue returns an empty FIFO queue whose redrive policy moves a
+// message to a dead-letter queue after maxReceive receives.
+type NewRedrivenQueue func(t *testing.T, maxReceive int) queue.Queue
+
+// RunDeadLetter runs the dead-letter part of the suite: the redrive limit,
+// moving a message aside at once, and taking dead letters back.
+func RunDeadLetter(t *testing.T, newQueue NewRedrivenQueue) {
+	ctx := context.Background()
+	q := newQueue(t, 2)
+	if n, err := q.MaxReceiveCount(ctx); err != nil || n != 2 {
+		t.Fatalf("MaxReceiveCount = %d, %v; want 2", n, err)
+	}
+	send(t, q, msgs("E1", 1, 2)...)
+	// The first message goes aside at once; the second after its receives.
+	first := receiveOne(t, q, vis)
+	if err := q.DeadLetter(ctx, []queue.Message{first}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		m := receiveOne(t, q, vis)
+		if m.Body.Seq != 2 {
+			t.Fatalf("received seq %d, want 2", m.Body.Seq)
+		}
+		if err := q.ChangeVisibility(ctx, []queue.Message{m}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := q.Receive(ctx, 10, time.Second, vis); err != nil || len(got) != 0 {
+		t.Fatalf("a message past its receive limit was received again: %v, %v", got, err)
+	}
+	var dead []queue.Message
+	deadline := time.Now().Add(20 * time.Second)
+	for len(dead) < 2 && time.Now().Before(deadline) {
+		got, err := q.ReceiveDead(ctx, 10, vis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, got...)
+	}
+	seqs := map[int64]bool{}
+	for _, m := range dead {
+		seqs[m.Body.Seq] = m.Err == nil
+	}
+	if len(dead) != 2 || !seqs[1] || !seqs[2] {
+		t.Fatalf("dead letters = %+v, want seq 1 and 2 decoded", dead)
+	}
+	if err := q.DeleteDead(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.ReceiveDead(ctx, 10, 0); err != nil || len(got) != 0 {
+		t.Fatalf("dead letters after DeleteDead = %v, %v", got, err)
+	}
+}
+
 func msgs(event string, from, to int64) []queue.Outgoing {
 	var out []queue.Outgoing
 	for i := from; i <= to; i++ {

@@ -280,6 +280,24 @@ func (q *Queue) MaxReceiveCount(ctx context.Context) (int, error) {
 	return rp.maxReceiveCount, err
 }
 
+// ReceiveDead implements queue.Queue on the redrive policy's queue.
+func (q *Queue) ReceiveDead(ctx context.Context, max int, visibility time.Duration) ([]queue.Message, error) {
+	rp, err := q.redrivePolicy(ctx)
+	if err != nil || rp.dlq == nil {
+		return nil, err
+	}
+	return rp.dlq.Receive(ctx, max, 0, visibility)
+}
+
+// DeleteDead implements queue.Queue.
+func (q *Queue) DeleteDead(ctx context.Context, msgs []queue.Message) error {
+	rp, err := q.redrivePolicy(ctx)
+	if err != nil || rp.dlq == nil {
+		return err
+	}
+	return rp.dlq.Delete(ctx, msgs)
+}
+
 // DeadLetter implements queue.Queue: it sends the bodies as received to
 // the dead-letter queue, then deletes them here.
 func (q *Queue) DeadLetter(ctx context.Context, msgs []queue.Message) error {
@@ -293,11 +311,9 @@ func (q *Queue) DeadLetter(ctx context.Context, msgs []queue.Message) error {
 			for i, m := range chunk {
 				e := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.Raw)}
 				if rp.dlq.fifo {
-					group := m.GroupID
-					if group == "" {
-						group = "undecodable"
-					}
-					e.MessageGroupId = aws.String(group)
+					// A group of their own: they never hold back the
+					// wake-ups the granters bring back from there.
+					e.MessageGroupId = aws.String("undecodable")
 					e.MessageDeduplicationId = aws.String(m.ID)
 				}
 				entries[i] = e
