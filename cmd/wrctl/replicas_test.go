@@ -150,6 +150,18 @@ func (f *fleet) status(id string) fullSession {
 	return s
 }
 
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
 // held reads a replica's held-messages gauge.
 func held(s *serveProc) int {
 	resp, err := http.Get(s.URL + "/metrics")
@@ -208,14 +220,8 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 	for i := range capacity {
 		ids[i] = f.join("DROP", fmt.Sprintf("user-%03d", i)).SessionID
 	}
-	filled := time.Now().Add(30 * time.Second)
 	for i := range capacity {
-		for f.status(ids[i]).Status != "ACTIVE" {
-			if time.Now().After(filled) {
-				t.Fatalf("user %d not admitted into an empty event", i)
-			}
-			time.Sleep(10 * time.Millisecond) // polling for the first admissions
-		}
+		waitFor(t, 30*time.Second, fmt.Sprintf("user %d admitted into an empty event", i), func() bool { return f.status(ids[i]).Status == "ACTIVE" })
 	}
 	start := make(chan struct{})
 	var joins sync.WaitGroup
@@ -339,16 +345,7 @@ func TestReplicasRestartKeepsEverySessionAndPosition(t *testing.T) {
 	for i := range 8 {
 		ids = append(ids, f.join("E1", fmt.Sprint(i)).SessionID)
 	}
-	eventually := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("not within 20s: %s", what)
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval
-		}
-	}
+	eventually := func(what string, cond func() bool) { t.Helper(); waitFor(t, 20*time.Second, what, cond) }
 	eventually("two admitted", func() bool { return f.status(ids[1]).Status == "ACTIVE" })
 	before := map[string]fullSession{}
 	for _, id := range ids {
@@ -410,16 +407,7 @@ func TestHeldMessageOutlivesKilledReplicasWithoutDeadLettering(t *testing.T) {
 	f := newFleet(t, 1, "--queue", "sqs", "--queue-url", out.QueueURL, "--sqs-endpoint", emu.URL,
 		"--store", "redis", "--redis-addr", rs.Addr, "--capacity", "1", "--visibility-timeout", "2s",
 		"--heartbeat-ttl", "60s", "--waiting-ttl", "60s")
-	eventually := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(45 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("not within 45s: %s", what)
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-		}
-	}
+	eventually := func(what string, cond func() bool) { t.Helper(); waitFor(t, 45*time.Second, what, cond) }
 	a := f.join("REDRIVE", "a")
 	eventually("a admitted", func() bool { return f.status(a.SessionID).Status == "ACTIVE" })
 	b := f.join("REDRIVE", "b")
