@@ -21,6 +21,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/intake"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
@@ -199,7 +200,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 		KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
 		TrustUserID:         cfg.Room.TrustUserID,
 		UserTokens:          userTokens,
-	}, st, q, sender, policies, signer, metrics, log)
+	}, server.Deps{Store: st, Intake: intake.New(st, sender), Queue: q, Policies: policies, Signer: signer, Metrics: metrics, Log: log})
 	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
 	g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
 	g.LoopLag = metrics.GranterLag

@@ -15,6 +15,7 @@ import (
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/intake"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/room"
@@ -32,7 +33,7 @@ func realServer(t *testing.T, capacity int) *client.Client {
 	q := memqueue.New(memqueue.Config{})
 	sender := queue.NewSender(q, queue.SenderConfig{})
 	signer, _ := accesstoken.GenerateEd25519Signer()
-	srv := server.New(server.Config{PollInterval: 100 * time.Millisecond}, st, q, sender, p, signer, telemetry.New(), log)
+	srv := server.New(server.Config{PollInterval: 100 * time.Millisecond}, server.Deps{Store: st, Intake: intake.New(st, sender), Queue: q, Policies: p, Signer: signer, Metrics: telemetry.New(), Log: log})
 	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	g := granter.New(granter.Config{Wait: time.Second}, q, st, log)

@@ -80,6 +80,14 @@ func (c *Config) defaults() {
 	}
 }
 
+// Store is what the granter needs of the session store.
+type Store interface {
+	Grant(ctx context.Context, eventID, id string) (room.GrantResult, error)
+	Sweep(ctx context.Context) (int, error)
+	Stats(ctx context.Context, eventID string) (room.EventStats, error)
+	Freed() <-chan string
+}
+
 // Decision is one admission decision, reported to an observer.
 type Decision struct {
 	Outcome room.GrantOutcome
@@ -90,7 +98,7 @@ type Decision struct {
 type Granter struct {
 	cfg Config
 	q   queue.Queue
-	st  room.Store
+	st  Store
 	log *slog.Logger
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
@@ -118,7 +126,7 @@ type heldMsg struct {
 }
 
 // New returns a granter on q and st.
-func New(cfg Config, q queue.Queue, st room.Store, log *slog.Logger) *Granter {
+func New(cfg Config, q queue.Queue, st Store, log *slog.Logger) *Granter {
 	cfg.defaults()
 	return &Granter{cfg: cfg, q: q, st: st, log: log, Now: time.Now}
 }

@@ -1,22 +1,16 @@
 package server_test
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wrctl/wrctl/internal/api"
-	"github.com/wrctl/wrctl/internal/queue"
-	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/usertoken"
 )
@@ -323,81 +317,6 @@ func TestEventStatsEndpoint(t *testing.T) {
 	if r := h.do("GET", api.EventsPath+"?limit=0", "", nil); r.Status != http.StatusBadRequest {
 		t.Fatalf("limit=0 = %d", r.Status)
 	}
-}
-
-// firstSendFails refuses the first message of every session it sees, as a
-// queue that drops one request of two racing joins would.
-type firstSendFails struct {
-	queue.Queue
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func (q *firstSendFails) Send(ctx context.Context, msgs []queue.Outgoing) ([]error, error) {
-	q.mu.Lock()
-	failed := make([]error, len(msgs))
-	var pass []queue.Outgoing
-	var at []int
-	for i, m := range msgs {
-		if !q.seen[m.Body.SessionID] {
-			q.seen[m.Body.SessionID] = true
-			failed[i] = errors.New("send refused")
-			continue
-		}
-		pass = append(pass, m)
-		at = append(at, i)
-	}
-	q.mu.Unlock()
-	if len(pass) > 0 {
-		f, err := q.Queue.Send(ctx, pass)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range at {
-			failed[i] = f[j]
-		}
-	}
-	return failed, nil
-}
-
-// TestRacingJoinsOfOneUserNeverAnswer202ForALostSession joins the same user
-// twice at once while the first send fails: whichever request answers 202
-// must name a live session.
-func TestRacingJoinsOfOneUserNeverAnswer202ForALostSession(t *testing.T) {
-	t.Parallel()
-	o := defaultOptions()
-	o.noGranter = true
-	o.queue = &firstSendFails{Queue: memqueue.New(memqueue.Config{}), seen: map[string]bool{}}
-	h := newHarness(t, "memory", o)
-	accepted := 0
-	for round := range 30 {
-		user := fmt.Sprint("racer-", round)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		results := make([]response, 2)
-		for i := range results {
-			wg.Go(func() {
-				<-start
-				results[i] = h.joinKey("E1", user, "key-"+user)
-			})
-		}
-		close(start)
-		wg.Wait()
-		for _, r := range results {
-			switch r.Status {
-			case http.StatusAccepted:
-				accepted++
-				s := decode[api.Session](t, r.Body)
-				if got := h.do("GET", api.SessionsPath+"/"+s.SessionID, "", nil); got.Status != http.StatusOK {
-					t.Fatalf("round %d: a 202 named session %s, which answers %d %s", round, s.SessionID, got.Status, got.Body)
-				}
-			case http.StatusServiceUnavailable:
-			default:
-				t.Fatalf("round %d: join answered %d %s", round, r.Status, r.Body)
-			}
-		}
-	}
-	t.Logf("%d of 60 racing joins accepted, every one naming a live session", accepted)
 }
 
 // TestSmallEdgesOfInput checks the edges found with the guarantees: exact

@@ -21,6 +21,7 @@ import (
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/intake"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
@@ -115,7 +116,7 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 	if signer == nil {
 		signer, _ = accesstoken.NewHS256Signer(testSecret)
 	}
-	srv := server.New(o.server, st, q, sender, policies, signer, metrics, log)
+	srv := server.New(o.server, server.Deps{Store: st, Intake: intake.New(st, sender), Queue: q, Policies: policies, Signer: signer, Metrics: metrics, Log: log})
 	if o.now != nil {
 		srv.Now = o.now
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
-	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/telemetry"
 	"github.com/wrctl/wrctl/internal/usertoken"
@@ -78,12 +77,47 @@ func (c *Config) defaults() {
 	}
 }
 
-// Server serves the API over a store and an admission queue.
+// Joiner takes joins: the join protocol (internal/intake) behind the API.
+type Joiner interface {
+	Join(ctx context.Context, req room.JoinRequest) (room.Session, bool, error)
+}
+
+// Store is what the API reads and changes in the session store.
+type Store interface {
+	Touch(ctx context.Context, id string) (room.Session, error)
+	Heartbeat(ctx context.Context, id string) (room.Session, error)
+	Leave(ctx context.Context, id string) (room.Session, error)
+	Stats(ctx context.Context, eventID string) (room.EventStats, error)
+	Events(ctx context.Context) ([]string, error)
+	Settings(ctx context.Context, eventID string) (room.Settings, bool, error)
+	PutSettings(ctx context.Context, eventID string, s room.Settings) error
+	Ping(ctx context.Context) error
+}
+
+// Pinger is a dependency whose reachability /readyz reports.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are what the server works with.
+type Deps struct {
+	Store  Store
+	Intake Joiner
+	// Queue is the admission queue, for readiness only.
+	Queue    Pinger
+	Policies room.Policies
+	// Signer signs the access tokens of ACTIVE sessions.
+	Signer  *accesstoken.Signer
+	Metrics *telemetry.Metrics
+	Log     *slog.Logger
+}
+
+// Server serves the API over a store and an intake.
 type Server struct {
 	cfg      Config
-	st       room.Store
-	q        queue.Queue
-	sender   *queue.Sender
+	st       Store
+	intake   Joiner
+	q        Pinger
 	policies room.Policies
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -93,11 +127,10 @@ type Server struct {
 	Now func() time.Time
 }
 
-// New returns a server. sender sends joins to q; signer signs the access
-// tokens of ACTIVE sessions.
-func New(cfg Config, st room.Store, q queue.Queue, sender *queue.Sender, policies room.Policies, signer *accesstoken.Signer, m *telemetry.Metrics, log *slog.Logger) *Server {
+// New returns a server.
+func New(cfg Config, d Deps) *Server {
 	cfg.defaults()
-	s := &Server{cfg: cfg, st: st, q: q, sender: sender, policies: policies, signer: signer, metrics: m, log: log, Now: time.Now}
+	s := &Server{cfg: cfg, st: d.Store, intake: d.Intake, q: d.Queue, policies: d.Policies, signer: d.Signer, metrics: d.Metrics, log: d.Log, Now: time.Now}
 	if cfg.JoinRatePerIP > 0 {
 		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
 	}

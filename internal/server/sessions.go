@@ -12,7 +12,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
-	"github.com/wrctl/wrctl/internal/queue"
+	"github.com/wrctl/wrctl/internal/intake"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/telemetry"
 )
@@ -85,20 +85,8 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	// Once validated, a join runs to the end even if the client goes away:
 	// the store and the queue must agree.
-	ctx := context.WithoutCancel(r.Context())
-	var sess room.Session
-	var created bool
 	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: trusted || s.cfg.TrustUserID}
-	ticket, err := s.sender.Enqueue(*req.EventID, func() (queue.Outgoing, bool, error) {
-		var err error
-		sess, created, err = s.st.Join(ctx, jr)
-		if err != nil || sess.Enqueued || sess.Status != room.StatusWaiting {
-			return queue.Outgoing{}, false, err
-		}
-		// A new session, or one whose earlier send never completed: the
-		// dedup id (the session id) keeps a resend from doubling it.
-		return queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq}), true, nil
-	})
+	sess, created, err := s.intake.Join(context.WithoutCancel(r.Context()), jr)
 	switch {
 	case errors.Is(err, room.ErrAlreadyJoined):
 		s.metrics.Join(telemetry.JoinAlreadyIn)
@@ -109,37 +97,23 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		s.metrics.Join(telemetry.JoinLineFull)
 		unavailableCode(w, 5*time.Second, api.CodeLineFull, "the line for this event is full; try again later")
 		return
+	case errors.Is(err, intake.ErrQueue):
+		s.metrics.Join(telemetry.JoinQueueFailed)
+		s.log.Warn("join", "event", jr.EventID, "err", err)
+		unavailable(w, time.Second, "the admission queue cannot be reached; try again")
+		return
+	case errors.Is(err, intake.ErrUnconfirmed):
+		// A 202 must name a live session whose message is on the queue and
+		// known to be. The client retries with its key.
+		s.metrics.Join(telemetry.JoinStoreFailed)
+		s.log.Warn("join", "event", jr.EventID, "err", err)
+		unavailable(w, time.Second, "the join could not be confirmed; try again with the same Idempotency-Key")
+		return
 	case err != nil:
 		s.metrics.Join(telemetry.JoinStoreFailed)
-		s.log.Warn("join", "event", *req.EventID, "err", err)
+		s.log.Warn("join", "event", jr.EventID, "err", err)
 		unavailable(w, time.Second, "the waiting room cannot take joins right now; try again")
 		return
-	}
-	if ticket != nil {
-		// Wait for the send whatever the client does: a session must not
-		// stay behind without its message.
-		if err := ticket.Wait(); err != nil {
-			s.metrics.Join(telemetry.JoinQueueFailed)
-			s.log.Warn("enqueue join", "event", sess.EventID, "err", err)
-			if created {
-				if aerr := s.st.Abort(ctx, sess.EventID, sess.ID); aerr != nil {
-					s.log.Error("abort session after failed enqueue", "err", aerr)
-				}
-			}
-			unavailable(w, time.Second, "the admission queue cannot be reached; try again")
-			return
-		}
-		if err := s.st.MarkEnqueued(ctx, sess.EventID, sess.ID); err != nil {
-			// A 202 must name a live session whose message is on the queue
-			// and known to be: a session aborted meanwhile (a concurrent
-			// join of the same user whose send failed) or not recorded as
-			// enqueued could be given up. The client retries with its key.
-			s.metrics.Join(telemetry.JoinStoreFailed)
-			s.log.Warn("mark session enqueued", "event", sess.EventID, "err", err)
-			unavailable(w, time.Second, "the join could not be confirmed; try again with the same Idempotency-Key")
-			return
-		}
-		sess.Enqueued = true
 	}
 	if created {
 		s.metrics.Join(telemetry.JoinCreated)
