@@ -1,14 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -17,19 +18,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/granter"
-	"github.com/wrctl/wrctl/internal/intake"
-	"github.com/wrctl/wrctl/internal/queue"
-	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/room"
-	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
 	"github.com/wrctl/wrctl/internal/server"
-	"github.com/wrctl/wrctl/internal/telemetry"
 	"github.com/wrctl/wrctl/internal/usertoken"
 )
 
@@ -130,94 +126,87 @@ func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve builds the pieces from cfg and runs them until ctx is cancelled.
+// serve turns cfg into an app.Config and runs the app until ctx is cancelled.
 func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	log := newLogger(cfg.Log, logw)
-	policies := cfg.Policies()
-
-	q, desc, err := openQueue(ctx, cfg)
+	ac, err := appConfig(cfg, log)
 	if err != nil {
 		return err
 	}
-	metrics := telemetry.New()
-	rawStore, err := openStore(ctx, cfg, policies)
-	if err != nil {
-		return err
-	}
-	defer rawStore.Close()
-	st := metrics.Store(rawStore)
-	metrics.WatchEvents(rawStore)
-	q = metrics.Queue(q)
-
-	ln, err := net.Listen("tcp", cfg.Server.Addr)
-	if err != nil {
+	a, err := app.New(ctx, ac)
+	switch {
+	case errors.Is(err, app.ErrListen):
 		return usagef("--addr %s: %v", cfg.Server.Addr, err)
+	case errors.Is(err, app.ErrQueue) && cfg.Queue.URL == "":
+		return fmt.Errorf("--queue-name %s: %w (create it with 'wrctl queue create --name %s')", cfg.Queue.Name, err, cfg.Queue.Name)
+	case errors.Is(err, app.ErrStore):
+		return fmt.Errorf("--redis-addr %s: %w", strings.Join(cfg.Store.Redis.Addr, ","), err)
+	case err != nil:
+		return err
 	}
 	if cfg.Queue.Backend == "memory" && cfg.Store.Backend == "memory" {
 		log.Info("running on the embedded defaults: memory queue and memory store (single replica only; sessions are lost on restart)")
 	}
-	storeDesc := cfg.Store.Backend
+	queueDesc, storeDesc := "memory", "memory"
+	if cfg.Queue.Backend == "sqs" {
+		queueDesc = cmp.Or(cfg.Queue.URL, cfg.Queue.Name)
+	}
 	if cfg.Store.Backend == "redis" {
 		storeDesc = "redis " + strings.Join(cfg.Store.Redis.Addr, ",") + " prefix " + cfg.Store.Redis.Prefix
 	}
-	if host, _, err := net.SplitHostPort(cfg.Server.Addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
-		log.Warn("listening on every network interface; set --addr 127.0.0.1:PORT to serve this machine only", "addr", cfg.Server.Addr)
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "queue", desc, "store", storeDesc,
-		"capacity", cfg.Room.Capacity, "version", version)
-
-	signer, err := newSigner(cfg.Token, log)
-	if err != nil {
-		return err
-	}
-	maxConns := cfg.Server.MaxConns
-	if fds, err := raiseFileLimit(); err != nil {
-		log.Warn("raise the open-file limit", "err", err)
-	} else {
-		if maxConns > 0 && fds > 512 && uint64(maxConns) > fds-256 {
-			maxConns = int(fds - 256) // keep descriptors for Redis, SQS and logs
-		}
-		log.Info("open-file limit", "nofile", fds, "max_conns", maxConns)
-	}
-	userTokens, err := newUserTokens(cfg.UserToken)
-	if err != nil {
-		return err
-	}
-	sender := queue.NewSender(q, queue.SenderConfig{})
-	defer sender.Close()
-	srv := server.New(server.Config{
-		PollInterval:        cfg.Server.PollInterval,
-		ShutdownTimeout:     cfg.Server.ShutdownTimeout,
-		TokenAudience:       cfg.Token.Audience,
-		AdminToken:          cfg.Admin.Token,
-		JoinRatePerIP:       cfg.Limits.JoinRatePerIP,
-		JoinBurstPerIP:      cfg.Limits.JoinBurstPerIP,
-		TrustedProxies:      cfg.Limits.TrustedProxies,
-		MaxConcurrent:       cfg.Server.MaxConcurrent,
-		MaxConns:            maxConns,
-		MaxConnsPerAddr:     cfg.Server.MaxConnsPerAddr,
-		RefuseUnknownEvents: cfg.Room.UnknownEvents == "refuse",
-		KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
-		TrustUserID:         cfg.Room.TrustUserID,
-		UserTokens:          userTokens,
-	}, server.Deps{Store: st, Intake: intake.New(st, sender), Queue: q, Policies: policies, Signer: signer, Metrics: metrics, Log: log})
-	g := granter.New(granter.Config{Visibility: cfg.Queue.VisibilityTimeout}, q, st, log)
-	g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
-	g.LoopLag = metrics.GranterLag
-	g.Count = metrics.GranterMessages
-	metrics.HeldMessages(g.Held)
-
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return srv.Run(ctx, ln) })
-	eg.Go(func() error { return g.Run(ctx) })
-	err = eg.Wait()
+	log.Info("listening", "addr", a.Addr(), "queue", queueDesc, "store", storeDesc, "capacity", cfg.Room.Capacity, "version", version)
+	err = a.Run(ctx)
 	log.Info("stopped")
 	return err
 }
 
-// newSigner builds the access-token signer from the configured key, or a
-// key of its own when none is configured.
-func newSigner(cfg TokenConfig, log *slog.Logger) (*accesstoken.Signer, error) {
+// appConfig builds the app's configuration, reading the key files named.
+func appConfig(cfg Config, log *slog.Logger) (app.Config, error) {
+	ac := app.Config{
+		Addr: cfg.Server.Addr,
+		Server: server.Config{
+			PollInterval:        cfg.Server.PollInterval,
+			ShutdownTimeout:     cfg.Server.ShutdownTimeout,
+			TokenAudience:       cfg.Token.Audience,
+			AdminToken:          cfg.Admin.Token,
+			JoinRatePerIP:       cfg.Limits.JoinRatePerIP,
+			JoinBurstPerIP:      cfg.Limits.JoinBurstPerIP,
+			TrustedProxies:      cfg.Limits.TrustedProxies,
+			MaxConcurrent:       cfg.Server.MaxConcurrent,
+			MaxConns:            cfg.Server.MaxConns,
+			MaxConnsPerAddr:     cfg.Server.MaxConnsPerAddr,
+			RefuseUnknownEvents: cfg.Room.UnknownEvents == "refuse",
+			KnownEvents:         slices.Collect(maps.Keys(cfg.Events)),
+			TrustUserID:         cfg.Room.TrustUserID,
+		},
+		Granter:   granter.Config{Visibility: cfg.Queue.VisibilityTimeout},
+		Policies:  cfg.Policies(),
+		Retention: room.Retention{Ended: cfg.Room.EndedRetention, Event: cfg.Room.EventRetention},
+		Log:       log,
+	}
+	if cfg.Queue.Backend == "sqs" {
+		ac.SQS = &app.SQSConfig{Client: sqsqueue.ClientConfig{Region: cfg.AWS.Region, Endpoint: cfg.AWS.Endpoint}, URL: cfg.Queue.URL, Name: cfg.Queue.Name}
+	}
+	if cfg.Store.Backend == "redis" {
+		rc, err := redisConfig(cfg.Store.Redis)
+		if err != nil {
+			return ac, err
+		}
+		ac.Redis = &rc
+	}
+	var err error
+	if ac.Signer, err = newSigner(cfg.Token); err != nil {
+		return ac, err
+	}
+	if ac.UserTokens, err = userTokenConfig(cfg.UserToken); err != nil {
+		return ac, err
+	}
+	return ac, nil
+}
+
+// newSigner builds the access-token signer from the configured key; nil
+// when none is configured.
+func newSigner(cfg TokenConfig) (*accesstoken.Signer, error) {
 	switch {
 	case cfg.Secret != "":
 		return accesstoken.NewHS256Signer([]byte(cfg.Secret))
@@ -232,14 +221,11 @@ func newSigner(cfg TokenConfig, log *slog.Logger) (*accesstoken.Signer, error) {
 		}
 		return accesstoken.NewEd25519Signer(priv), nil
 	}
-	log.Warn("no token key configured: signing access tokens with a key generated at start; " +
-		"they will not verify across replicas or restarts (set --token-secret or --token-key-file)")
-	return accesstoken.GenerateEd25519Signer()
+	return nil, nil // the app generates a key of its own, and says so
 }
 
-// newUserTokens builds the verifier of the site's user tokens, or nil when
-// none is configured.
-func newUserTokens(cfg UserTokenConfig) (*usertoken.Verifier, error) {
+// userTokenConfig reads the site's user-token settings; nil when off.
+func userTokenConfig(cfg UserTokenConfig) (*usertoken.Config, error) {
 	uc := usertoken.Config{Issuer: cfg.Issuer, Audience: cfg.Audience}
 	switch {
 	case cfg.Secret != "":
@@ -255,67 +241,25 @@ func newUserTokens(cfg UserTokenConfig) (*usertoken.Verifier, error) {
 	default:
 		return nil, nil
 	}
-	return usertoken.New(uc)
+	return &uc, nil
 }
 
-// retention is what the store keeps of the past.
-func retention(r RoomConfig) room.Retention {
-	return room.Retention{Ended: r.EndedRetention, Event: r.EventRetention}
-}
-
-// openStore opens the configured session store.
-func openStore(ctx context.Context, cfg Config, policies room.Policies) (room.Store, error) {
-	if cfg.Store.Backend == "memory" {
-		return memstore.New(memstore.Config{Retention: retention(cfg.Room)}, policies), nil
-	}
-	r := cfg.Store.Redis
-	rc := redisstore.Config{Addrs: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, DB: r.DB, Prefix: r.Prefix,
-		Retention: retention(cfg.Room)}
+// redisConfig builds the Redis store's configuration, reading the CA file.
+func redisConfig(r RedisConfig) (redisstore.Config, error) {
+	rc := redisstore.Config{Addrs: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, DB: r.DB, Prefix: r.Prefix}
 	if r.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.TLSServerName}
 		if r.TLSCAFile != "" {
 			pem, err := os.ReadFile(r.TLSCAFile)
 			if err != nil {
-				return nil, usagef("--redis-tls-ca-file: %v", err)
+				return rc, usagef("--redis-tls-ca-file: %v", err)
 			}
 			tc.RootCAs = x509.NewCertPool()
 			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, usagef("--redis-tls-ca-file %s: no PEM certificates in it", r.TLSCAFile)
+				return rc, usagef("--redis-tls-ca-file %s: no PEM certificates in it", r.TLSCAFile)
 			}
 		}
 		rc.TLS = tc
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := redisstore.New(cctx, rc, policies)
-	if err != nil {
-		return nil, fmt.Errorf("--redis-addr %s: %w", strings.Join(r.Addr, ","), err)
-	}
-	return st, nil
-}
-
-// openQueue opens the configured queue and describes it for the log.
-func openQueue(ctx context.Context, cfg Config) (queue.Queue, string, error) {
-	if cfg.Queue.Backend == "memory" {
-		return memqueue.New(memqueue.Config{MaxReceiveCount: 10}), "memory", nil
-	}
-	client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: cfg.AWS.Region, Endpoint: cfg.AWS.Endpoint})
-	if err != nil {
-		return nil, "", err
-	}
-	url := cfg.Queue.URL
-	if url == "" {
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if url, err = sqsqueue.ResolveURL(rctx, client, cfg.Queue.Name); err != nil {
-			return nil, "", fmt.Errorf("--queue-name %s: %w (create it with 'wrctl queue create --name %s')", cfg.Queue.Name, err, cfg.Queue.Name)
-		}
-	}
-	q := sqsqueue.New(client, url)
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := q.Ping(pctx); err != nil {
-		return nil, "", fmt.Errorf("queue %s: %w", url, err)
-	}
-	return q, url, nil
+	return rc, nil
 }

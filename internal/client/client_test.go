@@ -4,43 +4,37 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/granter"
-	"github.com/wrctl/wrctl/internal/intake"
-	"github.com/wrctl/wrctl/internal/queue"
-	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/room"
-	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/server"
-	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 // realServer runs the waiting room on the embedded backends.
 func realServer(t *testing.T, capacity int) *client.Client {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}}
-	st := memstore.New(memstore.Config{}, p)
-	q := memqueue.New(memqueue.Config{})
-	sender := queue.NewSender(q, queue.SenderConfig{})
-	signer, _ := accesstoken.GenerateEd25519Signer()
-	srv := server.New(server.Config{PollInterval: 100 * time.Millisecond}, server.Deps{Store: st, Intake: intake.New(st, sender), Queue: q, Policies: p, Signer: signer, Metrics: telemetry.New(), Log: log})
-	ts := httptest.NewServer(srv.Handler())
+	a, err := app.New(context.Background(), app.Config{
+		Addr:     "127.0.0.1:0",
+		Server:   server.Config{PollInterval: 100 * time.Millisecond},
+		Granter:  granter.Config{Wait: time.Second},
+		Policies: room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := granter.New(granter.Config{Wait: time.Second}, q, st, log)
 	done := make(chan struct{})
-	go func() { defer close(done); g.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; ts.Close(); sender.Close(); st.Close() })
-	c, err := client.New(ts.URL, nil)
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c, err := client.New(a.URL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

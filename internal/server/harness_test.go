@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -20,16 +19,14 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/granter"
-	"github.com/wrctl/wrctl/internal/intake"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/room"
-	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/server"
 	"github.com/wrctl/wrctl/internal/sqstest"
-	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 var emu *sqstest.Emulator
@@ -98,50 +95,37 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		logw = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	metrics := telemetry.New()
-	policies := room.StaticPolicies{Default: o.policy}
-	var raw room.Store = memstore.New(memstore.Config{}, policies)
-	if o.store != nil {
-		raw = o.store
-	}
-	st := metrics.Store(raw)
-	metrics.WatchEvents(raw)
 	q := o.queue
 	if q == nil {
 		q = newQueue(t, backend)
 	}
-	q = metrics.Queue(q)
-	sender := queue.NewSender(q, queue.SenderConfig{})
+	if o.store != nil {
+		t.Cleanup(func() { o.store.Close() })
+	}
 	signer := o.signer
 	if signer == nil {
 		signer, _ = accesstoken.NewHS256Signer(testSecret)
 	}
-	srv := server.New(o.server, server.Deps{Store: st, Intake: intake.New(st, sender), Queue: q, Policies: policies, Signer: signer, Metrics: metrics, Log: log})
-	if o.now != nil {
-		srv.Now = o.now
+	a, err := app.New(context.Background(), app.Config{
+		Addr:      "127.0.0.1:0",
+		Server:    o.server,
+		Granter:   o.granter,
+		Policies:  room.StaticPolicies{Default: o.policy},
+		Store:     o.store,
+		Queue:     q,
+		Signer:    signer,
+		NoGranter: o.noGranter,
+		Now:       o.now,
+		Log:       log,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	if o.noGranter {
-		close(done)
-	} else {
-		g := granter.New(o.granter, q, st, log)
-		if o.now != nil {
-			g.Now = o.now
-		}
-		g.Observe = func(d granter.Decision) { metrics.Decision(d.Outcome, d.Session) }
-		g.LoopLag = metrics.GranterLag
-		go func() { defer close(done); g.Run(ctx) }()
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		ts.Close()
-		sender.Close()
-		st.Close()
-	})
-	return &harness{t: t, URL: ts.URL, Store: st, Queue: q, http: ts.Client()}
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &harness{t: t, URL: a.URL(), Store: a.Store(), Queue: a.Queue(), http: &http.Client{Transport: &http.Transport{}}}
 }
 
 type response struct {

@@ -1,0 +1,63 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/room"
+)
+
+// TestAppAdmitsOnTheEmbeddedBackends runs a whole room in process on a
+// free port: join, admission through the granter, leave; then a clean stop.
+func TestAppAdmitsOnTheEmbeddedBackends(t *testing.T) {
+	var decisions int
+	a, err := app.New(context.Background(), app.Config{
+		Addr:       "127.0.0.1:0",
+		Granter:    granter.Config{Wait: time.Second},
+		Policies:   room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}},
+		OnDecision: func(granter.Decision) { decisions++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	c, _ := client.New(a.URL(), nil)
+	s, err := c.Join(ctx, "E1", "u", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if s, err = c.Wait(wctx, s.SessionID, client.WaitOptions{}); err != nil || s.AccessToken == "" {
+		t.Fatalf("wait = %+v, %v", s, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v", err)
+	}
+	if decisions != 1 {
+		t.Fatalf("OnDecision heard %d decisions, want 1", decisions)
+	}
+	if _, err := http.Get(a.URL() + "/healthz"); err == nil {
+		t.Fatal("the app still answers after Run returned")
+	}
+}
+
+func TestAppRefusesAnAddressInUse(t *testing.T) {
+	a, err := app.New(context.Background(), app.Config{Addr: "127.0.0.1:0", NoGranter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := app.New(context.Background(), app.Config{Addr: a.Addr(), NoGranter: true}); !errors.Is(err, app.ErrListen) {
+		t.Fatalf("second app on %s: %v, want ErrListen", a.Addr(), err)
+	}
+}
