@@ -15,7 +15,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 SQS_PORT ?= 4566
-ADDR ?= :8080
+ADDR ?= 127.0.0.1:8080
 QUEUE_NAME ?= wrctl-waiting.fifo
 
 # The emulator accepts any credentials; these keep the AWS SDK from looking
@@ -31,13 +31,15 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wrctl
+	@echo ">> building $(BIN) (the first build downloads the Go modules)"
+	@$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wrctl
 
 ## tools: the pinned SQS emulator (npm fauxqs) and the Node.js 22 it needs.
 tools: $(FAUXQS_DIR)/.installed
 
 $(FAUXQS_DIR)/.installed: tools/fauxqs/package.json tools/fauxqs/package-lock.json tools/fauxqs/serve.mjs
 	@echo ">> installing the SQS emulator (fauxqs 2.4.1, Node.js 22.23.5) into $(FAUXQS_DIR)"
+	@echo "   first time only: npm downloads Node.js and the emulator (about 100 MB); this can take several minutes"
 	@mkdir -p $(FAUXQS_DIR)
 	@cp tools/fauxqs/package.json tools/fauxqs/package-lock.json tools/fauxqs/serve.mjs $(FAUXQS_DIR)/
 	@cd $(FAUXQS_DIR) && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null
@@ -50,7 +52,9 @@ redis:
 	  echo ">> installing redis-server from Debian's packages (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
-## run: emulator on 127.0.0.1:$(SQS_PORT), the FIFO queue + DLQ, wrctl serve on $(ADDR).
+## run: emulator on 127.0.0.1:$(SQS_PORT), the FIFO queue + DLQ, wrctl serve on $(ADDR),
+## with a fresh admin token; prints the environment the other commands need.
+SERVER_URL = http://127.0.0.1:$(lastword $(subst :, ,$(ADDR)))
 run: tools build
 	@set -euo pipefail; \
 	echo ">> starting the SQS emulator on http://127.0.0.1:$(SQS_PORT)"; \
@@ -59,8 +63,14 @@ run: tools build
 	for i in $$(seq 100); do (echo > /dev/tcp/127.0.0.1/$(SQS_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 	echo ">> creating queue $(QUEUE_NAME) and its dead-letter queue"; \
 	$(EMULATOR_ENV) $(BIN) queue create --name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT); \
+	token=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n'); \
+	echo ">> in another shell, paste this so the README's examples work as written:"; \
+	echo ""; \
+	echo "   export WRCTL_SERVER=$(SERVER_URL) WRCTL_ADMIN_TOKEN=$$token \\"; \
+	echo "     AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$(SQS_PORT) $(EMULATOR_ENV)"; \
+	echo ""; \
 	echo ">> wrctl serve on $(ADDR) (Ctrl-C stops it, then the emulator)"; \
-	$(EMULATOR_ENV) $(BIN) serve --addr $(ADDR) --queue sqs --queue-name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT)
+	$(EMULATOR_ENV) WRCTL_ADMIN_TOKEN=$$token $(BIN) serve --addr $(ADDR) --queue sqs --queue-name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT)
 
 ## test: every test, with the race detector, against the real emulator.
 test: tools redis

@@ -25,7 +25,7 @@ store, so every replica applies them at once: raising capacity admits people
 right away, lowering it admits no one until active drops below it, pausing
 stops admission but keeps the line.
 
-The admin token comes from --admin-token or WRCTL_ADMIN_TOKEN.` + clientExitCodes,
+The admin token comes from --admin-token or WRCTL_ADMIN_TOKEN.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitAdminOff),
 		Example: `  export WRCTL_ADMIN_TOKEN=...
   wrctl event list
   wrctl event get launch-2026

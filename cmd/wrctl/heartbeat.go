@@ -16,7 +16,7 @@ func newHeartbeatCmd() *cobra.Command {
 		Long: `Tell the waiting room the user is still there. An ACTIVE session that does not
 heartbeat within the room's heartbeat TTL expires and frees its place; a
 heartbeat also renews the access token's expiry. Exits 4 if the session has
-ended.` + clientExitCodes,
+ended.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitUnavailable),
 		Example: `  wrctl heartbeat 7415cbf882bc1c7a142d5b8504e6f0c2
   while wrctl heartbeat "$id"; do sleep 10; done`,
 	}, "heartbeat", (*client.Client).Heartbeat)

@@ -76,3 +76,12 @@ func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 		t.Fatal("no request logs at debug level")
 	}
 }
+
+func TestEventCommandsSayWhenTheAdminAPIIsOff(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil, "--addr", "127.0.0.1:0")
+	r := wrctl(t, []string{"WRCTL_SERVER=" + s.URL, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "event", "list")
+	if r.code != exitAdminOff || !strings.Contains(r.stderr, "admin API is off") || !strings.Contains(r.stderr, "--admin-token") {
+		t.Fatalf("event list against a server without an admin token: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/client"
 )
 
@@ -31,6 +32,7 @@ const (
 	exitUnavailable  = 6 // the server could not be reached or answered 5xx
 	exitInvalidToken = 7 // token verify: the token is not valid
 	exitThreshold    = 8 // load: a --threshold was breached
+	exitAdminOff     = 9 // event: the server's admin API is off
 )
 
 // usageError is an error in what the user asked for.
@@ -66,6 +68,8 @@ func exitCode(err error) int {
 		return exitUnavailable
 	case errors.As(err, &ae):
 		switch {
+		case ae.Problem.Code == api.CodeAdminOff:
+			return exitAdminOff
 		case ae.StatusCode == http.StatusNotFound:
 			return exitNotFound
 		case ae.StatusCode == http.StatusUnauthorized:
@@ -117,7 +121,8 @@ Exit codes:
   5  --timeout passed before admission
   6  the server could not be reached or answered 5xx
   7  the access token is invalid (token verify)
-  8  a --threshold was breached (load)`
+  8  a --threshold was breached (load)
+  9  the server's admin API is off (event)`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{

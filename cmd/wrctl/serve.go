@@ -114,6 +114,15 @@ makes held queue messages visible again for other replicas.`,
 	f.String("token-audience", "", "aud claim of access tokens")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	f.String("log-format", "text", "log format: text or json")
+	groupFlags(cmd, []flagGroup{
+		{"HTTP flags", []string{"addr", "poll-interval", "shutdown-timeout", "max-concurrent-requests", "max-conns", "max-conns-per-addr"}},
+		{"Queue flags", []string{"queue", "queue-url", "queue-name", "visibility-timeout", "region", "sqs-endpoint"}},
+		{"Store flags", []string{"store", "redis-addr", "redis-cluster", "redis-username", "redis-password", "redis-db", "redis-tls", "redis-tls-ca-file", "redis-tls-server-name", "redis-prefix"}},
+		{"Room flags", []string{"capacity", "heartbeat-ttl", "waiting-ttl", "max-active", "max-waiting", "unknown-events", "ended-retention", "event-retention", "trust-user-id"}},
+		{"Token flags", []string{"token-secret", "token-key-file", "token-audience", "user-token-secret", "user-token-key-file", "user-token-issuer", "user-token-audience"}},
+		{"Limit and admin flags", []string{"admin-token", "join-rate-per-ip", "join-burst-per-ip", "trusted-proxies"}},
+		{"Logging flags", []string{"log-level", "log-format"}},
+	})
 	return cmd
 }
 
@@ -185,7 +194,7 @@ func appConfig(cfg Config, log *slog.Logger) (app.Config, error) {
 		Log:       log,
 	}
 	if cfg.Queue.Backend == "sqs" {
-		ac.SQS = &app.SQSConfig{Client: sqsqueue.ClientConfig{Region: cfg.AWS.Region, Endpoint: cfg.AWS.Endpoint}, URL: cfg.Queue.URL, Name: cfg.Queue.Name}
+		ac.SQS = &app.SQSConfig{Client: sqsqueue.ClientConfig{Region: cfg.AWS.Region, Endpoint: cfg.AWS.Endpoint, QueueURL: cfg.Queue.URL}, URL: cfg.Queue.URL, Name: cfg.Queue.Name}
 	}
 	if cfg.Store.Backend == "redis" {
 		rc, err := redisConfig(cfg.Store.Redis)

@@ -4,24 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wrctl/wrctl/internal/client"
 )
 
-// clientExitCodes ends the help of every client command.
-const clientExitCodes = `
+// exitMeanings describe the exit codes for the commands' help.
+var exitMeanings = map[int]string{
+	exitOK:           "success (join and status with --wait: admitted)",
+	exitFailure:      "another failure",
+	exitUsage:        "usage error: a bad flag or argument",
+	exitNotFound:     "no such session",
+	exitEnded:        "the session has ended (LEFT or EXPIRED)",
+	exitTimeout:      "--timeout passed before admission",
+	exitUnavailable:  "the server could not be reached or answered 5xx",
+	exitInvalidToken: "the access token is invalid",
+	exitThreshold:    "a --threshold was breached",
+	exitAdminOff:     "the server's admin API is off (start serve with --admin-token)",
+}
 
-Exit codes:
-  0  success (with --wait: admitted)
-  1  another failure
-  2  usage error: a bad flag or argument
-  3  no such session
-  4  the session has ended (LEFT or EXPIRED)
-  5  --timeout passed before admission
-  6  the server could not be reached or answered 5xx
-  7  the access token is invalid (token verify)`
+// exitCodes ends a command's help with the exit codes it can return.
+func exitCodes(codes ...int) string {
+	var b strings.Builder
+	b.WriteString("\n\nExit codes:")
+	for _, c := range codes {
+		fmt.Fprintf(&b, "\n  %d  %s", c, exitMeanings[c])
+	}
+	return b.String()
+}
 
 func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -32,7 +44,7 @@ token once ACTIVE. A status poll keeps a WAITING session alive.
 
 With --wait, poll (following the server's Retry-After) until the session is
 ACTIVE, showing position and estimated wait on stderr, then print it.
-Exits 4 if the session has ended.` + clientExitCodes,
+Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable),
 		Example: `  wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2
   wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2 --wait --timeout 30m --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -41,7 +41,7 @@ func newTokenVerifyCmd() *cobra.Command {
 
 The key comes from --secret (or WRCTL_TOKEN_SECRET) for HS256, --public-key for
 an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
---server. Exits 0 when the token is valid and 7 when it is not.` + clientExitCodes,
+--server. Exits 0 when the token is valid and 7 when it is not.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitInvalidToken),
 		Example: `  wrctl token verify "$token"
   WRCTL_TOKEN_SECRET=... wrctl token verify "$token" --event launch-2026 --output json
   wrctl token verify "$token" --public-key token.pub.pem`,

@@ -35,7 +35,7 @@ Keys: q quit, p pause, s/S sort column and direction, / filter events,
 reached; top keeps running and retries. NO_COLOR turns colours off.
 
 --once prints one snapshot (text, or --output json) and exits: for scripts
-and CI logs.` + clientExitCodes,
+and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
 		Example: `  wrctl top
   wrctl top --server https://room.example.com --queue-name wrctl-waiting.fifo --refresh 2s
   wrctl top --once --output json`,
@@ -124,7 +124,7 @@ func topQueue(cmd *cobra.Command) (tui.QueueSource, error) {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: v.GetString("aws.region"), Endpoint: v.GetString("aws.endpoint")})
+	client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: v.GetString("aws.region"), Endpoint: v.GetString("aws.endpoint"), QueueURL: url})
 	if err != nil {
 		return nil, err
 	}

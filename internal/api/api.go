@@ -133,6 +133,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeAlreadyJoined    = "already_joined"
 	CodeBadUserToken     = "invalid_user_token"
+	CodeAdminOff         = "admin_api_off"
 )
 
 // AdminEventsPath is the admin API's collection of event settings.

@@ -15,7 +15,7 @@ import (
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.AdminToken == "" {
-			writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "the admin API is off: set admin.token (WRCTL_ADMIN_TOKEN) to turn it on")
+			writeProblem(w, http.StatusNotFound, api.CodeAdminOff, "", "the admin API is off on this server: start wrctl serve with --admin-token (or WRCTL_ADMIN_TOKEN, admin.token) to turn it on")
 			return
 		}
 		got, ok := bearer(r)

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,18 +26,48 @@ import (
 // ClientConfig says where SQS is.
 type ClientConfig struct {
 	// Region is the AWS region; empty uses the default chain (AWS_REGION,
-	// profile), or us-east-1 when Endpoint is set.
+	// profile), or us-east-1 when an endpoint is set.
 	Region string
 	// Endpoint overrides the SQS endpoint, e.g. http://127.0.0.1:4566 for an
-	// emulator; empty means AWS itself.
+	// emulator. Empty means the SDK's own choice: AWS_ENDPOINT_URL_SQS or
+	// AWS_ENDPOINT_URL when set, else the endpoint QueueURL names when it is
+	// not an AWS one, else AWS itself.
 	Endpoint string
+	// QueueURL, if known, is the queue the client is for.
+	QueueURL string
+}
+
+// EndpointOf returns the endpoint a queue URL lives on when that is not
+// AWS (an emulator's http://sqs.us-east-1.localhost:4566/000000000000/q),
+// so a pasted emulator URL is never sent to real AWS.
+func EndpointOf(queueURL string) (string, bool) {
+	u, err := url.Parse(queueURL)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	host := u.Hostname()
+	if strings.HasSuffix(host, ".amazonaws.com") || strings.HasSuffix(host, ".amazonaws.com.cn") {
+		return "", false
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		host = "127.0.0.1"
+	}
+	if p := u.Port(); p != "" {
+		host = net.JoinHostPort(host, p)
+	}
+	return u.Scheme + "://" + host, true
 }
 
 // NewClient builds an SQS client with the default credential chain.
 func NewClient(ctx context.Context, cfg ClientConfig) (*sqs.Client, error) {
 	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Endpoint == "" && os.Getenv("AWS_ENDPOINT_URL_SQS") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		if ep, ok := EndpointOf(cfg.QueueURL); ok {
+			cfg.Endpoint = ep
+		}
+	}
 	region := cfg.Region
-	if region == "" && cfg.Endpoint != "" {
+	if region == "" && (cfg.Endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_SQS") != "" || os.Getenv("AWS_ENDPOINT_URL") != "") {
 		region = "us-east-1"
 	}
 	if region != "" {

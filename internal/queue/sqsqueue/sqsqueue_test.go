@@ -40,3 +40,32 @@ func TestDeadLetterConformance(t *testing.T) {
 		return sqsqueue.New(emu.Client(), c.URL)
 	})
 }
+
+func TestEndpointOfAQueueURL(t *testing.T) {
+	for _, c := range []struct{ url, want string }{
+		{"http://sqs.us-east-1.localhost:4566/000000000000/q.fifo", "http://127.0.0.1:4566"},
+		{"http://127.0.0.1:9324/000000000000/q", "http://127.0.0.1:9324"},
+		{"https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo", ""},
+		{"", ""},
+	} {
+		got, ok := sqsqueue.EndpointOf(c.url)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("EndpointOf(%q) = %q, %v; want %q", c.url, got, ok, c.want)
+		}
+	}
+}
+
+// TestPastedEmulatorURLStaysLocal: a client given only an emulator's queue
+// URL, with no endpoint anywhere, talks to the emulator, not to AWS.
+func TestPastedEmulatorURLStaysLocal(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_SQS", "")
+	url := emu.NewQueue(t, true, nil)
+	client, err := sqsqueue.NewClient(context.Background(), sqsqueue.ClientConfig{QueueURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqsqueue.New(client, url).Ping(context.Background()); err != nil {
+		t.Fatalf("ping the pasted emulator URL: %v", err)
+	}
+}
