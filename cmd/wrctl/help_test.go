@@ -14,7 +14,7 @@ func TestHelpGroupsFlagsAndListsOnlyTheCommandsExitCodes(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		args      []string
+		args       []string
 		has, lacks []string
 	}{
 		{[]string{"leave", "--help"}, []string{"3  no such session"}, []string{"5  --timeout", "9  "}},
