@@ -65,6 +65,19 @@ func NewJWKSVerifier(url string, client *http.Client, opts ...Option) *Verifier 
 	return newVerifier("EdDSA", ks.key, opts)
 }
 
+// Algorithm returns the alg a token's header names, without verifying
+// anything: for telling a user which key a token needs.
+func Algorithm(token string) string {
+	t, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+	if err != nil || t.Method == nil {
+		return ""
+	}
+	return t.Method.Alg()
+}
+
+// Alg returns the signing algorithm the verifier accepts (HS256 or EdDSA).
+func (v *Verifier) Alg() string { return v.alg }
+
 // Verify checks the signature, the issuer, exp and nbf (and the audience if
 // required) and returns the claims.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {

@@ -183,4 +183,18 @@ func TestEd25519KeyFileAndJWKSVerification(t *testing.T) {
 	if v := wrctl(t, env, "token", "verify", token, "--public-key", otherPub); v.code != exitInvalidToken {
 		t.Fatalf("verify with another key: exit %d", v.code)
 	}
+	// A shared secret for an EdDSA token: the message says what is needed.
+	v := wrctl(t, env, "token", "verify", token, "--secret", "0123456789abcdef0123456789abcdef")
+	if v.code != exitInvalidToken || !strings.Contains(v.stderr, "signed with EdDSA") || !strings.Contains(v.stderr, "--public-key") {
+		t.Fatalf("verify an EdDSA token with --secret: exit %d %s", v.code, v.stderr)
+	}
+	// keygen into a missing directory writes nothing anywhere.
+	pubOut := filepath.Join(dir, "pub-for-missing.pem")
+	k := wrctl(t, nil, "token", "keygen", "--out", filepath.Join(dir, "missing", "k.pem"), "--public-out", pubOut)
+	if k.code != exitUsage || !strings.Contains(k.stderr, "does not exist") {
+		t.Fatalf("keygen into a missing directory: exit %d %s", k.code, k.stderr)
+	}
+	if _, err := os.Stat(pubOut); err == nil {
+		t.Fatal("keygen left a public key behind after refusing")
+	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,8 +22,9 @@ verifies them without calling the waiting room back: with the shared HS256
 secret, or with the Ed25519 public key the room publishes at
 /.well-known/jwks.json (the Go package github.com/wrctl/wrctl/accesstoken does
 it as net/http middleware).`,
-		Example: `  wrctl token verify "$token" --server https://room.example.com
-  wrctl token keygen --out /etc/wrctl/token.pem`,
+		Example: `  wrctl token keygen --out token.pem --public-out token.pub.pem
+  wrctl token verify "$token" --public-key token.pub.pem
+  wrctl token verify "$token" --server https://room.example.com`,
 	}
 	cmd.AddCommand(newTokenVerifyCmd(), newTokenKeygenCmd())
 	return cmd
@@ -44,6 +47,7 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 --server. Exits 0 when the token is valid and 7 when it is not.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitInvalidToken),
 		Example: `  wrctl token verify "$token"
   WRCTL_TOKEN_SECRET=... wrctl token verify "$token" --event launch-2026 --output json
+  wrctl token keygen --out token.pem --public-out token.pub.pem   # first, for the next line
   wrctl token verify "$token" --public-key token.pub.pem`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -88,6 +92,13 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 				verifier = accesstoken.NewJWKSVerifier(jwks, nil, opts...)
 			}
 			claims, err := verifier.Verify(cmd.Context(), args[0])
+			if alg := accesstoken.Algorithm(args[0]); err != nil && alg != "" && alg != verifier.Alg() {
+				need := "--secret (WRCTL_TOKEN_SECRET)"
+				if alg == "EdDSA" {
+					need = "--public-key, --jwks or the server's key set (no --secret)"
+				}
+				return fmt.Errorf("%w: the token is signed with %s but the key given is for %s: verify it with %s", accesstoken.ErrInvalid, alg, verifier.Alg(), need)
+			}
 			if err != nil {
 				return err
 			}
@@ -118,14 +129,21 @@ func newTokenKeygenCmd() *cobra.Command {
 		Use:   "keygen --out FILE",
 		Short: "Make an Ed25519 key pair for signing access tokens",
 		Long: `Write a new Ed25519 private key (PEM PKCS #8, mode 0600) for
-'wrctl serve --token-key-file', and print its public key (PEM) for sites that
-verify with a key file rather than the published key set.`,
-		Example: `  wrctl token keygen --out /etc/wrctl/token.pem > token.pub.pem`,
+'wrctl serve --token-key-file', and its public key (PEM) for sites that verify
+with a key file rather than the published key set: to --public-out, or to
+standard output. Neither file may exist; nothing is written unless both can be.`,
+		Example: `  wrctl token keygen --out /etc/wrctl/token.pem --public-out token.pub.pem`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, _ := cmd.Flags().GetString("out")
+			pubOut, _ := cmd.Flags().GetString("public-out")
 			if out == "" {
 				return usagef("--out is required")
+			}
+			for _, f := range []struct{ flag, path string }{{"--out", out}, {"--public-out", pubOut}} {
+				if err := checkNewFile(f.path); err != nil {
+					return usagef("%s %s: %v", f.flag, f.path, err)
+				}
 			}
 			s, err := accesstoken.GenerateEd25519Signer()
 			if err != nil {
@@ -135,25 +153,58 @@ verify with a key file rather than the published key set.`,
 			if err != nil {
 				return err
 			}
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return usagef("--out: %v", err)
-			}
-			if _, err := f.Write(priv); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
 			pub, err := accesstoken.MarshalPublicKey(s.PublicKey())
 			if err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(pub)
-			return err
+			if err := writeNewFile(out, priv, 0o600); err != nil {
+				return usagef("--out: %v", err)
+			}
+			if pubOut == "" {
+				_, err = cmd.OutOrStdout().Write(pub)
+				return err
+			}
+			if err := writeNewFile(pubOut, pub, 0o644); err != nil {
+				return usagef("--public-out: %v", err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().String("out", "", "file for the private key; must not exist")
+	cmd.Flags().String("public-out", "", "file for the public key (default: standard output); must not exist")
 	return cmd
+}
+
+// checkNewFile says why path cannot be created: its directory is missing,
+// or it exists. Empty paths pass.
+func checkNewFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("directory %s does not exist (create it first)", dir)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		return errors.New("already exists; keys are never overwritten")
+	}
+	return nil
+}
+
+// writeNewFile writes a file that must not exist, removing it again if the
+// write fails, so no empty or partial key is left behind.
+func writeNewFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(path)
+	}
+	return werr
 }
