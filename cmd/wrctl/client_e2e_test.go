@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -196,5 +197,45 @@ func TestEd25519KeyFileAndJWKSVerification(t *testing.T) {
 	}
 	if _, err := os.Stat(pubOut); err == nil {
 		t.Fatal("keygen left a public key behind after refusing")
+	}
+}
+
+// TestWaitTellsHowToResumeOrLeave: join --wait names the session at once;
+// stopped by --timeout or Ctrl-C, it says how to resume or leave, and the
+// place is still there.
+func TestWaitTellsHowToResumeOrLeave(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--capacity", "1")
+	env := []string{"WRCTL_SERVER=" + s.URL}
+	joinJSON(t, env, "W1", "inside", "--wait", "--timeout", "20s") // fills the event
+
+	r := wrctl(t, env, "join", "--event", "W1", "--user", "patient", "--wait", "--timeout", "1s")
+	if r.code != exitTimeout || !strings.Contains(r.stderr, "wrctl status ") || !strings.Contains(r.stderr, "wrctl leave ") {
+		t.Fatalf("join --wait past --timeout: exit %d %s", r.code, r.stderr)
+	}
+
+	cmd := exec.Command(binary, "join", "--event", "W1", "--user", "ctrl-c", "--wait")
+	cmd.Env = cleanEnv(env...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "session ") {
+		t.Fatalf("first stderr line %q, want the session id", sc.Text())
+	}
+	id := strings.Fields(sc.Text())[1]
+	id = strings.TrimSuffix(id, ":")
+	cmd.Process.Signal(os.Interrupt)
+	var rest strings.Builder
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(rest.String(), "wrctl status "+id+" --wait") {
+		t.Fatalf("Ctrl-C during join --wait: exit %d %s", code, rest.String())
+	}
+	if st := wrctl(t, env, "status", id, "--output", "json"); st.code != 0 || !strings.Contains(st.stdout, `"WAITING"`) {
+		t.Fatalf("the interrupted session: exit %d %s", st.code, st.stdout)
 	}
 }

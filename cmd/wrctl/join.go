@@ -60,7 +60,7 @@ session only with the same key; without it the server answers 409
 already_joined and the place stays with whoever holds the key. A join that
 fails with a network error or 503 is retried with the same key until
 --timeout. With --wait, poll until admitted and print the session with its
-access token.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable),
+access token.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitInterrupted),
 		Example: `  wrctl join --event launch-2026 --user alice
   wrctl join --event launch-2026 --user alice --wait --timeout 10m --output json
   wrctl join --event launch-2026 --user alice --idempotency-key "$KEY"   # get the same place back

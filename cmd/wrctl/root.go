@@ -24,15 +24,16 @@ var version = "dev"
 // Exit codes, documented in `wrctl --help` and the README.
 const (
 	exitOK           = 0
-	exitFailure      = 1 // the command ran and failed
-	exitUsage        = 2 // bad flags, arguments or configuration: nothing was done
-	exitNotFound     = 3 // no such session
-	exitEnded        = 4 // the session has ended (LEFT or EXPIRED)
-	exitTimeout      = 5 // --timeout passed before admission
-	exitUnavailable  = 6 // the server could not be reached or answered 5xx
-	exitInvalidToken = 7 // token verify: the token is not valid
-	exitThreshold    = 8 // load: a --threshold was breached
-	exitAdminOff     = 9 // event: the server's admin API is off
+	exitFailure      = 1   // the command ran and failed
+	exitUsage        = 2   // bad flags, arguments or configuration: nothing was done
+	exitNotFound     = 3   // no such session
+	exitEnded        = 4   // the session has ended (LEFT or EXPIRED)
+	exitTimeout      = 5   // --timeout passed before admission
+	exitUnavailable  = 6   // the server could not be reached or answered 5xx
+	exitInvalidToken = 7   // token verify: the token is not valid
+	exitThreshold    = 8   // load: a --threshold was breached
+	exitAdminOff     = 9   // event: the server's admin API is off
+	exitInterrupted  = 130 // join/status --wait stopped with Ctrl-C (128 + SIGINT)
 )
 
 // usageError is an error in what the user asked for.
@@ -58,6 +59,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &te):
 		return exitTimeout
+	case errors.As(err, &interruptedError{}):
+		return exitInterrupted
 	case errors.As(err, &thresholdError{}):
 		return exitThreshold
 	case errors.Is(err, client.ErrEnded):
@@ -122,7 +125,8 @@ Exit codes:
   6  the server could not be reached or answered 5xx
   7  the access token is invalid (token verify)
   8  a --threshold was breached (load)
-  9  the server's admin API is off (event)`
+  9  the server's admin API is off (event)
+  130  join/status --wait stopped with Ctrl-C`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{

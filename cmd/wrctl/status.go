@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,6 +25,7 @@ var exitMeanings = map[int]string{
 	exitInvalidToken: "the access token is invalid",
 	exitThreshold:    "a --threshold was breached",
 	exitAdminOff:     "the server's admin API is off (start serve with --admin-token)",
+	exitInterrupted:  "--wait stopped with Ctrl-C (the place is kept; resume with status --wait)",
 }
 
 // exitCodes ends a command's help with the exit codes it can return.
@@ -44,7 +47,7 @@ token once ACTIVE. A status poll keeps a WAITING session alive.
 
 With --wait, poll (following the server's Retry-After) until the session is
 ACTIVE, showing position and estimated wait on stderr, then print it.
-Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable),
+Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitInterrupted),
 		Example: `  wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2
   wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2 --wait --timeout 30m --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,13 +77,29 @@ Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, e
 }
 
 // timeoutError is a --wait that ran out of time.
-type timeoutError struct{ after string }
+type timeoutError struct{ after, id string }
 
-func (e timeoutError) Error() string { return "not admitted within --timeout " + e.after }
+func (e timeoutError) Error() string {
+	return "not admitted within --timeout " + e.after + "; " + resumeHint(e.id)
+}
+
+// interruptedError is a wait stopped with Ctrl-C.
+type interruptedError struct{ id string }
+
+func (e interruptedError) Error() string { return "interrupted; " + resumeHint(e.id) }
+
+// resumeHint tells a user who stopped waiting how to go on, or give up.
+func resumeHint(id string) string {
+	return "the session keeps its place while it is polled within the waiting TTL: resume with 'wrctl status " + id +
+		" --wait', or give the place up with 'wrctl leave " + id + "'"
+}
 
 // waitActive polls until the session is ACTIVE and prints it.
 func waitActive(cmd *cobra.Command, c *client.Client, id, format string) error {
-	ctx := cmd.Context()
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+	defer stop()
+	// The id first, so a user who stops waiting can resume or leave.
+	fmt.Fprintf(cmd.ErrOrStderr(), "session %s: waiting (Ctrl-C stops waiting; 'wrctl leave %s' gives the place up)\n", id, id)
 	timeout, _ := cmd.Flags().GetDuration("timeout")
 	if timeout < 0 {
 		return usagef("--timeout must not be negative, got %s", timeout)
@@ -98,8 +117,10 @@ func waitActive(cmd *cobra.Command, c *client.Client, id, format string) error {
 	s, err := c.Wait(ctx, id, client.WaitOptions{PollInterval: interval, Progress: p.update})
 	p.done()
 	switch {
+	case errors.Is(err, context.Canceled) && cmd.Context().Err() == nil:
+		return interruptedError{id}
 	case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
-		return timeoutError{timeout.String()}
+		return timeoutError{timeout.String(), id}
 	case errors.Is(err, client.ErrEnded):
 		if perr := printSession(cmd.OutOrStdout(), format, s); perr != nil {
 			return perr
