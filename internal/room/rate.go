@@ -29,10 +29,16 @@ func (r *Rate) Add(now int64) {
 	r.At = now
 }
 
+// RateStale is how long after the last admission the rate is no longer
+// a pace to estimate with: the line has stopped, and an estimate would only
+// grow without meaning.
+const RateStale = 5 * RateTau
+
 // PerSecond is the rate at now, corrected for the start-up bias of a decayed
-// sum that began at First; 0 if nothing has been admitted.
+// sum that began at First; 0 (unknown) if nothing has been admitted, or
+// nothing for RateStale.
 func (r Rate) PerSecond(now int64) float64 {
-	if r.First == 0 {
+	if r.First == 0 || now-r.At >= RateStale.Milliseconds() {
 		return 0
 	}
 	tau := float64(RateTau.Milliseconds())

@@ -297,6 +297,12 @@ func TestEventStatsEndpoint(t *testing.T) {
 	if r := h.do("GET", api.EventStatsPath("nobody"), "", nil); r.Status != http.StatusOK || decode[api.EventStats](t, r.Body).Joined != 0 {
 		t.Fatalf("stats of an unused event = %d %s", r.Status, r.Body)
 	}
+	if h.post(b.SessionID, "leave") != http.StatusNoContent {
+		t.Fatal("leave")
+	}
+	if st := decode[api.EventStats](t, h.do("GET", api.EventStatsPath("S1"), "", nil).Body); st.Waiting != 0 || st.EstimatedWaitSeconds != nil {
+		t.Fatalf("stats with nobody waiting = %+v, want no estimated wait", st)
+	}
 	if r := h.do("GET", "/api/waiting-room/events/bad%20id/stats", "", nil); r.Status != http.StatusBadRequest {
 		t.Fatalf("stats of a bad id = %d", r.Status)
 	} else {

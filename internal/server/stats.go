@@ -71,7 +71,8 @@ func toAPIStats(st room.EventStats) api.EventStats {
 		PeakActive:    st.PeakActive,
 		AdmissionRate: math.Round(st.AdmissionRate*1000) / 1000,
 	}
-	if wait, ok := room.EstimatedWait(st.Waiting+1, st.AdmissionRate); ok {
+	// The wait a newcomer would face: none to estimate with nobody waiting.
+	if wait, ok := room.EstimatedWait(st.Waiting+1, st.AdmissionRate); ok && st.Waiting > 0 {
 		sec := math.Round(wait.Seconds()*10) / 10
 		out.EstimatedWaitSeconds = &sec
 	}

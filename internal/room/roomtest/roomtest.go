@@ -506,8 +506,11 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		clk.Advance(50 * time.Minute)
 		stalled := get(t, st, w.ID)
-		if d, ok := room.EstimatedWait(stalled.Position, stalled.AdmissionRate); ok {
-			t.Fatalf("estimate %v for a line stalled for 50 minutes, want none", d)
+		if d, ok := room.EstimatedWait(stalled.Position, stalled.AdmissionRate); ok || stalled.AdmissionRate != 0 {
+			t.Fatalf("rate %v, estimate %v for a line stalled for 50 minutes, want none", stalled.AdmissionRate, d)
+		}
+		if got := stats(t, st, "E2"); got.AdmissionRate != 0 {
+			t.Fatalf("stats rate %v for a stalled line, want 0 (unknown)", got.AdmissionRate)
 		}
 	})
 
