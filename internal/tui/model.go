@@ -201,15 +201,13 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		default:
 			var cmd tea.Cmd
 			m.input, cmd = m.input.Update(k)
+			m.filter = strings.TrimSpace(m.input.Value()) // filters as you type
 			return m, cmd
 		}
 		return m, nil
 	}
 	if m.help {
-		m.help = false
-		if k.String() == "q" {
-			return m, tea.Quit
-		}
+		m.help = false // any key closes help, q included
 		return m, nil
 	}
 	switch k.String() {

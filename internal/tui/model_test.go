@@ -74,7 +74,7 @@ func TestViewShowsNumbersRatesAndGauge(t *testing.T) {
 	if f[1] != "100" || f[2] != "100" || f[4] != "100%" || f[5] != "1200" || f[6] != "50.0" || f[7] != "300.0" || f[8] != "2m0s" {
 		t.Fatalf("row fields %q", f)
 	}
-	if !strings.Contains(f[3], "███████") {
+	if !strings.Contains(f[3], "██████") {
 		t.Fatalf("gauge of a full event = %q", f[3])
 	}
 	if !strings.Contains(v, "live") || strings.Contains(v, "stale") {
@@ -89,12 +89,12 @@ func TestStaleAndUnreachableFooter(t *testing.T) {
 	m := newModel()
 	m = update(t, m, StatsMsg{At: t0, List: list(stats("E1", 10, 1, 2, 3, 1))})
 	m.Now = func() time.Time { return t0.Add(10 * time.Second) }
-	if v := m.View(); !strings.Contains(v, "stale: last update 10s ago") {
+	if v := m.View(); !strings.Contains(v, "stale: data 10s old") {
 		t.Fatalf("no stale footer:\n%s", v)
 	}
 	m = update(t, m, StatsMsg{At: t0.Add(10 * time.Second), Err: errors.New("connection refused")})
 	v := m.View()
-	if !strings.Contains(v, "server unreachable: connection refused (retrying)") || !strings.Contains(v, "data from 10s ago") {
+	if !strings.Contains(v, "server unreachable, data 10s old (retrying): connection refused") {
 		t.Fatalf("no unreachable footer:\n%s", v)
 	}
 	if f := fields(rowOf(t, v, "E1")); f[2] != "1" {
@@ -127,7 +127,11 @@ func TestSortAndFilter(t *testing.T) {
 	if !strings.Contains(m.View(), "EVENT↑") {
 		t.Fatalf("header does not mark the sort column:\n%s", m.View())
 	}
-	m = update(t, m, key("/"), key("m"), key("m"), tea.KeyMsg{Type: tea.KeyEnter})
+	m = update(t, m, key("/"), key("m"))
+	if got := order(m); got != "gamma" {
+		t.Fatalf("filter as you type, m: %s", got)
+	}
+	m = update(t, m, key("m"), tea.KeyMsg{Type: tea.KeyEnter})
 	if got := order(m); got != "gamma" {
 		t.Fatalf("filter mm: %s", got)
 	}
@@ -143,8 +147,8 @@ func TestSortAndFilter(t *testing.T) {
 func TestPauseHelpAndQuit(t *testing.T) {
 	m := newModel()
 	m = update(t, m, StatsMsg{At: t0, List: list(stats("E1", 10, 1, 2, 3, 1))}, key("p"))
-	if !strings.Contains(m.View(), "[PAUSED]") {
-		t.Fatal("no PAUSED marker")
+	if v := m.View(); !strings.Contains(v, "[PAUSED]") || !strings.Contains(v, "paused (p resumes)") || strings.Contains(v, "live") {
+		t.Fatalf("no PAUSED marker and footer:\n%s", v)
 	}
 	m = update(t, m, StatsMsg{At: t0.Add(time.Second), List: list(stats("E1", 10, 9, 9, 9, 9))})
 	if f := fields(rowOf(t, m.View(), "E1")); f[2] != "1" {
@@ -160,6 +164,11 @@ func TestPauseHelpAndQuit(t *testing.T) {
 	m = update(t, m, key("x"))
 	if strings.Contains(m.View(), "pause / resume") {
 		t.Fatal("help did not close")
+	}
+	m = update(t, m, key("?"))
+	next, cmd := m.Update(key("q"))
+	if m = next.(Model); cmd != nil || strings.Contains(m.View(), "pause / resume") {
+		t.Fatal("q inside help must close the help, not quit")
 	}
 	if _, cmd := m.Update(key("q")); cmd == nil || cmd() != tea.Quit() {
 		t.Fatal("q does not quit")
@@ -213,4 +222,47 @@ func TestSnapshotText(t *testing.T) {
 	if !strings.Contains(v, "snapshot at 2026-11-29T12:00:00Z") || strings.Contains(v, "q quit") {
 		t.Fatalf("snapshot footer:\n%s", v)
 	}
+}
+
+// TestFitsEightyByTwentyFour: every line of the dashboard and of its help
+// fits an 80×24 terminal, and the headers stay put when the sort moves.
+func TestFitsEightyByTwentyFour(t *testing.T) {
+	m := newModel()
+	next, _ := m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m = next.(Model)
+	m = update(t, m, StatsMsg{At: t0, List: list(
+		stats("launch-2026-a-very-long-event-name-indeed", 100, 100, 1200, 2600, 1000), stats("small", 3, 0, 0, 5, 5))})
+	m.Now = func() time.Time { return t0.Add(time.Hour) } // stale, with a long footer
+	check := func(what, v string) {
+		t.Helper()
+		lines := strings.Split(v, "\n")
+		if len(lines) > 24 {
+			t.Errorf("%s: %d lines", what, len(lines))
+		}
+		for _, l := range lines {
+			if w := lipgloss.Width(l); w > 80 {
+				t.Errorf("%s: a line of %d cells: %q", what, w, l)
+			}
+		}
+	}
+	v := m.View()
+	check("dashboard", v)
+	if !strings.Contains(v, "EST WAIT") || !strings.Contains(v, "stale: data 1h0m0s old") {
+		t.Fatalf("at 80 columns:\n%s", v)
+	}
+	header := func(m Model) string {
+		for _, l := range strings.Split(m.View(), "\n") {
+			if strings.Contains(l, "EVENT") {
+				return l
+			}
+		}
+		return ""
+	}
+	before := strings.Index(header(m), "JOIN/s")
+	m = update(t, m, key("s"))
+	if after := strings.Index(header(m), "JOIN/s"); after != before {
+		t.Fatalf("JOIN/s moved from %d to %d when the sort moved", before, after)
+	}
+	m = update(t, m, key("?"))
+	check("help", m.View())
 }

@@ -19,16 +19,21 @@ var (
 	boxStyle   = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
 )
 
-// Fixed column widths: event, capacity, active count, gauge, waiting,
-// admit/s, join/s, est wait.
+// Column widths that fit 80 columns; the event column takes what is left
+// over, up to wEventMax. Each right-aligned header keeps one cell for the
+// sort arrow, so headers stay put when the sort moves.
 const (
-	wEvent = 18
-	wNum   = 8
-	wGauge = 12
-	wRate  = 9
-	wWait  = 9
+	wEvent    = 14
+	wEventMax = 40
+	wCap      = 6
+	wActive   = 7
+	wGauge    = 11
+	wWaiting  = 9
+	wRate     = 8
+	wWait     = 9
+	// columnsWidth is every column and the spaces between them, but the event's.
+	columnsWidth = wCap + wActive + wGauge + wWaiting + 2*wRate + wWait + 7
 )
-
 // View renders the dashboard for the terminal's size.
 func (m Model) View() string {
 	if m.help {
@@ -43,12 +48,8 @@ func (m Model) View() string {
 	b.WriteString(titleStyle.Render("wrctl top") + dimStyle.Render(" — "+m.cfg.Server+" — "+now.Format("15:04:05")) + status + "\n")
 	b.WriteString(m.queueLine() + "\n\n")
 
-	spark := m.width - (wEvent + 2*wNum + wGauge + wNum + 2*wRate + wWait + 9)
-	sparkW := 0
-	if spark >= 16 && !m.once {
-		sparkW = min(spark/2-1, 40)
-	}
-	b.WriteString(headStyle.Render(m.header(sparkW)) + "\n")
+	evW, sparkW := m.layout()
+	b.WriteString(headStyle.Render(m.header(evW, sparkW)) + "\n")
 
 	rows := m.visible()
 	room := m.height - 8
@@ -60,7 +61,7 @@ func (m Model) View() string {
 		shown = shown[:room-1]
 	}
 	for _, r := range shown {
-		b.WriteString(m.rowLine(r, sparkW) + "\n")
+		b.WriteString(m.rowLine(r, evW, sparkW) + "\n")
 	}
 	if len(rows) == 0 {
 		b.WriteString(dimStyle.Render("  no events yet") + "\n")
@@ -81,22 +82,33 @@ func (m Model) View() string {
 	return b.String()
 }
 
-func (m Model) header(sparkW int) string {
+// layout gives the event column's width and the sparklines' (0: none).
+func (m Model) layout() (evW, sparkW int) {
+	spare := m.width - wEvent - columnsWidth
+	if spare >= 20 && !m.once {
+		sparkW = min((spare-4)/2, 40)
+		spare -= 2*sparkW + 3
+	}
+	return wEvent + min(max(spare, 0), wEventMax-wEvent), sparkW
+}
+
+func (m Model) header(evW, sparkW int) string {
 	dir := "↑"
 	if m.sortDesc {
 		dir = "↓"
 	}
 	name := func(i int, s string, w int, left bool) string {
+		mark := " "
 		if i == m.sortCol {
-			s += dir
+			mark = dir
 		}
 		if left {
-			return pad(s, w)
+			return pad(s+mark, w)
 		}
-		return lpad(s, w)
+		return lpad(s+mark, w)
 	}
-	h := name(0, "EVENT", wEvent, true) + " " + name(1, "CAP", wNum, false) + " " + name(2, "ACTIVE", wNum, false) + " " +
-		pad("", wGauge) + " " + name(3, "WAITING", wNum, false) + " " + name(4, "ADMIT/s", wRate, false) + " " +
+	h := name(0, "EVENT", evW, true) + " " + name(1, "CAP", wCap, false) + " " + name(2, "ACTIVE", wActive, false) + " " +
+		pad("", wGauge) + " " + name(3, "WAITING", wWaiting, false) + " " + name(4, "ADMIT/s", wRate, false) + " " +
 		name(5, "JOIN/s", wRate, false) + " " + name(6, "EST WAIT", wWait, false)
 	if sparkW > 0 {
 		h += "  " + pad("WAITING", sparkW) + " " + pad("ACTIVE", sparkW)
@@ -104,7 +116,7 @@ func (m Model) header(sparkW int) string {
 	return h
 }
 
-func (m Model) rowLine(r *row, sparkW int) string {
+func (m Model) rowLine(r *row, evW, sparkW int) string {
 	st := r.st
 	joins := "-"
 	if r.joinRate >= 0 {
@@ -114,12 +126,18 @@ func (m Model) rowLine(r *row, sparkW int) string {
 	if st.EstimatedWaitSeconds != nil {
 		wait = waitString(*st.EstimatedWaitSeconds)
 	}
-	line := pad(truncate(st.EventID, wEvent), wEvent) + " " + lpad(fmt.Sprint(st.Capacity), wNum) + " " +
-		lpad(fmt.Sprint(st.Active), wNum) + " " + gauge(st.Active, int64(st.Capacity), wGauge) + " " +
-		lpad(fmt.Sprint(st.Waiting), wNum) + " " + lpad(fmt.Sprintf("%.1f", r.admissionRate()), wRate) + " " +
-		lpad(joins, wRate) + " " + lpad(wait, wWait)
+	// Right-aligned cells end one short of their column, under the header
+	// text rather than its sort arrow.
+	cell := func(s string, w int) string { return lpad(s, w-1) + " " }
+	line := pad(truncate(st.EventID, evW-1), evW) + " " + cell(fmt.Sprint(st.Capacity), wCap) + " " +
+		cell(fmt.Sprint(st.Active), wActive) + " " + gauge(st.Active, int64(st.Capacity), wGauge) + " " +
+		cell(fmt.Sprint(st.Waiting), wWaiting) + " " + cell(fmt.Sprintf("%.1f", r.admissionRate()), wRate) + " " +
+		cell(joins, wRate) + " " + cell(wait, wWait)
 	if sparkW > 0 {
 		line += "  " + sparkline(r.waiting, sparkW) + " " + sparkline(r.active, sparkW)
+	}
+	if st.Active == 0 && st.Waiting == 0 {
+		return dimStyle.Render(line) // nothing live: it leaves the list once the server forgets it
 	}
 	return line
 }
@@ -129,7 +147,7 @@ func (m Model) queueLine() string {
 	case m.qsrc == nil && m.queue == nil && m.queueErr == nil:
 		return dimStyle.Render("queue  not watched (give --queue-url to see SQS depths)")
 	case m.queue == nil && m.queueErr != nil:
-		return badStyle.Render("queue  unreachable: " + oneLine(m.queueErr.Error()))
+		return badStyle.Render(clip("queue  unreachable: "+oneLine(m.queueErr.Error()), m.width))
 	case m.queue == nil:
 		return dimStyle.Render("queue  reading…")
 	}
@@ -163,39 +181,56 @@ func (m Model) footer(now time.Time) string {
 	if m.once {
 		return dimStyle.Render("snapshot at " + now.UTC().Format(time.RFC3339) + "; rates are the server's recent admission rate")
 	}
-	keys := dimStyle.Render("q quit · p pause · s/S sort · / filter · ? help")
+	keys := "q quit · p pause · s/S sort · / filter · ? help"
+	age := ""
+	if !m.lastStats.IsZero() {
+		age = now.Sub(m.lastStats).Round(time.Second).String()
+	}
 	var state string
+	var style lipgloss.Style
 	switch {
+	case m.paused:
+		state, style = "paused (p resumes)", warnStyle
+		if age != "" {
+			state += " · data " + age + " old"
+		}
 	case m.statsErr != nil:
-		state = badStyle.Render("server unreachable: " + oneLine(m.statsErr.Error()) + " (retrying)")
-		if !m.lastStats.IsZero() {
-			state += badStyle.Render(fmt.Sprintf(" · data from %s ago", now.Sub(m.lastStats).Round(time.Second)))
+		state, style = "server unreachable (retrying): "+oneLine(m.statsErr.Error()), badStyle
+		if age != "" {
+			state = "server unreachable, data " + age + " old (retrying): " + oneLine(m.statsErr.Error())
 		}
 	case m.lastStats.IsZero():
-		state = dimStyle.Render("connecting…")
+		state, style = "connecting…", dimStyle
 	case now.Sub(m.lastStats) > 3*m.cfg.Refresh:
-		state = warnStyle.Render(fmt.Sprintf("stale: last update %s ago", now.Sub(m.lastStats).Round(time.Second)))
+		state, style = "stale: data "+age+" old", warnStyle
 	default:
-		state = okStyle.Render("live") + dimStyle.Render(fmt.Sprintf(" · every %s", m.cfg.Refresh))
+		state, style = "live · every "+m.cfg.Refresh.String(), okStyle
 	}
 	if m.queueErr != nil && m.queue != nil {
-		state += badStyle.Render(" · queue unreachable (retrying)")
+		state += " · queue unreachable"
 	}
-	return keys + "   " + state
+	// The state matters more than the key list: the keys give way first.
+	if lipgloss.Width(keys)+3+lipgloss.Width(state) > m.width {
+		keys = "? help"
+	}
+	return dimStyle.Render(keys) + "   " + style.Render(clip(state, max(m.width-lipgloss.Width(keys)-3, 10)))
 }
 
 func (m Model) helpView() string {
 	text := titleStyle.Render("wrctl top — keys") + "\n\n" +
 		"  q, ctrl+c   quit\n" +
 		"  p           pause / resume refreshing\n" +
-		"  s           sort by the next column (" + strings.Join(columns, ", ") + ")\n" +
+		"  s           sort by the next column\n" +
 		"  S           reverse the sort\n" +
-		"  /           filter events by id (enter applies, esc clears)\n" +
+		"  /           filter events by id as you type (enter keeps it, esc clears)\n" +
 		"  ?           this help (any key closes it)\n\n" +
-		"  ADMIT/s and JOIN/s come from the change between refreshes;\n" +
-		"  EST WAIT is what a newcomer would wait at the recent admission rate.\n" +
-		"  Queue counts are SQS's approximate attributes."
-	return boxStyle.Render(text)
+		"  ADMIT/s and JOIN/s come from the change between refreshes; EST WAIT is what a newcomer would wait at the recent admission rate. " +
+		"Queue counts are SQS's approximate attributes. Events with nothing live are dimmed, and leave the list once the server forgets them."
+	w := m.width - 2 // the border
+	if w < 20 {
+		w = 78
+	}
+	return boxStyle.Width(w).Render(text)
 }
 
 // gauge draws used/total as a bar with a percentage: green, yellow near
@@ -262,10 +297,20 @@ func truncate(s string, w int) string {
 	return s[:w-1] + "…"
 }
 
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 80 {
-		s = s[:79] + "…"
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// clip cuts s to w cells at a word boundary, marking the cut with "…".
+func clip(s string, w int) string {
+	if lipgloss.Width(s) <= w {
+		return s
 	}
-	return s
+	r := []rune(s)
+	if len(r) > w-1 {
+		r = r[:w-1]
+	}
+	cut := string(r)
+	if i := strings.LastIndexByte(cut, ' '); i > w/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,;:") + "…"
 }
