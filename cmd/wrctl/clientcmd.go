@@ -150,8 +150,13 @@ type progress struct {
 }
 
 func newProgress(w io.Writer) *progress {
+	return &progress{w: w, tty: isTerminal(w), start: time.Now()}
+}
+
+// isTerminal reports whether w is a terminal: the one place it is decided.
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd())), start: time.Now()}
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func (p *progress) update(s api.Session) {

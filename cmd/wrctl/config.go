@@ -314,9 +314,6 @@ func loadConfig(v *viper.Viper) (Config, error) {
 	if len(errs) > 0 {
 		return c, usageError{fmt.Errorf("%s", strings.Join(errs, "; "))}
 	}
-	if err := unknownKeys(v); err != nil {
-		return c, err
-	}
 	events, err := readEvents(v.ConfigFileUsed())
 	if err != nil {
 		return c, err

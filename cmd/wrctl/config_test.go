@@ -215,3 +215,20 @@ store:
 		t.Fatalf("comma-separated --redis-addr = %v, %v", c.Store.Redis.Addr, err)
 	}
 }
+
+func TestEveryCommandRefusesAnUnknownConfigKey(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "client.yaml")
+	os.WriteFile(file, []byte("client:\n  servr: http://127.0.0.1:1\n"), 0o600)
+	for _, args := range [][]string{
+		{"status", "0123456789abcdef0123456789abcdef"},
+		{"event", "list"},
+		{"top", "--once"},
+		{"token", "verify", "x.y.z"},
+	} {
+		r := wrctl(t, nil, append(args, "--config", file)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "client.servr") {
+			t.Errorf("%v with a mistyped key: exit %d %s", args, r.code, r.stderr)
+		}
+	}
+}

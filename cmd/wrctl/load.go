@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
@@ -266,10 +265,7 @@ func formatMetric(name string, v float64) string {
 
 // showProgress renders the runner's progress until the returned stop.
 func showProgress(w io.Writer, mode string, interval time.Duration, r *loadgen.Runner) (func(), error) {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
+	tty := isTerminal(w)
 	switch mode {
 	case "auto":
 		mode = "lines"

@@ -178,6 +178,11 @@ func newViper(cmd *cobra.Command, keys map[string]string) (*viper.Viper, error) 
 		if err := v.ReadInConfig(); err != nil {
 			return nil, usagef("--config %s: %v", path, err)
 		}
+		// Every command refuses a key no command reads: a typo in a
+		// client's config must not pass silently either.
+		if err := unknownKeys(v); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/tui"
@@ -99,7 +97,7 @@ func runTop(cmd *cobra.Command, _ []string) error {
 		_, err = fmt.Fprintln(cmd.OutOrStdout(), snap.Text(120))
 		return err
 	}
-	if f, ok := cmd.OutOrStdout().(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(cmd.OutOrStdout()) {
 		return usagef("wrctl top draws on a terminal; for scripts and logs use --once (with --output json)")
 	}
 	m := tui.New(tui.Config{Server: c.BaseURL(), Refresh: refresh}, c, qsrc)
@@ -133,38 +131,19 @@ func topQueue(cmd *cobra.Command) (tui.QueueSource, error) {
 			return nil, fmt.Errorf("--queue-name %s: %w", name, err)
 		}
 	}
-	return &sqsDepths{q: sqsqueue.New(client, url)}, nil
+	q := sqsqueue.New(client, url)
+	return queueDepths(func(ctx context.Context) (tui.QueueDepths, error) {
+		d, err := q.Depths(ctx)
+		out := tui.QueueDepths{Queue: tui.Depth(d.Queue)}
+		if d.DLQ != nil {
+			dlq := tui.Depth(*d.DLQ)
+			out.DLQ = &dlq
+		}
+		return out, err
+	}), nil
 }
 
-// sqsDepths reads an SQS queue's and its dead-letter queue's depths.
-type sqsDepths struct {
-	q      *sqsqueue.Queue
-	mu     sync.Mutex
-	dlq    *sqsqueue.Queue
-	looked bool
-}
+// queueDepths adapts a function to tui.QueueSource.
+type queueDepths func(ctx context.Context) (tui.QueueDepths, error)
 
-func (s *sqsDepths) Depths(ctx context.Context) (tui.QueueDepths, error) {
-	d, err := s.q.Depth(ctx)
-	if err != nil {
-		return tui.QueueDepths{}, err
-	}
-	out := tui.QueueDepths{Queue: tui.Depth(d)}
-	s.mu.Lock()
-	if !s.looked {
-		if dlq, err := s.q.DeadLetterQueue(ctx); err == nil {
-			s.dlq, s.looked = dlq, true
-		}
-	}
-	dlq := s.dlq
-	s.mu.Unlock()
-	if dlq != nil {
-		dd, err := dlq.Depth(ctx)
-		if err != nil {
-			return out, err
-		}
-		td := tui.Depth(dd)
-		out.DLQ = &td
-	}
-	return out, nil
-}
+func (f queueDepths) Depths(ctx context.Context) (tui.QueueDepths, error) { return f(ctx) }

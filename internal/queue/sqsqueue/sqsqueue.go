@@ -300,6 +300,33 @@ func (q *Queue) Depth(ctx context.Context) (Depth, error) {
 	}, nil
 }
 
+// Depths are a queue's and its dead-letter queue's approximate counts.
+type Depths struct {
+	Queue Depth `json:"queue"`
+	// DLQ is nil when the queue has no redrive policy.
+	DLQ *Depth `json:"dlq"`
+}
+
+// Depths reads the queue's counts and its dead-letter queue's, found
+// through the redrive policy.
+func (q *Queue) Depths(ctx context.Context) (Depths, error) {
+	d, err := q.Depth(ctx)
+	if err != nil {
+		return Depths{}, err
+	}
+	out := Depths{Queue: d}
+	dlq, err := q.DeadLetterQueue(ctx)
+	if err != nil || dlq == nil {
+		return out, nil // the depths are there; the DLQ is looked up again next time
+	}
+	dd, err := dlq.Depth(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.DLQ = &dd
+	return out, nil
+}
+
 // DeadLetterQueue returns the queue its redrive policy names, or nil when it
 // has none.
 func (q *Queue) DeadLetterQueue(ctx context.Context) (*Queue, error) {

@@ -69,3 +69,27 @@ func TestPastedEmulatorURLStaysLocal(t *testing.T) {
 		t.Fatalf("ping the pasted emulator URL: %v", err)
 	}
 }
+
+func TestDepthsIncludeTheDeadLetterQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, err := sqsqueue.Create(ctx, emu.Client(), sqsqueue.CreateOptions{
+		Name: fmt.Sprintf("depths-%d-%d.fifo", os.Getpid(), redriveSeq.Add(1)), FIFO: true,
+		MaxReceiveCount: 5, VisibilityTimeout: 30 * time.Second, Retention: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := sqsqueue.New(emu.Client(), c.URL)
+	if _, err := q.Send(ctx, []queue.Outgoing{queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: "s", EventID: "e", Seq: 1})}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := q.Depths(ctx)
+	if err != nil || d.Queue.Visible != 1 || d.DLQ == nil || d.DLQ.Visible != 0 {
+		t.Fatalf("depths = %+v (DLQ %v), %v", d, d.DLQ, err)
+	}
+	plain := sqsqueue.New(emu.Client(), emu.NewQueue(t, true, nil))
+	if d, err := plain.Depths(ctx); err != nil || d.DLQ != nil {
+		t.Fatalf("depths of a queue without redrive = %+v, %v", d, err)
+	}
+}
