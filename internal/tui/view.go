@@ -34,6 +34,7 @@ const (
 	// columnsWidth is every column and the spaces between them, but the event's.
 	columnsWidth = wCap + wActive + wGauge + wWaiting + 2*wRate + wWait + 7
 )
+
 // View renders the dashboard for the terminal's size.
 func (m Model) View() string {
 	if m.help {
