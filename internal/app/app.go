@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.sender = queue.NewSender(a.queue, queue.SenderConfig{})
 	a.server = server.New(sc, server.Deps{
 		Store: a.store, Intake: intake.New(a.store, a.sender), Queue: a.queue,
-		Policies: cfg.Policies, Signer: signer, Metrics: a.metrics, Log: a.log,
+		Signer: signer, Metrics: a.metrics, Log: a.log,
 	})
 	if !cfg.NoGranter {
 		a.granter = granter.New(cfg.Granter, a.queue, a.store, a.log)

@@ -152,8 +152,11 @@ type EventStats struct {
 	// Capacity and Paused are the effective settings.
 	Capacity int
 	Paused   bool
-	Active   int64
-	Waiting  int64
+	// Policy is the event's effective policy, configured and runtime
+	// settings merged by the store: the one source the admin API shows.
+	Policy  Policy
+	Active  int64
+	Waiting int64
 	// Joined counts every session ever created for the event.
 	Joined   int64
 	Admitted int64

@@ -118,7 +118,7 @@ func (s *Server) adminEvent(r *http.Request, id string) (api.AdminEvent, error) 
 	if err != nil {
 		return api.AdminEvent{}, err
 	}
-	eff := s.policies.Policy(id).With(set)
+	eff := st.Policy // merged by the store, as every decision sees it
 	return api.AdminEvent{
 		EventID:   id,
 		Settings:  toAPISettings(set),

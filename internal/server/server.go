@@ -104,8 +104,7 @@ type Deps struct {
 	Store  Store
 	Intake Joiner
 	// Queue is the admission queue, for readiness only.
-	Queue    Pinger
-	Policies room.Policies
+	Queue Pinger
 	// Signer signs the access tokens of ACTIVE sessions.
 	Signer  *accesstoken.Signer
 	Metrics *telemetry.Metrics
@@ -114,15 +113,14 @@ type Deps struct {
 
 // Server serves the API over a store and an intake.
 type Server struct {
-	cfg      Config
-	st       Store
-	intake   Joiner
-	q        Pinger
-	policies room.Policies
-	log      *slog.Logger
-	metrics  *telemetry.Metrics
-	signer   *accesstoken.Signer
-	limiter  *ipLimiter
+	cfg     Config
+	st      Store
+	intake  Joiner
+	q       Pinger
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	signer  *accesstoken.Signer
+	limiter *ipLimiter
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
@@ -130,7 +128,7 @@ type Server struct {
 // New returns a server.
 func New(cfg Config, d Deps) *Server {
 	cfg.defaults()
-	s := &Server{cfg: cfg, st: d.Store, intake: d.Intake, q: d.Queue, policies: d.Policies, signer: d.Signer, metrics: d.Metrics, log: d.Log, Now: time.Now}
+	s := &Server{cfg: cfg, st: d.Store, intake: d.Intake, q: d.Queue, signer: d.Signer, metrics: d.Metrics, log: d.Log, Now: time.Now}
 	if cfg.JoinRatePerIP > 0 {
 		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
 	}

@@ -358,7 +358,7 @@ func (s *Store) Stats(_ context.Context, eventID string) (room.EventStats, error
 	now := s.now()
 	s.expireDue(now)
 	p := s.policy(eventID)
-	st := room.EventStats{EventID: eventID, Capacity: p.Capacity, Paused: p.Paused}
+	st := room.EventStats{EventID: eventID, Capacity: p.Capacity, Paused: p.Paused, Policy: p}
 	if e, ok := s.events[eventID]; ok {
 		st.Active, st.Waiting = e.nActive, e.nWait()
 		st.Joined, st.Admitted, st.Left, st.Expired = e.joined, e.admitted, e.left, e.expired

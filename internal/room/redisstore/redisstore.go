@@ -410,14 +410,17 @@ func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, err
 		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) != 6 {
+	if !ok || len(r) != 10 {
 		return room.EventStats{}, fmt.Errorf("redis: stats: unexpected reply %v", v)
 	}
 	m := pairs(r[0])
+	ms := func(i int) time.Duration { return time.Duration(num(fmt.Sprint(r[i]))) * time.Millisecond }
 	st := room.EventStats{
-		EventID:    eventID,
-		Capacity:   int(num(fmt.Sprint(r[4]))),
-		Paused:     r[5] == int64(1),
+		EventID:  eventID,
+		Capacity: int(num(fmt.Sprint(r[4]))),
+		Paused:   r[5] == int64(1),
+		Policy: room.Policy{Capacity: int(num(fmt.Sprint(r[4]))), Paused: r[5] == int64(1), HeartbeatTTL: ms(6),
+			WaitingTTL: ms(7), MaxActive: ms(8), MaxWaiting: int(num(fmt.Sprint(r[9])))},
 		Active:     r[1].(int64),
 		Waiting:    r[2].(int64),
 		Joined:     num(m["joined"]),

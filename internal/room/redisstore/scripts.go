@@ -351,12 +351,15 @@ end
 return 1
 `)
 
-// stats: no extra ARGV. Returns {meta hash, active, waiting}.
+// stats: no extra ARGV. Returns {meta hash, active, waiting, rate, then the
+// effective policy: capacity, paused, heartbeatTTL, waitingTTL, maxActive,
+// maxWaiting}.
 var statsScript = redis.NewScript(preamble + `
 publish()
 local p = 0
 if paused then p = 1 end
-return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now()), capacity, p}
+return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now()), capacity, p,
+  hbTTL, waitTTL, maxActive, maxWaiting}
 `)
 
 // settingsFields are the meta hash fields of runtime settings, in the order

@@ -225,6 +225,10 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("expiries %v without any expiry", got.ExpiredBy)
 		}
 		got.ExpiredBy = nil
+		if got.Policy != Policy {
+			t.Fatalf("effective policy %+v, want the configured %+v", got.Policy, Policy)
+		}
+		got.Policy = room.Policy{}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("stats = %+v, want %+v", got, want)
 		}
@@ -578,7 +582,8 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("effective waiting TTL = %v, want the runtime %v", s.WaitingTTL, raised.WaitingTTL)
 		}
 		admits(t, st, "E1", ids[2], ids[2])
-		if s := stats(t, st, "E1"); s.Capacity != 3 || s.Active != 3 {
+		if s := stats(t, st, "E1"); s.Capacity != 3 || s.Active != 3 || s.Policy.Capacity != 3 || s.Policy.WaitingTTL != raised.WaitingTTL ||
+			s.Policy.MaxActive != raised.MaxActive || s.Policy.HeartbeatTTL != Policy.HeartbeatTTL {
 			t.Fatalf("stats after raising = %+v", s)
 		}
 		// Lowering admits no one until active drops below the new capacity.
