@@ -17,11 +17,6 @@ import (
 	"github.com/wrctl/wrctl/internal/room"
 )
 
-// clientKeys maps the client commands' configuration keys to their flags.
-var clientKeys = map[string]string{
-	"client.server": "server",
-}
-
 // clientFlags adds the flags every client command shares.
 func clientFlags(cmd *cobra.Command) {
 	cmd.Flags().String("server", "http://localhost:8080", "waiting room URL (client.server, WRCTL_SERVER)")
@@ -44,7 +39,7 @@ func newClient(cmd *cobra.Command) (*client.Client, error) {
 
 // newClientWith is newClient over a given HTTP client (nil: the default).
 func newClientWith(cmd *cobra.Command, hc *http.Client) (*client.Client, error) {
-	v, err := newViper(cmd, clientKeys)
+	v, err := newViper(cmd)
 	if err != nil {
 		return nil, err
 	}

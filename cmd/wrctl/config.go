@@ -197,54 +197,6 @@ type EventConfig struct {
 	Capacity int `yaml:"capacity"`
 }
 
-// serveKeys maps configuration keys to serve's flags.
-var serveKeys = map[string]string{
-	"server.addr":               "addr",
-	"server.pollInterval":       "poll-interval",
-	"server.shutdownTimeout":    "shutdown-timeout",
-	"queue.backend":             "queue",
-	"queue.url":                 "queue-url",
-	"queue.name":                "queue-name",
-	"queue.visibilityTimeout":   "visibility-timeout",
-	"aws.region":                "region",
-	"aws.endpoint":              "sqs-endpoint",
-	"store.backend":             "store",
-	"store.redis.addr":          "redis-addr",
-	"store.redis.cluster":       "redis-cluster",
-	"store.redis.username":      "redis-username",
-	"store.redis.password":      "redis-password",
-	"store.redis.db":            "redis-db",
-	"store.redis.tls":           "redis-tls",
-	"store.redis.tlsCAFile":     "redis-tls-ca-file",
-	"store.redis.tlsServerName": "redis-tls-server-name",
-	"store.redis.prefix":        "redis-prefix",
-	"room.capacity":             "capacity",
-	"room.heartbeatTTL":         "heartbeat-ttl",
-	"room.waitingTTL":           "waiting-ttl",
-	"room.maxActive":            "max-active",
-	"token.secret":              "token-secret",
-	"token.ed25519KeyFile":      "token-key-file",
-	"token.audience":            "token-audience",
-	"userToken.secret":          "user-token-secret",
-	"userToken.publicKeyFile":   "user-token-key-file",
-	"userToken.issuer":          "user-token-issuer",
-	"userToken.audience":        "user-token-audience",
-	"server.maxConcurrent":      "max-concurrent-requests",
-	"server.maxConns":           "max-conns",
-	"server.maxConnsPerAddr":    "max-conns-per-addr",
-	"room.maxWaiting":           "max-waiting",
-	"room.unknownEvents":        "unknown-events",
-	"room.trustUserId":          "trust-user-id",
-	"room.endedRetention":       "ended-retention",
-	"room.eventRetention":       "event-retention",
-	"admin.token":               "admin-token",
-	"limits.joinRatePerIP":      "join-rate-per-ip",
-	"limits.joinBurstPerIP":     "join-burst-per-ip",
-	"limits.trustedProxies":     "trusted-proxies",
-	"log.level":                 "log-level",
-	"log.format":                "log-format",
-}
-
 // loadConfig reads Config from v; values that cannot parse are usage errors.
 func loadConfig(v *viper.Viper) (Config, error) {
 	var c Config
@@ -257,7 +209,7 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		}
 		d, err := time.ParseDuration(fmt.Sprint(raw))
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (e.g. 30s, 5m)", flagFor(serveKeys, key), fmt.Sprint(raw)))
+			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (e.g. 30s, 5m)", flagFor(key), fmt.Sprint(raw)))
 		}
 		return d
 	}
@@ -265,7 +217,7 @@ func loadConfig(v *viper.Viper) (Config, error) {
 		raw := strings.TrimSpace(fmt.Sprint(v.Get(key)))
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %q is not a whole number", flagFor(serveKeys, key), raw))
+			errs = append(errs, fmt.Sprintf("%s: %q is not a whole number", flagFor(key), raw))
 		}
 		return n
 	}
@@ -274,7 +226,7 @@ func loadConfig(v *viper.Viper) (Config, error) {
 	c.Admin = AdminConfig{Token: v.GetString("admin.token")}
 	c.Limits = LimitsConfig{JoinBurstPerIP: num("limits.joinBurstPerIP")}
 	if rate, err := strconv.ParseFloat(strings.TrimSpace(fmt.Sprint(v.Get("limits.joinRatePerIP"))), 64); err != nil {
-		errs = append(errs, flagFor(serveKeys, "limits.joinRatePerIP")+": not a number of joins per second")
+		errs = append(errs, flagFor("limits.joinRatePerIP")+": not a number of joins per second")
 	} else {
 		c.Limits.JoinRatePerIP = rate
 	}
@@ -286,7 +238,7 @@ func loadConfig(v *viper.Viper) (Config, error) {
 			}
 		}
 		if err != nil {
-			errs = append(errs, flagFor(serveKeys, "limits.trustedProxies")+": "+strconv.Quote(cidr)+" is not a CIDR (e.g. 10.0.0.0/8) or an address")
+			errs = append(errs, flagFor("limits.trustedProxies")+": "+strconv.Quote(cidr)+" is not a CIDR (e.g. 10.0.0.0/8) or an address")
 			continue
 		}
 		c.Limits.TrustedProxies = append(c.Limits.TrustedProxies, p)
@@ -329,10 +281,8 @@ func unknownKeys(v *viper.Viper) error {
 		return nil
 	}
 	known := map[string]bool{}
-	for _, keys := range []map[string]string{serveKeys, clientKeys, queueCreateKeys, topKeys, tokenKeys} {
-		for k := range keys {
-			known[strings.ToLower(k)] = true
-		}
+	for k := range configKeys {
+		known[strings.ToLower(k)] = true
 	}
 	var bad []string
 	for _, k := range v.AllKeys() {
@@ -370,7 +320,7 @@ func readEvents(path string) (map[string]EventConfig, error) {
 func (c Config) Validate() error {
 	var errs []string
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, flagFor(serveKeys, key)+": "+fmt.Sprintf(format, a...))
+		errs = append(errs, flagFor(key)+": "+fmt.Sprintf(format, a...))
 	}
 	if c.Server.Addr == "" {
 		bad("server.addr", "must not be empty (e.g. :8080 or 127.0.0.1:0)")

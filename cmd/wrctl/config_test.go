@@ -20,7 +20,7 @@ func serveConfig(t *testing.T, args ...string) (Config, error) {
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
-	v, err := newViper(cmd, serveKeys)
+	v, err := newViper(cmd)
 	if err != nil {
 		return Config{}, err
 	}

@@ -47,7 +47,7 @@ func adminClient(cmd *cobra.Command) (*client.AdminClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := newViper(cmd, map[string]string{"admin.token": "admin-token"})
+	v, err := newViper(cmd)
 	if err != nil {
 		return nil, err
 	}

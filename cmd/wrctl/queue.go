@@ -26,19 +26,6 @@ be processed.`,
 	return cmd
 }
 
-// queueCreateKeys maps configuration keys to queue create's flags.
-var queueCreateKeys = map[string]string{
-	"queue.name":              "name",
-	"aws.region":              "region",
-	"aws.endpoint":            "sqs-endpoint",
-	"queue.fifo":              "fifo",
-	"queue.dlqName":           "dlq-name",
-	"queue.maxReceiveCount":   "max-receive-count",
-	"queue.visibilityTimeout": "visibility-timeout",
-	"queue.retention":         "retention",
-	"queue.highThroughput":    "high-throughput",
-}
-
 func newQueueCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -66,7 +53,7 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
   wrctl queue create --name wrctl-waiting.fifo --sqs-endpoint http://127.0.0.1:4566`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := newViper(cmd, queueCreateKeys)
+			v, err := newViper(cmd)
 			if err != nil {
 				return err
 			}

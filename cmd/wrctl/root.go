@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
@@ -154,44 +152,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-// newViper returns a fresh viper for one command run: one per run so that
-// flags of the same name on different commands never clobber each other.
-// keys maps configuration keys to the command's flag names.
-func newViper(cmd *cobra.Command, keys map[string]string) (*viper.Viper, error) {
-	v := viper.New()
-	for key, flag := range keys {
-		if f := cmd.Flags().Lookup(flag); f != nil {
-			if err := v.BindPFlag(key, f); err != nil {
-				return nil, err
-			}
-		}
-		if err := v.BindEnv(append(append([]string{key}, envAliases[key]...), envNames(key)...)...); err != nil {
-			return nil, err
-		}
-	}
-	path, _ := cmd.Flags().GetString("config")
-	if path == "" {
-		path = os.Getenv("WRCTL_CONFIG")
-	}
-	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
-			return nil, usagef("--config %s: %v", path, err)
-		}
-		// Every command refuses a key no command reads: a typo in a
-		// client's config must not pass silently either.
-		if err := unknownKeys(v); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
-}
-
-// envAliases are documented short environment names, read first.
-var envAliases = map[string][]string{
-	"client.server": {"WRCTL_SERVER"},
-}
-
 // envNames gives a key's environment variables: room.heartbeatTTL is read
 // from WRCTL_ROOM_HEARTBEAT_TTL and WRCTL_ROOM_HEARTBEATTTL.
 func envNames(key string) []string {
@@ -214,14 +174,6 @@ func envNames(key string) []string {
 		names = append(names, flat)
 	}
 	return names
-}
-
-// flagFor names the flag behind a key, for error messages.
-func flagFor(keys map[string]string, key string) string {
-	if f, ok := keys[key]; ok {
-		return "--" + f + " (" + key + ")"
-	}
-	return key
 }
 
 // noArgs refuses positional arguments as a usage error.

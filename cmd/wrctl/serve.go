@@ -56,7 +56,7 @@ makes held queue messages visible again for other replicas.`,
   wrctl serve --config configs/wrctl.yaml`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := newViper(cmd, serveKeys)
+			v, err := newViper(cmd)
 			if err != nil {
 				return err
 			}

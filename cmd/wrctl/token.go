@@ -30,12 +30,6 @@ it as net/http middleware).`,
 	return cmd
 }
 
-// tokenKeys maps token verify's configuration keys to its flags.
-var tokenKeys = map[string]string{
-	"token.secret":   "secret",
-	"token.audience": "audience",
-}
-
 func newTokenVerifyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify TOKEN",
@@ -57,7 +51,7 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			if err != nil {
 				return err
 			}
-			v, err := newViper(cmd, tokenKeys)
+			v, err := newViper(cmd)
 			if err != nil {
 				return err
 			}

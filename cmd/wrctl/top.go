@@ -112,7 +112,7 @@ func runTop(cmd *cobra.Command, _ []string) error {
 
 // topQueue opens the queue to watch, or returns nil when none was named.
 func topQueue(cmd *cobra.Command) (tui.QueueSource, error) {
-	v, err := newViper(cmd, topKeys)
+	v, err := newViper(cmd)
 	if err != nil {
 		return nil, err
 	}
