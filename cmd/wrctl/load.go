@@ -1,10 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
@@ -122,8 +119,11 @@ func runLoad(cmd *cobra.Command, _ []string) error {
 	defer stop()
 	mode, _ := cmd.Flags().GetString("progress")
 	interval, _ := cmd.Flags().GetDuration("progress-interval")
-	stopProgress, err := showProgress(cmd.ErrOrStderr(), mode, interval, runner)
-	if err != nil {
+	stopProgress, err := loadgen.ShowProgress(cmd.ErrOrStderr(), mode, isTerminal(cmd.ErrOrStderr()), interval, runner)
+	var fe *loadgen.FieldError
+	if errors.As(err, &fe) {
+		return usagef("--%s %s", fe.Field, fe.Msg)
+	} else if err != nil {
 		return err
 	}
 	rep, err := runner.Run(ctx)
@@ -134,7 +134,7 @@ func runLoad(cmd *cobra.Command, _ []string) error {
 	return finishReport(cmd, rep, format, thresholds)
 }
 
-// loadScenario reads the scenario from the flags.
+// loadScenario reads the scenario from the flags; loadgen validates it.
 func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
 	f := cmd.Flags()
 	var cfg loadgen.Config
@@ -148,9 +148,6 @@ func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
 	cfg.HeartbeatInterval, _ = f.GetDuration("heartbeat-interval")
 	cfg.Concurrency, _ = f.GetInt("concurrency")
 	cfg.Seed, _ = f.GetUint64("seed")
-	if cfg.Users < 1 {
-		return cfg, usagef("--users is required and must be at least 1")
-	}
 	if stages, _ := f.GetString("stages"); stages != "" {
 		st, err := loadgen.ParseStages(stages)
 		if err != nil {
@@ -158,35 +155,17 @@ func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
 		}
 		cfg.Stages = st
 	}
-	if cfg.Rate <= 0 && len(cfg.Stages) == 0 {
-		return cfg, usagef("give --rate (joins per second) or --stages")
-	}
-	if cfg.Rate > 0 && len(cfg.Stages) > 0 {
-		return cfg, usagef("--rate and --stages: give one")
-	}
 	hold, _ := f.GetString("hold")
 	d, err := loadgen.ParseDist(hold)
 	if err != nil {
 		return cfg, usagef("--hold: %v", err)
 	}
 	cfg.Hold = d
-	if cfg.Abandon < 0 || cfg.Abandon > 1 {
-		return cfg, usagef("--abandon must be a fraction 0..1, got %v", cfg.Abandon)
-	}
-	if cfg.Events < 1 || cfg.Events > 100000 {
-		return cfg, usagef("--events must be 1..100000, got %d", cfg.Events)
-	}
-	if cfg.Concurrency < 1 {
-		return cfg, usagef("--concurrency must be at least 1, got %d", cfg.Concurrency)
-	}
-	if cfg.Duration < 0 || cfg.PollInterval < 0 || cfg.HeartbeatInterval <= 0 {
-		return cfg, usagef("--duration and --poll-interval must not be negative, --heartbeat-interval must be positive")
-	}
 	shard, _ := f.GetString("shard")
 	i, n, ok := strings.Cut(shard, "/")
 	si, err1 := strconv.Atoi(i)
 	sn, err2 := strconv.Atoi(n)
-	if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+	if !ok || err1 != nil || err2 != nil {
 		return cfg, usagef("--shard %q: want i/n with 0 <= i < n, e.g. 0/4", shard)
 	}
 	cfg.Shard, cfg.Shards = si, sn
@@ -196,10 +175,11 @@ func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
 		}
 		cfg.RunID = "load-" + strconv.FormatInt(time.Now().Unix(), 36)
 	}
-	for _, ch := range cfg.RunID {
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') || len(cfg.RunID) > 40 {
-			return cfg, usagef("--run-id %q: up to 40 of A-Z a-z 0-9 - _ .", cfg.RunID)
-		}
+	var fe *loadgen.FieldError
+	if err := cfg.Validate(); errors.As(err, &fe) {
+		return cfg, usagef("--%s %s", fe.Field, fe.Msg)
+	} else if err != nil {
+		return cfg, usageError{err}
 	}
 	return cfg, nil
 }
@@ -238,141 +218,13 @@ func finishReport(cmd *cobra.Command, rep *loadgen.Report, format string, thresh
 	} else if err := rep.WriteText(w); err != nil {
 		return err
 	}
-	var breached []string
-	for _, t := range thresholds {
-		actual, ok := t.Check(rep)
-		if !ok {
-			breached = append(breached, fmt.Sprintf("%s (was %s)", t.Raw, formatMetric(t.Metric, actual)))
-		}
-	}
-	if len(breached) > 0 {
+	if breached := rep.Breached(thresholds); len(breached) > 0 {
 		return thresholdError{breached}
 	}
 	if len(thresholds) > 0 && format == "text" {
 		fmt.Fprintf(w, "thresholds %d passed\n", len(thresholds))
 	}
 	return nil
-}
-
-func formatMetric(name string, v float64) string {
-	for _, q := range []string{"_p50", "_p90", "_p99", "_p99.9", "_p999", "_max", "_mean"} {
-		if strings.HasSuffix(name, q) {
-			return (time.Duration(v * float64(time.Millisecond))).Round(time.Microsecond).String()
-		}
-	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
-}
-
-// showProgress renders the runner's progress until the returned stop.
-func showProgress(w io.Writer, mode string, interval time.Duration, r *loadgen.Runner) (func(), error) {
-	tty := isTerminal(w)
-	switch mode {
-	case "auto":
-		mode = "lines"
-		if tty {
-			mode = "bars"
-		}
-	case "bars", "lines", "none":
-	default:
-		return nil, usagef("--progress must be auto, bars, lines or none, got %q", mode)
-	}
-	if interval <= 0 {
-		return nil, usagef("--progress-interval must be positive")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	switch mode {
-	case "none":
-		close(done)
-	case "lines":
-		go func() {
-			defer close(done)
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					p := r.Progress()
-					fmt.Fprintf(w, "elapsed %s  joined %d/%d (%.0f/s)  waiting %d  active %d  done %d/%d  errors %d\n",
-						p.Elapsed.Round(time.Second), p.Joined, p.Scheduled, p.JoinRate, p.Waiting, p.Active, p.Done, p.Scheduled, p.Errors)
-				}
-			}
-		}()
-	case "bars":
-		go func() {
-			defer close(done)
-			progressBars(ctx, w, r)
-		}()
-	}
-	return func() { cancel(); <-done }, nil
-}
-
-// progressBars draws joined / waiting / active / done bars with mpb.
-func progressBars(ctx context.Context, w io.Writer, r *loadgen.Runner) {
-	// The totals are known once the runner has planned its users.
-	for r.Progress().Scheduled == 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
-	total := r.Progress().Scheduled
-	// Each bar shows a value of the progress snapshot; a gauge can go down
-	// and stays where it is at the end, a counter completes.
-	type barSpec struct {
-		name  string
-		value func(loadgen.Progress) int64
-		gauge bool
-		tail  func(loadgen.Progress) string
-	}
-	specs := []barSpec{
-		{"joined", func(p loadgen.Progress) int64 { return p.Joined }, false, func(p loadgen.Progress) string {
-			return fmt.Sprintf("  %.0f/s  elapsed %s", p.JoinRate, p.Elapsed.Round(time.Second))
-		}},
-		{"waiting", func(p loadgen.Progress) int64 { return p.Waiting }, true, nil},
-		{"active", func(p loadgen.Progress) int64 { return p.Active }, true, nil},
-		{"done", func(p loadgen.Progress) int64 { return p.Done }, false, func(p loadgen.Progress) string {
-			return fmt.Sprintf("  %.0f/s  errors %d", float64(p.Done)/max(p.Elapsed.Seconds(), 1e-9), p.Errors)
-		}},
-	}
-	bars := make([]*mpb.Bar, len(specs))
-	for i, sp := range specs {
-		bars[i] = p.New(total, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(sp.name, decor.WC{W: 8, C: decor.DindentRight})),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-				pr := r.Progress()
-				s := fmt.Sprintf("%d/%d", sp.value(pr), pr.Scheduled)
-				if sp.tail != nil {
-					s += sp.tail(pr)
-				}
-				return s
-			})))
-	}
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		pr := r.Progress()
-		for i, sp := range specs {
-			bars[i].SetCurrent(sp.value(pr))
-		}
-		select {
-		case <-ctx.Done():
-			for i, sp := range specs {
-				if sp.gauge {
-					bars[i].Abort(false) // keep the last value shown
-				} else {
-					bars[i].SetTotal(-1, true) // complete at the current value
-				}
-			}
-			p.Wait()
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func newLoadMergeCmd() *cobra.Command {

@@ -7,7 +7,6 @@
 package loadgen
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -141,24 +140,44 @@ func (c *Config) defaults() {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+	}
 	switch {
 	case c.Users < 1:
-		return errors.New("users must be at least 1")
+		return bad("users", "is required and must be at least 1")
 	case c.Rate <= 0 && len(c.Stages) == 0:
-		return errors.New("give a rate (joins per second) or stages")
+		return bad("rate", "is required (joins per second), or give stages")
 	case c.Rate > 0 && len(c.Stages) > 0:
-		return errors.New("give a rate or stages, not both")
+		return bad("stages", "and rate: give one, not both")
 	case c.Abandon < 0 || c.Abandon > 1:
-		return fmt.Errorf("abandon must be a fraction 0..1, got %v", c.Abandon)
+		return bad("abandon", "must be a fraction 0..1, got %v", c.Abandon)
 	case c.Shards < 1 || c.Shard < 0 || c.Shard >= c.Shards:
-		return fmt.Errorf("shard %d/%d: want 0 <= i < n", c.Shard, c.Shards)
-	case c.Events > 100000:
-		return fmt.Errorf("events must be at most 100000, got %d", c.Events)
+		return bad("shard", "%d/%d: want i/n with 0 <= i < n, e.g. 0/4", c.Shard, c.Shards)
+	case c.Events < 1 || c.Events > 100000:
+		return bad("events", "must be 1..100000, got %d", c.Events)
+	case c.Concurrency < 1:
+		return bad("concurrency", "must be at least 1, got %d", c.Concurrency)
+	case c.Duration < 0:
+		return bad("duration", "must not be negative")
+	case c.PollInterval < 0:
+		return bad("poll-interval", "must not be negative")
+	case c.HeartbeatInterval <= 0:
+		return bad("heartbeat-interval", "must be positive")
 	case c.RunID == "":
-		return errors.New("run id is empty")
+		return bad("run-id", "is empty")
+	case len(c.RunID) > 40 || strings.IndexFunc(c.RunID, func(ch rune) bool {
+		return !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.')
+	}) >= 0:
+		return bad("run-id", "%q: up to 40 of A-Z a-z 0-9 - _ .", c.RunID)
 	}
 	return nil
 }
+
+// FieldError names the setting at fault (its flag's name) and why.
+type FieldError struct{ Field, Msg string }
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Msg }
 
 // EventID names event i of the run.
 func (c Config) EventID(i int) string { return c.RunID + "-e" + strconv.Itoa(i) }

@@ -148,3 +148,25 @@ func Metrics(r *Report) map[string]float64 {
 	add("arrival_lag", r.ArrivalLag)
 	return m
 }
+
+// Breached checks thresholds against the report and describes each one
+// breached with the value measured.
+func (r *Report) Breached(thresholds []Threshold) []string {
+	var out []string
+	for _, t := range thresholds {
+		if actual, ok := t.Check(r); !ok {
+			out = append(out, fmt.Sprintf("%s (was %s)", t.Raw, formatMetric(t.Metric, actual)))
+		}
+	}
+	return out
+}
+
+// formatMetric shows a latency metric as a duration, others as numbers.
+func formatMetric(name string, v float64) string {
+	for _, q := range []string{"_p50", "_p90", "_p99", "_p99.9", "_p999", "_max", "_mean"} {
+		if strings.HasSuffix(name, q) {
+			return (time.Duration(v * float64(time.Millisecond))).Round(time.Microsecond).String()
+		}
+	}
+	return strconv.FormatFloat(v, 'g', 6, 64)
+}

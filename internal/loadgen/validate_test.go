@@ -1,0 +1,37 @@
+package loadgen_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/wrctl/wrctl/internal/loadgen"
+)
+
+func TestValidateNamesTheSettingAtFault(t *testing.T) {
+	good := loadgen.Config{Users: 10, Rate: 5, Events: 1, Shards: 1, Concurrency: 4, HeartbeatInterval: time.Second, RunID: "r1"}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("a good config: %v", err)
+	}
+	for _, c := range []struct {
+		field string
+		edit  func(*loadgen.Config)
+	}{
+		{"users", func(c *loadgen.Config) { c.Users = 0 }},
+		{"rate", func(c *loadgen.Config) { c.Rate = 0 }},
+		{"stages", func(c *loadgen.Config) { c.Stages = []loadgen.Stage{{Duration: time.Second, Rate: 1}} }},
+		{"abandon", func(c *loadgen.Config) { c.Abandon = 2 }},
+		{"shard", func(c *loadgen.Config) { c.Shard = 1 }},
+		{"events", func(c *loadgen.Config) { c.Events = 0 }},
+		{"concurrency", func(c *loadgen.Config) { c.Concurrency = 0 }},
+		{"heartbeat-interval", func(c *loadgen.Config) { c.HeartbeatInterval = 0 }},
+		{"run-id", func(c *loadgen.Config) { c.RunID = "bad id!" }},
+	} {
+		cfg := good
+		c.edit(&cfg)
+		var fe *loadgen.FieldError
+		if err := cfg.Validate(); !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: Validate = %v, want a FieldError naming it", c.field, err)
+		}
+	}
+}
