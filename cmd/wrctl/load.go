@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
@@ -25,6 +26,7 @@ func (e thresholdError) Error() string {
 }
 
 func newLoadCmd() *cobra.Command {
+	o := &loadOptions{}
 	cmd := &cobra.Command{
 		Use:   "load --users N (--rate R | --stages SPEC)",
 		Short: "Simulate an on-sale against a running waiting room and audit it",
@@ -66,41 +68,61 @@ Exit codes: as for every command, plus
   # One of four hosts
   wrctl load --users 400000 --rate 4000 --shard 2/4 --run-id drop-1 --out shard-2.json`,
 		Args: noArgs,
-		RunE: runLoad,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runLoad(cmd, o) },
 	}
 	f := cmd.Flags()
-	f.Int("users", 0, "users to simulate in all (required)")
-	f.Float64("rate", 0, "arrivals (joins) per second")
-	f.String("stages", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
-	f.Duration("duration", 0, "cap on the whole run; arrivals not started by then are dropped (0: none)")
-	f.Int("events", 1, "spread users over this many events")
-	f.String("run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
-	f.String("hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
-	f.Float64("abandon", 0, "fraction of users that stop polling while waiting (0..1)")
-	f.Duration("poll-interval", 0, "poll this often instead of following Retry-After")
-	f.Duration("heartbeat-interval", 5*time.Second, "how often an admitted user heartbeats")
-	f.Int("concurrency", 256, "requests in flight at most")
-	f.String("shard", "0/1", "run part i of n of the scenario (i/n)")
-	f.Uint64("seed", 1, "random seed for hold times and abandonment")
-	f.StringArray("threshold", nil, "pass/fail condition, repeatable, e.g. 'join_p99<200ms' (exit 8 when breached)")
-	f.String("out", "", "also write the JSON report to this file (for 'wrctl load merge')")
-	f.String("progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines, none")
-	f.Duration("progress-interval", 5*time.Second, "interval of progress lines")
+	sc := &o.scenario
+	f.IntVar(&sc.Users, "users", 0, "users to simulate in all (required)")
+	f.Float64Var(&sc.Rate, "rate", 0, "arrivals (joins) per second")
+	f.StringVar(&o.stages, "stages", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
+	f.DurationVar(&sc.Duration, "duration", 0, "cap on the whole run; arrivals not started by then are dropped (0: none)")
+	f.IntVar(&sc.Events, "events", 1, "spread users over this many events")
+	f.StringVar(&sc.RunID, "run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
+	f.StringVar(&o.hold, "hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
+	f.Float64Var(&sc.Abandon, "abandon", 0, "fraction of users that stop polling while waiting (0..1)")
+	f.DurationVar(&sc.PollInterval, "poll-interval", 0, "poll this often instead of following Retry-After")
+	f.DurationVar(&sc.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often an admitted user heartbeats")
+	f.IntVar(&sc.Concurrency, "concurrency", 256, "requests in flight at most")
+	f.StringVar(&o.shard, "shard", "0/1", "run part i of n of the scenario (i/n)")
+	f.Uint64Var(&sc.Seed, "seed", 1, "random seed for hold times and abandonment")
+	o.report.bind(f)
+	f.StringVar(&o.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines, none")
+	f.DurationVar(&o.progressInterval, "progress-interval", 5*time.Second, "interval of progress lines")
 	clientFlags(cmd)
 	cmd.AddCommand(newLoadMergeCmd())
 	return cmd
 }
 
-func runLoad(cmd *cobra.Command, _ []string) error {
+// loadOptions is load's input, bound to its flags.
+type loadOptions struct {
+	scenario            loadgen.Config
+	stages, hold, shard string
+	report              reportOptions
+	progress            string
+	progressInterval    time.Duration
+}
+
+// reportOptions are the flags load and load merge share.
+type reportOptions struct {
+	thresholds []string
+	out        string
+}
+
+func (o *reportOptions) bind(f *pflag.FlagSet) {
+	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail condition, repeatable, e.g. 'join_p99<200ms' (exit 8 when breached)")
+	f.StringVar(&o.out, "out", "", "also write the JSON report to this file (for 'wrctl load merge')")
+}
+
+func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	format, err := outputFormat(cmd)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadScenario(cmd)
+	cfg, err := o.scenarioConfig()
 	if err != nil {
 		return err
 	}
-	thresholds, err := parseThresholds(cmd)
+	thresholds, err := o.report.parseThresholds()
 	if err != nil {
 		return err
 	}
@@ -117,9 +139,7 @@ func runLoad(cmd *cobra.Command, _ []string) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	mode, _ := cmd.Flags().GetString("progress")
-	interval, _ := cmd.Flags().GetDuration("progress-interval")
-	stopProgress, err := loadgen.ShowProgress(cmd.ErrOrStderr(), mode, isTerminal(cmd.ErrOrStderr()), interval, runner)
+	stopProgress, err := loadgen.ShowProgress(cmd.ErrOrStderr(), o.progress, isTerminal(cmd.ErrOrStderr()), o.progressInterval, runner)
 	var fe *loadgen.FieldError
 	if errors.As(err, &fe) {
 		return usagef("--%s %s", fe.Field, fe.Msg)
@@ -131,37 +151,26 @@ func runLoad(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return finishReport(cmd, rep, format, thresholds)
+	return o.report.finish(cmd, rep, format, thresholds)
 }
 
-// loadScenario reads the scenario from the flags; loadgen validates it.
-func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
-	f := cmd.Flags()
-	var cfg loadgen.Config
-	cfg.Users, _ = f.GetInt("users")
-	cfg.Rate, _ = f.GetFloat64("rate")
-	cfg.Duration, _ = f.GetDuration("duration")
-	cfg.Events, _ = f.GetInt("events")
-	cfg.RunID, _ = f.GetString("run-id")
-	cfg.Abandon, _ = f.GetFloat64("abandon")
-	cfg.PollInterval, _ = f.GetDuration("poll-interval")
-	cfg.HeartbeatInterval, _ = f.GetDuration("heartbeat-interval")
-	cfg.Concurrency, _ = f.GetInt("concurrency")
-	cfg.Seed, _ = f.GetUint64("seed")
-	if stages, _ := f.GetString("stages"); stages != "" {
-		st, err := loadgen.ParseStages(stages)
+// scenarioConfig completes the scenario from the flags that need parsing;
+// loadgen validates it.
+func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
+	cfg := o.scenario
+	if o.stages != "" {
+		st, err := loadgen.ParseStages(o.stages)
 		if err != nil {
 			return cfg, usagef("--stages: %v", err)
 		}
 		cfg.Stages = st
 	}
-	hold, _ := f.GetString("hold")
-	d, err := loadgen.ParseDist(hold)
+	d, err := loadgen.ParseDist(o.hold)
 	if err != nil {
 		return cfg, usagef("--hold: %v", err)
 	}
 	cfg.Hold = d
-	shard, _ := f.GetString("shard")
+	shard := o.shard
 	i, n, ok := strings.Cut(shard, "/")
 	si, err1 := strconv.Atoi(i)
 	sn, err2 := strconv.Atoi(n)
@@ -184,10 +193,9 @@ func loadScenario(cmd *cobra.Command) (loadgen.Config, error) {
 	return cfg, nil
 }
 
-func parseThresholds(cmd *cobra.Command) ([]loadgen.Threshold, error) {
-	raw, _ := cmd.Flags().GetStringArray("threshold")
+func (o *reportOptions) parseThresholds() ([]loadgen.Threshold, error) {
 	var out []loadgen.Threshold
-	for _, r := range raw {
+	for _, r := range o.thresholds {
 		t, err := loadgen.ParseThreshold(r)
 		if err != nil {
 			return nil, usagef("--threshold: %v", err)
@@ -197,9 +205,9 @@ func parseThresholds(cmd *cobra.Command) ([]loadgen.Threshold, error) {
 	return out, nil
 }
 
-// finishReport prints the report, writes --out and checks the thresholds.
-func finishReport(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
-	if out, _ := cmd.Flags().GetString("out"); out != "" {
+// finish prints the report, writes --out and checks the thresholds.
+func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
+	if out := o.out; out != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return err
@@ -228,6 +236,7 @@ func finishReport(cmd *cobra.Command, rep *loadgen.Report, format string, thresh
 }
 
 func newLoadMergeCmd() *cobra.Command {
+	o := &reportOptions{}
 	cmd := &cobra.Command{
 		Use:   "merge REPORT.json...",
 		Short: "Combine the JSON reports of the shards of one run",
@@ -243,7 +252,7 @@ Client-side times from different hosts assume synchronised clocks.`,
 			if err != nil {
 				return err
 			}
-			thresholds, err := parseThresholds(cmd)
+			thresholds, err := o.parseThresholds()
 			if err != nil {
 				return err
 			}
@@ -263,11 +272,10 @@ Client-side times from different hosts assume synchronised clocks.`,
 			if err != nil {
 				return usageError{err}
 			}
-			return finishReport(cmd, merged, format, thresholds)
+			return o.finish(cmd, merged, format, thresholds)
 		},
 	}
-	cmd.Flags().StringArray("threshold", nil, "pass/fail condition on the merged report, repeatable")
-	cmd.Flags().String("out", "", "also write the merged JSON report to this file")
+	o.bind(cmd.Flags())
 	outputFlag(cmd.Flags())
 	return cmd
 }
