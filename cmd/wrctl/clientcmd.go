@@ -24,12 +24,18 @@ func clientFlags(cmd *cobra.Command) {
 }
 
 // waitFlags adds --wait and its tuning.
-func waitFlags(cmd *cobra.Command) {
+// waitOptions are the --wait flags of join and status.
+type waitOptions struct {
+	wait                  bool
+	timeout, pollInterval time.Duration
+}
+
+func (o *waitOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.Lookup("output").Usage = "output format: text, json, or token (only the access token, for $(...))"
-	f.Bool("wait", false, "poll until the session is ACTIVE (keeps it alive while waiting)")
-	f.Duration("timeout", 0, "with --wait: give up after this long (exit 5); 0 waits for ever")
-	f.Duration("poll-interval", 0, "with --wait: poll this often instead of following the server's Retry-After")
+	f.BoolVar(&o.wait, "wait", false, "poll until the session is ACTIVE (keeps it alive while waiting)")
+	f.DurationVar(&o.timeout, "timeout", 0, "with --wait: give up after this long (exit 5); 0 waits for ever")
+	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: poll this often instead of following the server's Retry-After")
 }
 
 // newClient builds the API client from --server / WRCTL_SERVER / config.

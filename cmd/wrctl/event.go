@@ -124,6 +124,10 @@ func newEventGetCmd() *cobra.Command {
 }
 
 func newEventSetCmd() *cobra.Command {
+	var o struct {
+		set   api.EventSettings // the values of the flags given
+		clear bool
+	}
 	cmd := &cobra.Command{
 		Use:   "set EVENT [--capacity N] [--heartbeat-ttl D] [--waiting-ttl D] [--max-active D] [--max-waiting N] [--paused]",
 		Short: "Change one event's settings",
@@ -158,23 +162,25 @@ returns a setting to the configured value.`,
 				return err
 			}
 			s := cur.Settings
-			if clear, _ := f.GetBool("clear"); clear {
+			if o.clear {
 				s = api.EventSettings{}
 			}
+			// Only the flags given change a setting.
 			if f.Changed("capacity") {
-				s.Capacity, _ = f.GetInt("capacity")
+				s.Capacity = o.set.Capacity
 			}
 			if f.Changed("max-waiting") {
-				s.MaxWaiting, _ = f.GetInt("max-waiting")
+				s.MaxWaiting = o.set.MaxWaiting
 			}
-			for flag, dst := range map[string]*api.Duration{"heartbeat-ttl": &s.HeartbeatTTL, "waiting-ttl": &s.WaitingTTL, "max-active": &s.MaxActive} {
+			for flag, d := range map[string]struct{ dst, src *api.Duration }{
+				"heartbeat-ttl": {&s.HeartbeatTTL, &o.set.HeartbeatTTL}, "waiting-ttl": {&s.WaitingTTL, &o.set.WaitingTTL}, "max-active": {&s.MaxActive, &o.set.MaxActive},
+			} {
 				if f.Changed(flag) {
-					d, _ := f.GetDuration(flag)
-					*dst = api.Duration(d)
+					*d.dst = *d.src
 				}
 			}
 			if f.Changed("paused") {
-				s.Paused, _ = f.GetBool("paused")
+				s.Paused = o.set.Paused
 			}
 			if s.Capacity < 0 || s.MaxWaiting < 0 {
 				return usagef("--capacity and --max-waiting must not be negative")
@@ -187,13 +193,13 @@ returns a setting to the configured value.`,
 		},
 	}
 	f := cmd.Flags()
-	f.Int("capacity", 0, "most ACTIVE sessions (0: the configured capacity)")
-	f.Duration("heartbeat-ttl", 0, "heartbeat TTL (0: configured)")
-	f.Duration("waiting-ttl", 0, "waiting TTL (0: configured)")
-	f.Duration("max-active", 0, "max active time (0: configured)")
-	f.Int("max-waiting", 0, "refuse joins while this many wait (0: configured)")
-	f.Bool("paused", false, "stop admission but keep the line (--paused=false resumes)")
-	f.Bool("clear", false, "start from the configured values instead of the current settings")
+	f.IntVar(&o.set.Capacity, "capacity", 0, "most ACTIVE sessions (0: the configured capacity)")
+	f.DurationVar((*time.Duration)(&o.set.HeartbeatTTL), "heartbeat-ttl", 0, "heartbeat TTL (0: configured)")
+	f.DurationVar((*time.Duration)(&o.set.WaitingTTL), "waiting-ttl", 0, "waiting TTL (0: configured)")
+	f.DurationVar((*time.Duration)(&o.set.MaxActive), "max-active", 0, "max active time (0: configured)")
+	f.IntVar(&o.set.MaxWaiting, "max-waiting", 0, "refuse joins while this many wait (0: configured)")
+	f.BoolVar(&o.set.Paused, "paused", false, "stop admission but keep the line (--paused=false resumes)")
+	f.BoolVar(&o.clear, "clear", false, "start from the configured values instead of the current settings")
 	adminFlags(cmd)
 	return cmd
 }

@@ -14,10 +14,10 @@ import (
 // joinWithRetry joins, retrying a network error or 503 with the same key
 // (so a join that reached the server is not made twice): until --timeout,
 // or three tries without one.
-func joinWithRetry(cmd *cobra.Command, c *client.Client, event, user, key string) (api.Session, error) {
+func joinWithRetry(cmd *cobra.Command, c *client.Client, event, user, key string, timeout time.Duration) (api.Session, error) {
 	ctx := cmd.Context()
 	tries := 3
-	if d, _ := cmd.Flags().GetDuration("timeout"); d > 0 {
+	if d := timeout; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
@@ -48,7 +48,14 @@ func joinWithRetry(cmd *cobra.Command, c *client.Client, event, user, key string
 	}
 }
 
+// joinOptions are join's flags beyond the event and user.
+type joinOptions struct {
+	key  string
+	wait waitOptions
+}
+
 func newJoinCmd() *cobra.Command {
+	o := &joinOptions{}
 	cmd := &cobra.Command{
 		Use:   "join --event EVENT --user USER",
 		Short: "Join an event's line",
@@ -86,26 +93,26 @@ access token.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnd
 			if err != nil {
 				return err
 			}
-			key, _ := cmd.Flags().GetString("idempotency-key")
+			key := o.key
 			if key == "" {
 				key = client.NewIdempotencyKey()
 			} else if len(key) > 255 {
 				return usagef("--idempotency-key: at most 255 characters, got %d", len(key))
 			}
-			s, err := joinWithRetry(cmd, c, event, user, key)
+			s, err := joinWithRetry(cmd, c, event, user, key, o.wait.timeout)
 			if err != nil {
 				return err
 			}
-			if wait, _ := cmd.Flags().GetBool("wait"); wait && s.Status != "ACTIVE" {
-				return waitActive(cmd, c, s.SessionID, format)
+			if o.wait.wait && s.Status != "ACTIVE" {
+				return waitActive(cmd, c, s.SessionID, format, &o.wait)
 			}
 			return printSession(cmd.OutOrStdout(), format, s)
 		},
 	}
 	cmd.Flags().String("event", "", "event id (required)")
 	cmd.Flags().String("user", "", "user id (required)")
-	cmd.Flags().String("idempotency-key", "", "key that proves this client made the join (default: a random one); send the same key to get the same place back")
+	cmd.Flags().StringVar(&o.key, "idempotency-key", "", "key that proves this client made the join (default: a random one); send the same key to get the same place back")
 	clientFlags(cmd)
-	waitFlags(cmd)
+	o.wait.bind(cmd)
 	return cmd
 }

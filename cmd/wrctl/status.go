@@ -39,6 +39,7 @@ func exitCodes(codes ...int) string {
 }
 
 func newStatusCmd() *cobra.Command {
+	wo := &waitOptions{}
 	cmd := &cobra.Command{
 		Use:   "status SESSION_ID",
 		Short: "Show where a session stands",
@@ -55,8 +56,8 @@ Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, e
 			if err != nil {
 				return err
 			}
-			if wait, _ := cmd.Flags().GetBool("wait"); wait {
-				return waitActive(cmd, c, id, format)
+			if wo.wait {
+				return waitActive(cmd, c, id, format, wo)
 			}
 			s, _, err := c.Status(cmd.Context(), id)
 			if err != nil {
@@ -72,7 +73,7 @@ Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, e
 		},
 	}
 	clientFlags(cmd)
-	waitFlags(cmd)
+	wo.bind(cmd)
 	return cmd
 }
 
@@ -95,12 +96,12 @@ func resumeHint(id string) string {
 }
 
 // waitActive polls until the session is ACTIVE and prints it.
-func waitActive(cmd *cobra.Command, c *client.Client, id, format string) error {
+func waitActive(cmd *cobra.Command, c *client.Client, id, format string, o *waitOptions) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	// The id first, so a user who stops waiting can resume or leave.
 	fmt.Fprintf(cmd.ErrOrStderr(), "session %s: waiting (Ctrl-C stops waiting; 'wrctl leave %s' gives the place up)\n", id, id)
-	timeout, _ := cmd.Flags().GetDuration("timeout")
+	timeout := o.timeout
 	if timeout < 0 {
 		return usagef("--timeout must not be negative, got %s", timeout)
 	}
@@ -109,7 +110,7 @@ func waitActive(cmd *cobra.Command, c *client.Client, id, format string) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	interval, _ := cmd.Flags().GetDuration("poll-interval")
+	interval := o.pollInterval
 	if interval < 0 {
 		return usagef("--poll-interval must not be negative, got %s", interval)
 	}

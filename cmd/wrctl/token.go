@@ -30,7 +30,12 @@ it as net/http middleware).`,
 	return cmd
 }
 
+// verifyOptions are token verify's key and claim flags (the secret and
+// audience come through the configuration: WRCTL_TOKEN_SECRET).
+type verifyOptions struct{ publicKey, jwks, event string }
+
 func newTokenVerifyCmd() *cobra.Command {
+	o := &verifyOptions{}
 	cmd := &cobra.Command{
 		Use:   "verify TOKEN",
 		Short: "Check an access token and print its claims",
@@ -59,8 +64,7 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			if aud := v.GetString("token.audience"); aud != "" {
 				opts = append(opts, accesstoken.WithAudience(aud))
 			}
-			pubFile, _ := cmd.Flags().GetString("public-key")
-			jwks, _ := cmd.Flags().GetString("jwks")
+			pubFile, jwks := o.publicKey, o.jwks
 			var verifier *accesstoken.Verifier
 			switch secret := v.GetString("token.secret"); {
 			case secret != "":
@@ -96,7 +100,7 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			if err != nil {
 				return err
 			}
-			if event, _ := cmd.Flags().GetString("event"); event != "" && claims.EventID != event {
+			if event := o.event; event != "" && claims.EventID != event {
 				return fmt.Errorf("%w: token is for event %q, not %q", accesstoken.ErrInvalid, claims.EventID, event)
 			}
 			w := cmd.OutOrStdout()
@@ -110,15 +114,16 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 	}
 	f := cmd.Flags()
 	f.String("secret", "", "HS256 secret (token.secret, WRCTL_TOKEN_SECRET)")
-	f.String("public-key", "", "Ed25519 public key file (PEM)")
-	f.String("jwks", "", "key set URL (default: the server's /.well-known/jwks.json)")
+	f.StringVar(&o.publicKey, "public-key", "", "Ed25519 public key file (PEM)")
+	f.StringVar(&o.jwks, "jwks", "", "key set URL (default: the server's /.well-known/jwks.json)")
 	f.String("audience", "", "require this aud claim")
-	f.String("event", "", "require a token for this event")
+	f.StringVar(&o.event, "event", "", "require a token for this event")
 	clientFlags(cmd)
 	return cmd
 }
 
 func newTokenKeygenCmd() *cobra.Command {
+	var o struct{ out, publicOut string }
 	cmd := &cobra.Command{
 		Use:   "keygen --out FILE",
 		Short: "Make an Ed25519 key pair for signing access tokens",
@@ -129,8 +134,7 @@ standard output. Neither file may exist; nothing is written unless both can be.`
 		Example: `  wrctl token keygen --out /etc/wrctl/token.pem --public-out token.pub.pem`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, _ := cmd.Flags().GetString("out")
-			pubOut, _ := cmd.Flags().GetString("public-out")
+			out, pubOut := o.out, o.publicOut
 			if out == "" {
 				return usagef("--out is required")
 			}
@@ -164,8 +168,8 @@ standard output. Neither file may exist; nothing is written unless both can be.`
 			return nil
 		},
 	}
-	cmd.Flags().String("out", "", "file for the private key; must not exist")
-	cmd.Flags().String("public-out", "", "file for the public key (default: standard output); must not exist")
+	cmd.Flags().StringVar(&o.out, "out", "", "file for the private key; must not exist")
+	cmd.Flags().StringVar(&o.publicOut, "public-out", "", "file for the public key (default: standard output); must not exist")
 	return cmd
 }
 

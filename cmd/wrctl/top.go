@@ -17,6 +17,7 @@ import (
 )
 
 func newTopCmd() *cobra.Command {
+	o := &topOptions{}
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "A live dashboard of the room: per-event line, admissions and the queue",
@@ -38,11 +39,11 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
   wrctl top --server https://room.example.com --queue-name wrctl-waiting.fifo --refresh 2s
   wrctl top --once --output json`,
 		Args: noArgs,
-		RunE: runTop,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTop(cmd, o) },
 	}
 	f := cmd.Flags()
-	f.Duration("refresh", time.Second, fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
-	f.Bool("once", false, "print one snapshot and exit")
+	f.DurationVar(&o.refresh, "refresh", time.Second, fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
+	f.BoolVar(&o.once, "once", false, "print one snapshot and exit")
 	f.String("queue-url", "", "SQS queue to watch (queue.url)")
 	f.String("queue-name", "", "SQS queue to watch, by name (queue.name)")
 	f.String("sqs-endpoint", "", "SQS endpoint, e.g. http://127.0.0.1:4566 (aws.endpoint)")
@@ -51,23 +52,21 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
 	return cmd
 }
 
-var topKeys = map[string]string{
-	"queue.url":    "queue-url",
-	"queue.name":   "queue-name",
-	"aws.endpoint": "sqs-endpoint",
-	"aws.region":   "region",
+// topOptions are top's own flags.
+type topOptions struct {
+	refresh time.Duration
+	once    bool
 }
 
-func runTop(cmd *cobra.Command, _ []string) error {
+func runTop(cmd *cobra.Command, o *topOptions) error {
 	format, err := outputFormat(cmd)
 	if err != nil {
 		return err
 	}
-	refresh, _ := cmd.Flags().GetDuration("refresh")
+	refresh, once := o.refresh, o.once
 	if refresh < tui.MinRefresh {
 		return usagef("--refresh must be at least %s, got %s", tui.MinRefresh, refresh)
 	}
-	once, _ := cmd.Flags().GetBool("once")
 	if format == "json" && !once {
 		return usagef("--output json needs --once")
 	}
