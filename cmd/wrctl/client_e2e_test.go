@@ -17,10 +17,9 @@ const e2eSecret = "e2e-secret-e2e-secret-e2e-secret-0123"
 
 // clientServer runs a one-replica room for the client commands, capacity 1,
 // with an HS256 token secret.
-func clientServer(t *testing.T) (*serveProc, []string) {
+func clientServer(t *testing.T) []string {
 	t.Helper()
-	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--capacity", "1", "--poll-interval", "1s", "--token-secret", e2eSecret)
-	return s, []string{"WRCTL_SERVER=" + s.URL}
+	return []string{"WRCTL_SERVER=" + startApp(t, "--capacity", "1", "--poll-interval", "1s", "--token-secret", e2eSecret)}
 }
 
 func joinJSON(t *testing.T, env []string, event, user string, extra ...string) api.Session {
@@ -38,7 +37,7 @@ func joinJSON(t *testing.T, env []string, event, user string, extra ...string) a
 
 func TestClientCommandsExitCodes(t *testing.T) {
 	t.Parallel()
-	_, env := clientServer(t)
+	env := clientServer(t)
 	a := joinJSON(t, env, "E1", "A", "--wait", "--timeout", "20s")
 	if a.Status != api.StatusActive || a.AccessToken == "" {
 		t.Fatalf("join --wait = %+v", a)
@@ -89,7 +88,7 @@ func TestClientCommandsExitCodes(t *testing.T) {
 
 func TestStatusJSONAndPositions(t *testing.T) {
 	t.Parallel()
-	_, env := clientServer(t)
+	env := clientServer(t)
 	first := joinJSON(t, env, "E1", "first", "--wait", "--timeout", "20s")
 	var waiting []api.Session
 	for _, u := range []string{"u1", "u2", "u3"} {
@@ -126,7 +125,7 @@ func TestStatusJSONAndPositions(t *testing.T) {
 
 func TestShellScriptJoinsWaitsAndUsesTheToken(t *testing.T) {
 	t.Parallel()
-	_, env := clientServer(t)
+	env := clientServer(t)
 	// The README's script, with nothing but wrctl and the shell.
 	script := `set -eu
 token=$(wrctl join --event launch --user alice --wait --timeout 30s --output token)
@@ -163,7 +162,7 @@ func TestEd25519KeyFileAndJWKSVerification(t *testing.T) {
 	}
 	pubFile := filepath.Join(dir, "token.pub.pem")
 	os.WriteFile(pubFile, []byte(gen.stdout), 0o600)
-	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--token-key-file", keyFile)
+	s := struct{ URL string }{startApp(t, "--token-key-file", keyFile)}
 	env := []string{"WRCTL_SERVER=" + s.URL}
 	r := wrctl(t, env, "join", "--event", "E1", "--user", "U1", "--wait", "--timeout", "20s", "--output", "token")
 	if r.code != 0 {
@@ -205,7 +204,7 @@ func TestEd25519KeyFileAndJWKSVerification(t *testing.T) {
 // place is still there.
 func TestWaitTellsHowToResumeOrLeave(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--capacity", "1")
+	s := struct{ URL string }{startApp(t, "--capacity", "1")}
 	env := []string{"WRCTL_SERVER=" + s.URL}
 	joinJSON(t, env, "W1", "inside", "--wait", "--timeout", "20s") // fills the event
 

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/sqstest"
 )
 
@@ -85,6 +88,43 @@ func wrctl(t *testing.T, env []string, args ...string) result {
 		t.Fatal(err)
 	}
 	return result{code, out.String(), errb.String()}
+}
+
+// startApp runs the waiting room in process, from serve's flags through
+// the same configuration path as `wrctl serve` (flags → Config →
+// app.Config), on the embedded backends; for tests whose subject is a
+// client command, not the serve process. It returns the base URL.
+func startApp(t *testing.T, args ...string) string {
+	t.Helper()
+	root := newRootCmd(io.Discard, io.Discard)
+	cmd, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.ParseFlags(append([]string{"--addr", "127.0.0.1:0"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := newViper(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := appConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a.URL()
 }
 
 // serveProc is a running `wrctl serve`.

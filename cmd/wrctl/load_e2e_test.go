@@ -12,7 +12,7 @@ import (
 
 func TestLoadReportsAndGates(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--capacity", "5")
+	s := struct{ URL string }{startApp(t, "--capacity", "5")}
 	env := []string{"WRCTL_SERVER=" + s.URL}
 	out := filepath.Join(t.TempDir(), "run.json")
 	r := wrctl(t, env, "load", "--users", "60", "--rate", "200", "--hold", "10ms..30ms", "--poll-interval", "20ms",

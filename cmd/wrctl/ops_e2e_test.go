@@ -15,7 +15,7 @@ const e2eAdminToken = "e2e-admin-token-0123456789"
 
 func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, []string{"WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "--addr", "127.0.0.1:0", "--capacity", "1")
+	s := startServe(t, []string{"WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "--addr", "127.0.0.1:0", "--capacity", "1") // its logs are checked
 	env := []string{"WRCTL_SERVER=" + s.URL}
 	admin := append(env, "WRCTL_ADMIN_TOKEN="+e2eAdminToken)
 	a := joinJSON(t, env, "OPS", "a", "--wait", "--timeout", "20s")
@@ -79,7 +79,7 @@ func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 
 func TestEventCommandsSayWhenTheAdminAPIIsOff(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, nil, "--addr", "127.0.0.1:0")
+	s := struct{ URL string }{startApp(t)}
 	r := wrctl(t, []string{"WRCTL_SERVER=" + s.URL, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "event", "list")
 	if r.code != exitAdminOff || !strings.Contains(r.stderr, "admin API is off") || !strings.Contains(r.stderr, "--admin-token") {
 		t.Fatalf("event list against a server without an admin token: exit %d %s", r.code, r.stderr)
