@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -189,12 +188,6 @@ func (a *App) Store() room.Store { return a.store }
 
 // Queue is the admission queue the app runs on, with its metrics.
 func (a *App) Queue() queue.Queue { return a.queue }
-
-// Granter is the app's granter, nil with NoGranter.
-func (a *App) Granter() *granter.Granter { return a.granter }
-
-// Handler is the API's HTTP handler.
-func (a *App) Handler() http.Handler { return a.server.Handler() }
 
 // Run serves until ctx is cancelled, then drains in-flight requests,
 // releases held messages and closes what New opened.
