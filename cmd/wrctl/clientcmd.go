@@ -20,10 +20,10 @@ import (
 // clientFlags adds the flags every client command shares.
 func clientFlags(cmd *cobra.Command) {
 	cmd.Flags().String("server", "http://localhost:8080", "waiting room URL (client.server, WRCTL_SERVER)")
+	keyFlag(cmd, "server", "client.server")
 	outputFlag(cmd.Flags())
 }
 
-// waitFlags adds --wait and its tuning.
 // waitOptions are the --wait flags of join and status.
 type waitOptions struct {
 	wait                  bool

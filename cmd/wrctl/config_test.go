@@ -7,12 +7,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wrctl/wrctl/internal/app"
 )
 
-// serveConfig parses serve's flags as the command would and loads Config.
-func serveConfig(t *testing.T, args ...string) (Config, error) {
+// serveSettings parses serve's flags and loads its settings as the
+// command does.
+func serveSettings(t *testing.T, args ...string) (app.Settings, error) {
 	t.Helper()
-	root := newRootCmd(nil, nil)
+	var s app.Settings
+	root := newRootCmdWith(nil, nil, &s)
 	cmd, _, err := root.Find([]string{"serve"})
 	if err != nil {
 		t.Fatal(err)
@@ -20,11 +24,7 @@ func serveConfig(t *testing.T, args ...string) (Config, error) {
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
-	v, err := newViper(cmd)
-	if err != nil {
-		return Config{}, err
-	}
-	return loadConfig(v)
+	return s, loadSettings(cmd, &s)
 }
 
 func writeFile(t *testing.T, body string) string {
@@ -37,12 +37,12 @@ func writeFile(t *testing.T, body string) string {
 }
 
 func TestDefaultsNeedNoConfiguration(t *testing.T) {
-	c, err := serveConfig(t)
+	c, err := serveSettings(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.Addr != ":8080" || c.Queue.Backend != "memory" || c.Store.Backend != "memory" || c.Room.Capacity != 100 ||
-		c.Room.HeartbeatTTL != 30*time.Second || c.Room.WaitingTTL != time.Minute || c.Room.MaxActive != 15*time.Minute {
+	if c.Addr != ":8080" || c.Queue != "memory" || c.Store != "memory" || c.Capacity != 100 ||
+		c.HeartbeatTTL != 30*time.Second || c.WaitingTTL != time.Minute || c.MaxActive != 15*time.Minute {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -67,7 +67,7 @@ events:
 	t.Setenv("WRCTL_ROOM_CAPACITY", "8")
 	t.Setenv("WRCTL_ROOM_HEARTBEAT_TTL", "12s")
 	t.Setenv("WRCTL_QUEUE_NAME", "from-env.fifo")
-	c, err := serveConfig(t, "--config", file, "--capacity", "9", "--region", "eu-west-1")
+	c, err := serveSettings(t, "--config", file, "--capacity", "9", "--region", "eu-west-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +75,14 @@ events:
 		name      string
 		got, want any
 	}{
-		{"flag beats env", c.Room.Capacity, 9},
-		{"env beats file", c.Room.HeartbeatTTL, 12 * time.Second},
-		{"env beats file (string)", c.Queue.Name, "from-env.fifo"},
-		{"file beats default", c.Server.Addr, "127.0.0.1:9000"},
-		{"file beats default (duration)", c.Room.WaitingTTL, 90 * time.Second},
-		{"file beats default (backend)", c.Queue.Backend, "sqs"},
-		{"default", c.Room.MaxActive, 15 * time.Minute},
-		{"flag", c.AWS.Region, "eu-west-1"},
+		{"flag beats env", c.Capacity, 9},
+		{"env beats file", c.HeartbeatTTL, 12 * time.Second},
+		{"env beats file (string)", c.QueueName, "from-env.fifo"},
+		{"file beats default", c.Addr, "127.0.0.1:9000"},
+		{"file beats default (duration)", c.WaitingTTL, 90 * time.Second},
+		{"file beats default (backend)", c.Queue, "sqs"},
+		{"default", c.MaxActive, 15 * time.Minute},
+		{"flag", c.Region, "eu-west-1"},
 		{"event ids keep their case", c.Events["VIP-Sale"].Capacity, 3},
 		{"second event", c.Events["e2"].Capacity, 9},
 	}
@@ -100,12 +100,12 @@ events:
 func TestConfigFileFromEnvironment(t *testing.T) {
 	t.Setenv("WRCTL_CONFIG", writeFile(t, "room:\n  capacity: 42\n"))
 	t.Setenv("WRCTL_ROOM_HEARTBEATTTL", "5s") // the unseparated spelling works too
-	c, err := serveConfig(t)
+	c, err := serveSettings(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Room.Capacity != 42 || c.Room.HeartbeatTTL != 5*time.Second {
-		t.Fatalf("config = %+v", c.Room)
+	if c.Capacity != 42 || c.HeartbeatTTL != 5*time.Second {
+		t.Fatalf("config = %+v", c)
 	}
 }
 
@@ -146,7 +146,7 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 			if c.file != "" {
 				args = append(args, "--config", writeFile(t, c.file))
 			}
-			_, err := serveConfig(t, args...)
+			_, err := serveSettings(t, args...)
 			var ue usageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("err = %v, want a usage error", err)
@@ -182,7 +182,7 @@ func TestShippedConfigsAreValid(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			if _, err := serveConfig(t, "--config", f); err != nil {
+			if _, err := serveSettings(t, "--config", f); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -202,17 +202,16 @@ store:
     tls: true
 `)
 	t.Setenv("WRCTL_STORE_REDIS_PASSWORD", "s3cret")
-	c, err := serveConfig(t, "--config", file, "--redis-username", "wrctl")
+	c, err := serveSettings(t, "--config", file, "--redis-username", "wrctl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.Store.Redis
-	if c.Store.Backend != "redis" || len(r.Addr) != 3 || r.Addr[2] != "10.0.0.3:6379" || r.Prefix != "room-a" || !r.TLS || r.Password != "s3cret" || r.Username != "wrctl" {
-		t.Fatalf("redis config = %+v", r)
+	if c.Store != "redis" || len(c.RedisAddr) != 3 || c.RedisAddr[2] != "10.0.0.3:6379" || c.RedisPrefix != "room-a" || !c.RedisTLS || c.RedisPassword != "s3cret" || c.RedisUsername != "wrctl" {
+		t.Fatalf("redis settings = %+v", c)
 	}
-	c, err = serveConfig(t, "--config", file, "--redis-addr", "a:1, b:2")
-	if err != nil || strings.Join(c.Store.Redis.Addr, "|") != "a:1|b:2" {
-		t.Fatalf("comma-separated --redis-addr = %v, %v", c.Store.Redis.Addr, err)
+	c, err = serveSettings(t, "--config", file, "--redis-addr", "a:1, b:2")
+	if err != nil || strings.Join(c.RedisAddr, "|") != "a:1|b:2" {
+		t.Fatalf("comma-separated --redis-addr = %v, %v", c.RedisAddr, err)
 	}
 }
 

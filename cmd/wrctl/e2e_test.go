@@ -91,32 +91,20 @@ func wrctl(t *testing.T, env []string, args ...string) result {
 }
 
 // startApp runs the waiting room in process, from serve's flags through
-// the same configuration path as `wrctl serve` (flags → Config →
+// the same configuration path as `wrctl serve` (flags → app.Settings →
 // app.Config), on the embedded backends; for tests whose subject is a
 // client command, not the serve process. It returns the base URL.
 func startApp(t *testing.T, args ...string) string {
 	t.Helper()
-	root := newRootCmd(io.Discard, io.Discard)
-	cmd, _, err := root.Find([]string{"serve"})
+	s, err := serveSettings(t, append([]string{"--addr", "127.0.0.1:0"}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.ParseFlags(append([]string{"--addr", "127.0.0.1:0"}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	v, err := newViper(cmd)
+	cfg, err := s.Config(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ac, err := appConfig(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(context.Background(), ac)
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ The admin token comes from --admin-token or WRCTL_ADMIN_TOKEN.` + exitCodes(exit
 
 func adminFlags(cmd *cobra.Command) {
 	cmd.Flags().String("admin-token", "", "admin API bearer token (admin.token, WRCTL_ADMIN_TOKEN)")
+	keyFlag(cmd, "admin-token", "admin.token")
 	clientFlags(cmd)
 }
 

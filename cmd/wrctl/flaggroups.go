@@ -8,13 +8,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// flagGroup is a titled section of a command's flags in its help, as
-// kubectl and gh show long flag lists.
-type flagGroup struct {
-	title string
-	names []string
-}
-
+// Long flag lists show in titled groups, as kubectl and gh show them: a
+// field's group tag (see bindFields) puts its flag in one.
 const groupAnnotation = "wrctl_group"
 
 // localFlagsSection is the part of cobra's usage template that lists a
@@ -26,21 +21,8 @@ Flags:
 
 func init() { cobra.AddTemplateFunc("groupedFlags", groupedFlags) }
 
-// groupFlags shows cmd's flags in groups; flags named in no group come last
-// under "Other flags".
-func groupFlags(cmd *cobra.Command, groups []flagGroup) {
-	for i, g := range groups {
-		for _, n := range g.names {
-			if cmd.Flags().Lookup(n) == nil {
-				panic("flag group " + g.title + ": no flag --" + n)
-			}
-			cmd.Flags().SetAnnotation(n, groupAnnotation, []string{string(rune('a'+i)) + g.title})
-		}
-	}
-	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), localFlagsSection, "{{groupedFlags .}}", 1))
-}
-
-// groupedFlags renders a command's local flags section by section.
+// groupedFlags renders a command's local flags group by group; flags in no
+// group come last under "Other flags".
 func groupedFlags(c *cobra.Command) string {
 	sets := map[string]*pflag.FlagSet{}
 	var order []string

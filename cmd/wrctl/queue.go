@@ -26,7 +26,21 @@ be processed.`,
 	return cmd
 }
 
+// awsOptions are the flags of the commands that call SQS themselves.
+type awsOptions struct {
+	Region   string `key:"aws.region" flag:"region" usage:"AWS region (default: the AWS default chain, e.g. AWS_REGION)"`
+	Endpoint string `key:"aws.endpoint" flag:"sqs-endpoint" usage:"SQS endpoint URL, e.g. http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, then AWS)"`
+}
+
+func (o awsOptions) clientConfig(queueURL string) sqsqueue.ClientConfig {
+	return sqsqueue.ClientConfig{Region: o.Region, Endpoint: o.Endpoint, QueueURL: queueURL}
+}
+
 func newQueueCreateCmd() *cobra.Command {
+	o := &struct {
+		sqsqueue.CreateOptions
+		AWS awsOptions
+	}{}
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create the FIFO admission queue and its dead-letter queue",
@@ -53,36 +67,26 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
   wrctl queue create --name wrctl-waiting.fifo --sqs-endpoint http://127.0.0.1:4566`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := newViper(cmd)
-			if err != nil {
+			if err := decodeFields(cmd, o); err != nil {
 				return err
 			}
 			format, err := outputFormat(cmd)
 			if err != nil {
 				return err
 			}
-			opts := sqsqueue.CreateOptions{
-				Name:              v.GetString("queue.name"),
-				FIFO:              v.GetBool("queue.fifo"),
-				DLQName:           v.GetString("queue.dlqName"),
-				MaxReceiveCount:   v.GetInt("queue.maxReceiveCount"),
-				VisibilityTimeout: v.GetDuration("queue.visibilityTimeout"),
-				Retention:         v.GetDuration("queue.retention"),
-				HighThroughput:    v.GetBool("queue.highThroughput"),
-			}
-			if opts.Name == "" {
+			if o.Name == "" {
 				return usagef("--name is required (e.g. --name wrctl-waiting.fifo)")
 			}
-			if err := opts.Validate(); err != nil {
+			if err := o.Validate(); err != nil {
 				return usageError{err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: v.GetString("aws.region"), Endpoint: v.GetString("aws.endpoint")})
+			client, err := sqsqueue.NewClient(ctx, o.AWS.clientConfig(""))
 			if err != nil {
 				return err
 			}
-			created, err := sqsqueue.Create(ctx, client, opts)
+			created, err := sqsqueue.Create(ctx, client, o.CreateOptions)
 			if err != nil {
 				return err
 			}
@@ -94,16 +98,7 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 			return err
 		},
 	}
-	f := cmd.Flags()
-	f.String("name", "", "queue name; a FIFO queue's ends in .fifo (required)")
-	f.Bool("fifo", true, "create a FIFO queue (one message group per event); false: a standard queue")
-	f.String("dlq-name", "", "dead-letter queue name (default: NAME-dlq.fifo)")
-	f.Int("max-receive-count", 10, "receives before a message moves to the dead-letter queue (2..1000; serve re-sends held messages before it)")
-	f.Duration("visibility-timeout", 30*time.Second, "the queue's default visibility timeout")
-	f.Duration("retention", 96*time.Hour, "how long a message may wait in the queue (1m..336h)")
-	f.Bool("high-throughput", true, "FIFO high throughput: deduplication and throughput limits per event")
-	f.String("region", "", "AWS region (default: the AWS default chain)")
-	f.String("sqs-endpoint", "", "SQS endpoint URL, e.g. http://127.0.0.1:4566")
-	outputFlag(f)
+	bindFields(cmd, o)
+	outputFlag(cmd.Flags())
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/client"
 )
 
@@ -127,6 +128,11 @@ Exit codes:
   130  join/status --wait stopped with Ctrl-C`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	return newRootCmdWith(stdout, stderr, &app.Settings{})
+}
+
+// newRootCmdWith is the command tree with serve's flags bound to s.
+func newRootCmdWith(stdout, stderr io.Writer, s *app.Settings) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "wrctl",
 		Short:         "A virtual waiting room on Amazon SQS",
@@ -148,32 +154,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(s), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(), newVersionCmd())
 	return root
-}
-
-// envNames gives a key's environment variables: room.heartbeatTTL is read
-// from WRCTL_ROOM_HEARTBEAT_TTL and WRCTL_ROOM_HEARTBEATTTL.
-func envNames(key string) []string {
-	var snake strings.Builder
-	for i, r := range key {
-		switch {
-		case r == '.':
-			snake.WriteByte('_')
-		case r >= 'A' && r <= 'Z':
-			if i > 0 && key[i-1] >= 'a' && key[i-1] <= 'z' {
-				snake.WriteByte('_')
-			}
-			snake.WriteRune(r)
-		default:
-			snake.WriteString(strings.ToUpper(string(r)))
-		}
-	}
-	names := []string{"WRCTL_" + snake.String()}
-	if flat := "WRCTL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")); flat != names[0] {
-		names = append(names, flat)
-	}
-	return names
 }
 
 // noArgs refuses positional arguments as a usage error.

@@ -30,9 +30,12 @@ it as net/http middleware).`,
 	return cmd
 }
 
-// verifyOptions are token verify's key and claim flags (the secret and
-// audience come through the configuration: WRCTL_TOKEN_SECRET).
-type verifyOptions struct{ publicKey, jwks, event string }
+// verifyOptions are token verify's key and claim flags.
+type verifyOptions struct {
+	Secret                 string `key:"token.secret" flag:"secret" usage:"HS256 secret (token.secret, WRCTL_TOKEN_SECRET)"`
+	Audience               string `key:"token.audience" flag:"audience" usage:"require this aud claim"`
+	publicKey, jwks, event string
+}
 
 func newTokenVerifyCmd() *cobra.Command {
 	o := &verifyOptions{}
@@ -56,17 +59,16 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			if err != nil {
 				return err
 			}
-			v, err := newViper(cmd)
-			if err != nil {
+			if err := decodeFields(cmd, o); err != nil {
 				return err
 			}
 			var opts []accesstoken.Option
-			if aud := v.GetString("token.audience"); aud != "" {
+			if aud := o.Audience; aud != "" {
 				opts = append(opts, accesstoken.WithAudience(aud))
 			}
 			pubFile, jwks := o.publicKey, o.jwks
 			var verifier *accesstoken.Verifier
-			switch secret := v.GetString("token.secret"); {
+			switch secret := o.Secret; {
 			case secret != "":
 				verifier = accesstoken.NewHS256Verifier([]byte(secret), opts...)
 			case pubFile != "":
@@ -113,10 +115,9 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 		},
 	}
 	f := cmd.Flags()
-	f.String("secret", "", "HS256 secret (token.secret, WRCTL_TOKEN_SECRET)")
+	bindFields(cmd, o)
 	f.StringVar(&o.publicKey, "public-key", "", "Ed25519 public key file (PEM)")
 	f.StringVar(&o.jwks, "jwks", "", "key set URL (default: the server's /.well-known/jwks.json)")
-	f.String("audience", "", "require this aud claim")
 	f.StringVar(&o.event, "event", "", "require a token for this event")
 	clientFlags(cmd)
 	return cmd

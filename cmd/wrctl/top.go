@@ -44,18 +44,18 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
 	f := cmd.Flags()
 	f.DurationVar(&o.refresh, "refresh", time.Second, fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
 	f.BoolVar(&o.once, "once", false, "print one snapshot and exit")
-	f.String("queue-url", "", "SQS queue to watch (queue.url)")
-	f.String("queue-name", "", "SQS queue to watch, by name (queue.name)")
-	f.String("sqs-endpoint", "", "SQS endpoint, e.g. http://127.0.0.1:4566 (aws.endpoint)")
-	f.String("region", "", "AWS region (aws.region)")
+	bindFields(cmd, o)
 	clientFlags(cmd)
 	return cmd
 }
 
 // topOptions are top's own flags.
 type topOptions struct {
-	refresh time.Duration
-	once    bool
+	refresh   time.Duration
+	once      bool
+	QueueURL  string `key:"queue.url" flag:"queue-url" usage:"SQS queue to watch"`
+	QueueName string `key:"queue.name" flag:"queue-name" usage:"SQS queue to watch, by name"`
+	AWS       awsOptions
 }
 
 func runTop(cmd *cobra.Command, o *topOptions) error {
@@ -74,7 +74,7 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 	if err != nil {
 		return err
 	}
-	qsrc, err := topQueue(cmd)
+	qsrc, err := topQueue(cmd, o)
 	if err != nil {
 		return err
 	}
@@ -110,18 +110,17 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 }
 
 // topQueue opens the queue to watch, or returns nil when none was named.
-func topQueue(cmd *cobra.Command) (tui.QueueSource, error) {
-	v, err := newViper(cmd)
-	if err != nil {
+func topQueue(cmd *cobra.Command, o *topOptions) (tui.QueueSource, error) {
+	if err := decodeFields(cmd, o); err != nil {
 		return nil, err
 	}
-	url, name := v.GetString("queue.url"), v.GetString("queue.name")
+	url, name := o.QueueURL, o.QueueName
 	if url == "" && name == "" {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	client, err := sqsqueue.NewClient(ctx, sqsqueue.ClientConfig{Region: v.GetString("aws.region"), Endpoint: v.GetString("aws.endpoint"), QueueURL: url})
+	client, err := sqsqueue.NewClient(ctx, o.AWS.clientConfig(url))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/wrctl/wrctl/internal/app"
+)
+
+// A struct field tagged `flag:"name"` is a flag; with `key:"a.b"` it is
+// also a configuration key, set (in this order) by the flag, a WRCTL_*
+// variable, the config file or the flag's default. The tags, with
+// `default`, `usage` and `group`, are the one table of a setting: see
+// app.Settings.
+const keyAnnotation = "wrctl_key"
+
+// bindFields adds a flag for each tagged field of the struct opts points
+// to, and of the exported structs inside it, bound to that field.
+func bindFields(cmd *cobra.Command, opts any) {
+	f := cmd.Flags()
+	groups := map[string]int{}
+	eachField(reflect.ValueOf(opts).Elem(), func(sf reflect.StructField, v reflect.Value) {
+		name, def, usage := sf.Tag.Get("flag"), sf.Tag.Get("default"), sf.Tag.Get("usage")
+		switch p := v.Addr().Interface().(type) {
+		case *string:
+			f.StringVar(p, name, def, usage)
+		case *bool:
+			f.BoolVar(p, name, def == "true", usage)
+		case *int:
+			n, _ := strconv.Atoi(cmp.Or(def, "0"))
+			f.IntVar(p, name, n, usage)
+		case *float64:
+			x, _ := strconv.ParseFloat(cmp.Or(def, "0"), 64)
+			f.Float64Var(p, name, x, usage)
+		case *time.Duration:
+			d, _ := time.ParseDuration(cmp.Or(def, "0s"))
+			f.DurationVar(p, name, d, usage)
+		case *[]string:
+			f.String(name, def, usage) // comma-separated; decodeFields fills the field
+		default:
+			panic(fmt.Sprintf("flag --%s: no flag type for %s", name, sf.Type))
+		}
+		if key := sf.Tag.Get("key"); key != "" {
+			f.SetAnnotation(name, keyAnnotation, []string{key})
+		}
+		if g := sf.Tag.Get("group"); g != "" {
+			if _, ok := groups[g]; !ok {
+				groups[g] = len(groups)
+			}
+			// The letter keeps the groups in the order the struct gives them.
+			f.SetAnnotation(name, groupAnnotation, []string{string(rune('a'+groups[g])) + g + " flags"})
+		}
+	})
+	if len(groups) > 0 {
+		cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), localFlagsSection, "{{groupedFlags .}}", 1))
+	}
+}
+
+// eachField calls fn for every field with a flag tag in the struct v and in
+// its exported struct fields.
+func eachField(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
+	for i := range v.NumField() {
+		sf, fv := v.Type().Field(i), v.Field(i)
+		switch {
+		case !sf.IsExported():
+		case sf.Tag.Get("flag") != "":
+			fn(sf, fv)
+		case sf.Type.Kind() == reflect.Struct:
+			eachField(fv, fn)
+		}
+	}
+}
+
+// keyFlag makes flag name of cmd the one that sets key.
+func keyFlag(cmd *cobra.Command, name, key string) {
+	if err := cmd.Flags().SetAnnotation(name, keyAnnotation, []string{key}); err != nil {
+		panic(err)
+	}
+}
+
+// decodeFields sets every keyed field of opts from the run's viper, so a
+// WRCTL_* variable or the config file counts when the flag was not given.
+func decodeFields(cmd *cobra.Command, opts any) error {
+	v, err := newViper(cmd)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	eachField(reflect.ValueOf(opts).Elem(), func(sf reflect.StructField, fv reflect.Value) {
+		key := sf.Tag.Get("key")
+		if key == "" {
+			return
+		}
+		raw := strings.TrimSpace(fmt.Sprint(v.Get(key)))
+		var bad string
+		switch p := fv.Addr().Interface().(type) {
+		case *string:
+			*p = raw
+		case *bool:
+			b, err := strconv.ParseBool(raw)
+			*p, bad = b, errText(err, "is not true or false")
+		case *int:
+			n, err := strconv.Atoi(raw)
+			*p, bad = n, errText(err, "is not a whole number")
+		case *float64:
+			x, err := strconv.ParseFloat(raw, 64)
+			*p, bad = x, errText(err, "is not a number")
+		case *time.Duration:
+			d, err := time.ParseDuration(raw)
+			*p, bad = d, errText(err, "is not a duration (e.g. 30s, 5m)")
+		case *[]string:
+			*p = splitList(v.Get(key))
+		}
+		if bad != "" {
+			errs = append(errs, fmt.Sprintf("%s: %q %s", flagFor(cmd, key), raw, bad))
+		}
+	})
+	if len(errs) > 0 {
+		return usagef("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func errText(err error, text string) string {
+	if err != nil {
+		return text
+	}
+	return ""
+}
+
+// settingsError names the flag behind each setting app found at fault.
+func settingsError(cmd *cobra.Command, err error) error {
+	var fes app.FieldErrors
+	var fe *app.FieldError
+	switch {
+	case errors.As(err, &fes):
+	case errors.As(err, &fe):
+		fes = app.FieldErrors{fe}
+	default:
+		return err
+	}
+	msgs := make([]string, len(fes))
+	for i, e := range fes {
+		msgs[i] = flagFor(cmd, e.Key) + ": " + e.Msg
+	}
+	return usagef("invalid configuration:\n  %s", strings.Join(msgs, "\n  "))
+}
+
+// keyOf returns the configuration key a flag sets, if any.
+func keyOf(f *pflag.Flag) string {
+	if k := f.Annotations[keyAnnotation]; len(k) == 1 {
+		return k[0]
+	}
+	return ""
+}
+
+// flagFor names a key as "--flag (key)" when cmd has a flag for it.
+func flagFor(cmd *cobra.Command, key string) string {
+	name := key
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if keyOf(f) == key {
+			name = "--" + f.Name + " (" + key + ")"
+		}
+	})
+	return name
+}
+
+// envAliases are documented short environment names, read first.
+var envAliases = map[string][]string{
+	"client.server": {"WRCTL_SERVER"},
+}
+
+// envNames gives a key's environment variables: room.heartbeatTTL is read
+// from WRCTL_ROOM_HEARTBEAT_TTL and WRCTL_ROOM_HEARTBEATTTL.
+func envNames(key string) []string {
+	var snake strings.Builder
+	for i, r := range key {
+		switch {
+		case r == '.':
+			snake.WriteByte('_')
+		case r >= 'A' && r <= 'Z':
+			if i > 0 && key[i-1] >= 'a' && key[i-1] <= 'z' {
+				snake.WriteByte('_')
+			}
+			snake.WriteRune(r)
+		default:
+			snake.WriteString(strings.ToUpper(string(r)))
+		}
+	}
+	names := []string{"WRCTL_" + snake.String()}
+	if flat := "WRCTL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")); flat != names[0] {
+		names = append(names, flat)
+	}
+	return append(envAliases[key], names...)
+}
+
+type viperKey struct{}
+
+// newViper returns the run's viper: built once per command run, with each
+// of the command's keys bound to its flag and its WRCTL_* names, then the
+// config file read and checked for unknown keys. One per run, so flags of
+// the same name on different commands never clobber each other
+// (spf13/viper#233) and the config file is read once.
+func newViper(cmd *cobra.Command) (*viper.Viper, error) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background() // a command not run through Execute (tests)
+	}
+	if v, ok := ctx.Value(viperKey{}).(*viper.Viper); ok {
+		return v, nil
+	}
+	v := viper.New()
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if key := keyOf(f); key != "" && err == nil {
+			err = errors.Join(v.BindPFlag(key, f), v.BindEnv(append([]string{key}, envNames(key)...)...))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		path = os.Getenv("WRCTL_CONFIG")
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, usagef("--config %s: %v", path, err)
+		}
+		// Every command refuses a key no command reads: a typo in a
+		// client's config must not pass silently either.
+		if err := unknownKeys(cmd.Root(), v); err != nil {
+			return nil, err
+		}
+	}
+	cmd.SetContext(context.WithValue(ctx, viperKey{}, v))
+	return v, nil
+}
+
+// unknownKeys refuses a config file key no command reads: a typo such as
+// room.capcity would otherwise be ignored silently during an on-sale.
+func unknownKeys(root *cobra.Command, v *viper.Viper) error {
+	known := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { known[strings.ToLower(keyOf(f))] = true })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	var bad []string
+	for _, k := range v.AllKeys() {
+		if !known[k] && !strings.HasPrefix(k, "events.") {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return usagef("--config %s: unknown key(s) %s (see configs/wrctl.yaml for every key)", v.ConfigFileUsed(), strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// splitList reads a list given as a YAML list or a comma-separated string.
+func splitList(v any) []string {
+	var raw []string
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			raw = append(raw, fmt.Sprint(e))
+		}
+	case []string:
+		raw = x
+	default:
+		raw = strings.Split(fmt.Sprint(x), ",")
+	}
+	var out []string
+	for _, s := range raw {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,395 @@
+package app
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
+	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/room/redisstore"
+	"github.com/wrctl/wrctl/internal/server"
+	"github.com/wrctl/wrctl/internal/usertoken"
+)
+
+// Settings is a room's configuration as an operator writes it, in flags,
+// WRCTL_* variables or the config file. Each field's tags are the one
+// description of the setting: key (the config file key, also the
+// WRCTL_ variable), flag and default of `wrctl serve`, the group it is
+// listed under in --help, and its usage line. Config turns it into what
+// the room runs on.
+type Settings struct {
+	Addr            string        `key:"server.addr" flag:"addr" default:":8080" group:"HTTP" usage:"listen address; port 0 picks a free one and the bound address is logged"`
+	PollInterval    time.Duration `key:"server.pollInterval" flag:"poll-interval" default:"2s" group:"HTTP" usage:"Retry-After given to WAITING clients"`
+	ShutdownTimeout time.Duration `key:"server.shutdownTimeout" flag:"shutdown-timeout" default:"10s" group:"HTTP" usage:"how long SIGINT/SIGTERM waits for in-flight requests"`
+	MaxConcurrent   int           `key:"server.maxConcurrent" flag:"max-concurrent-requests" default:"10000" group:"HTTP" usage:"API requests in flight at most; past it 503 with Retry-After (0: no cap)"`
+	MaxConns        int           `key:"server.maxConns" flag:"max-conns" default:"20000" group:"HTTP" usage:"open connections at most; at the cap the longest-idle keep-alive one is closed for a new one (0: no cap)"`
+	MaxConnsPerAddr int           `key:"server.maxConnsPerAddr" flag:"max-conns-per-addr" default:"0" group:"HTTP" usage:"open connections per client address at most (0: no cap; keep 0 behind a load balancer)"`
+
+	Queue             string        `key:"queue.backend" flag:"queue" default:"memory" group:"Queue" usage:"queue backend: memory (embedded, one replica) or sqs"`
+	QueueURL          string        `key:"queue.url" flag:"queue-url" group:"Queue" usage:"SQS queue URL (with --queue sqs)"`
+	QueueName         string        `key:"queue.name" flag:"queue-name" group:"Queue" usage:"SQS queue name, resolved to its URL at start (with --queue sqs)"`
+	VisibilityTimeout time.Duration `key:"queue.visibilityTimeout" flag:"visibility-timeout" default:"30s" group:"Queue" usage:"how long a received message stays hidden; a crashed replica's messages reappear after it"`
+	Region            string        `key:"aws.region" flag:"region" group:"Queue" usage:"AWS region (default: the AWS default chain, e.g. AWS_REGION)"`
+	SQSEndpoint       string        `key:"aws.endpoint" flag:"sqs-endpoint" group:"Queue" usage:"SQS endpoint URL, e.g. http://127.0.0.1:4566 for an emulator (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, then AWS)"`
+
+	Store              string   `key:"store.backend" flag:"store" default:"memory" group:"Store" usage:"session store backend: memory (one replica) or redis (shared by all replicas)"`
+	RedisAddr          []string `key:"store.redis.addr" flag:"redis-addr" default:"127.0.0.1:6379" group:"Store" usage:"Redis host:port; several comma-separated seeds mean Redis Cluster"`
+	RedisCluster       bool     `key:"store.redis.cluster" flag:"redis-cluster" group:"Store" usage:"Redis Cluster with a single seed (e.g. an ElastiCache configuration endpoint)"`
+	RedisUsername      string   `key:"store.redis.username" flag:"redis-username" group:"Store" usage:"Redis ACL user"`
+	RedisPassword      string   `key:"store.redis.password" flag:"redis-password" group:"Store" usage:"Redis password (prefer WRCTL_STORE_REDIS_PASSWORD)"`
+	RedisDB            int      `key:"store.redis.db" flag:"redis-db" default:"0" group:"Store" usage:"Redis database number (single node only)"`
+	RedisTLS           bool     `key:"store.redis.tls" flag:"redis-tls" group:"Store" usage:"connect to Redis over TLS (ElastiCache in-transit encryption)"`
+	RedisTLSCAFile     string   `key:"store.redis.tlsCAFile" flag:"redis-tls-ca-file" group:"Store" usage:"PEM CA bundle to trust for Redis TLS instead of the system roots"`
+	RedisTLSServerName string   `key:"store.redis.tlsServerName" flag:"redis-tls-server-name" group:"Store" usage:"server name to verify in the Redis certificate"`
+	RedisPrefix        string   `key:"store.redis.prefix" flag:"redis-prefix" default:"wrctl" group:"Store" usage:"prefix of every Redis key, so several rooms can share one Redis"`
+
+	Capacity       int           `key:"room.capacity" flag:"capacity" default:"100" group:"Room" usage:"most ACTIVE sessions per event (events.<id>.capacity in the config file overrides it per event)"`
+	HeartbeatTTL   time.Duration `key:"room.heartbeatTTL" flag:"heartbeat-ttl" default:"30s" group:"Room" usage:"an ACTIVE session without heartbeat for this long expires"`
+	WaitingTTL     time.Duration `key:"room.waitingTTL" flag:"waiting-ttl" default:"60s" group:"Room" usage:"a WAITING session that neither polls nor heartbeats for this long is abandoned"`
+	MaxActive      time.Duration `key:"room.maxActive" flag:"max-active" default:"15m" group:"Room" usage:"an ACTIVE session ends at this age whatever it does"`
+	MaxWaiting     int           `key:"room.maxWaiting" flag:"max-waiting" default:"0" group:"Room" usage:"per event, refuse joins with 503 while this many wait (0: no limit)"`
+	UnknownEvents  string        `key:"room.unknownEvents" flag:"unknown-events" default:"accept" group:"Room" usage:"joins to events not configured nor set by the admin API: accept or refuse (404)"`
+	EndedRetention time.Duration `key:"room.endedRetention" flag:"ended-retention" default:"10m" group:"Room" usage:"an ended session answers status (LEFT or EXPIRED) this long, then 404"`
+	EventRetention time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
+	TrustUserID    bool          `key:"room.trustUserId" flag:"trust-user-id" group:"Room" usage:"hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)"`
+
+	TokenSecret       string   `key:"token.secret" flag:"token-secret" group:"Token" usage:"HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)"`
+	TokenKeyFile      string   `key:"token.ed25519KeyFile" flag:"token-key-file" group:"Token" usage:"Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json"`
+	TokenAudience     string   `key:"token.audience" flag:"token-audience" group:"Token" usage:"aud claim of access tokens"`
+	UserTokenSecret   string   `key:"userToken.secret" flag:"user-token-secret" group:"Token" usage:"HS256 secret of the user tokens the site signs (sub = userId): a join carrying one as Authorization: Bearer gets the user's place back without its Idempotency-Key (prefer WRCTL_USER_TOKEN_SECRET)"`
+	UserTokenKeyFile  string   `key:"userToken.publicKeyFile" flag:"user-token-key-file" group:"Token" usage:"the site's Ed25519 public key (PEM) for EdDSA user tokens"`
+	UserTokenIssuer   string   `key:"userToken.issuer" flag:"user-token-issuer" group:"Token" usage:"required iss of user tokens"`
+	UserTokenAudience string   `key:"userToken.audience" flag:"user-token-audience" group:"Token" usage:"required aud of user tokens"`
+	AdminToken        string   `key:"admin.token" flag:"admin-token" group:"Limit and admin" usage:"bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)"`
+	JoinRatePerIP     float64  `key:"limits.joinRatePerIP" flag:"join-rate-per-ip" default:"0" group:"Limit and admin" usage:"joins per second per client IP, 429 past it (0: off)"`
+	JoinBurstPerIP    int      `key:"limits.joinBurstPerIP" flag:"join-burst-per-ip" default:"10" group:"Limit and admin" usage:"burst of the per-IP join limit"`
+	TrustedProxies    []string `key:"limits.trustedProxies" flag:"trusted-proxies" group:"Limit and admin" usage:"comma-separated CIDRs of proxies whose X-Forwarded-For names the client"`
+	LogLevel          string   `key:"log.level" flag:"log-level" default:"info" group:"Logging" usage:"log level: debug, info, warn or error"`
+	LogFormat         string   `key:"log.format" flag:"log-format" default:"text" group:"Logging" usage:"log format: text or json"`
+
+	// Events overrides room settings per event id; it is read from the
+	// config file's events section (events.<id>.capacity) by ParseEvents.
+	Events map[string]EventSettings
+}
+
+// EventSettings overrides the room's settings for one event.
+type EventSettings struct {
+	Capacity int `yaml:"capacity"`
+}
+
+// FieldError is a setting that cannot work.
+type FieldError struct {
+	Key string // the config key, e.g. room.capacity, or events.<id>.capacity
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+// FieldErrors are every setting that cannot work.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return "invalid configuration: " + strings.Join(msgs, "; ")
+}
+
+// ParseEvents reads the events section of a config file. It is read apart
+// from the rest because event ids are case-sensitive.
+func ParseEvents(yamlDoc []byte) (map[string]EventSettings, error) {
+	var doc struct {
+		Events map[string]EventSettings `yaml:"events"`
+	}
+	if err := yaml.Unmarshal(yamlDoc, &doc); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return doc.Events, nil
+}
+
+// Validate reports every setting that cannot work, as FieldErrors.
+func (s Settings) Validate() error {
+	var errs FieldErrors
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	positive := func(key string, d, floor time.Duration) {
+		if d < floor {
+			bad(key, "must be at least %s, got %s", floor, d)
+		}
+	}
+	notNegative := func(key string, n int) {
+		if n < 0 {
+			bad(key, "must not be negative, got %d", n)
+		}
+	}
+	if s.Addr == "" {
+		bad("server.addr", "must not be empty (e.g. :8080 or 127.0.0.1:0)")
+	}
+	positive("server.pollInterval", s.PollInterval, time.Millisecond)
+	positive("server.shutdownTimeout", s.ShutdownTimeout, time.Millisecond)
+	notNegative("server.maxConcurrent", s.MaxConcurrent)
+	notNegative("server.maxConns", s.MaxConns)
+	notNegative("server.maxConnsPerAddr", s.MaxConnsPerAddr)
+	switch s.Queue {
+	case "memory":
+		if s.Store == "redis" {
+			bad("queue.backend", "the memory queue lives in one process: a shared redis store needs --queue sqs")
+		}
+	case "sqs":
+		if s.QueueURL == "" && s.QueueName == "" {
+			bad("queue.backend", "sqs needs --queue-url (queue.url) or --queue-name (queue.name)")
+		}
+	default:
+		bad("queue.backend", "must be memory or sqs, got %q", s.Queue)
+	}
+	if v := s.VisibilityTimeout; v < 2*time.Second || v > 12*time.Hour {
+		bad("queue.visibilityTimeout", "must be between 2s and 12h, got %s", v)
+	}
+	switch s.Store {
+	case "memory":
+	case "redis":
+		if len(s.RedisAddr) == 0 {
+			bad("store.redis.addr", "redis needs at least one host:port")
+		}
+		for _, a := range s.RedisAddr {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad("store.redis.addr", "%q is not host:port", a)
+			}
+		}
+		if s.RedisDB < 0 || (s.RedisDB != 0 && (len(s.RedisAddr) > 1 || s.RedisCluster)) {
+			bad("store.redis.db", "must be 0 with Redis Cluster and never negative, got %d", s.RedisDB)
+		}
+		if s.RedisPrefix == "" || strings.ContainsAny(s.RedisPrefix, "{} ") {
+			bad("store.redis.prefix", "must be non-empty without braces or spaces, got %q", s.RedisPrefix)
+		}
+		if (s.RedisTLSCAFile != "" || s.RedisTLSServerName != "") && !s.RedisTLS {
+			bad("store.redis.tls", "--redis-tls-ca-file and --redis-tls-server-name need --redis-tls")
+		}
+	default:
+		bad("store.backend", "must be memory or redis, got %q", s.Store)
+	}
+	if s.Capacity < 1 {
+		bad("room.capacity", "must be at least 1, got %d", s.Capacity)
+	}
+	positive("room.heartbeatTTL", s.HeartbeatTTL, time.Second)
+	positive("room.maxActive", s.MaxActive, time.Second)
+	if s.WaitingTTL < room.MinWaitingTTL {
+		bad("room.waitingTTL", "must be at least %s so a client polling every third of it (at most once a second) is never abandoned, got %s", room.MinWaitingTTL, s.WaitingTTL)
+	}
+	positive("room.endedRetention", s.EndedRetention, time.Second)
+	positive("room.eventRetention", s.EventRetention, time.Second)
+	notNegative("room.maxWaiting", s.MaxWaiting)
+	if s.UnknownEvents != "accept" && s.UnknownEvents != "refuse" {
+		bad("room.unknownEvents", "must be accept or refuse, got %q", s.UnknownEvents)
+	}
+	if s.TokenSecret != "" && s.TokenKeyFile != "" {
+		bad("token.secret", "give --token-secret or --token-key-file, not both")
+	}
+	if s.TokenSecret != "" && len(s.TokenSecret) < accesstoken.MinSecretLen {
+		bad("token.secret", "must be at least %d bytes, got %d (e.g. openssl rand -hex 32)", accesstoken.MinSecretLen, len(s.TokenSecret))
+	}
+	if s.UserTokenSecret != "" && s.UserTokenKeyFile != "" {
+		bad("userToken.secret", "give --user-token-secret or --user-token-key-file, not both")
+	}
+	if s.UserTokenSecret != "" && len(s.UserTokenSecret) < accesstoken.MinSecretLen {
+		bad("userToken.secret", "must be at least %d bytes, got %d", accesstoken.MinSecretLen, len(s.UserTokenSecret))
+	}
+	if s.AdminToken != "" && len(s.AdminToken) < 16 {
+		bad("admin.token", "must be at least 16 characters, got %d (e.g. openssl rand -hex 24)", len(s.AdminToken))
+	}
+	if s.JoinRatePerIP < 0 {
+		bad("limits.joinRatePerIP", "must not be negative, got %v", s.JoinRatePerIP)
+	}
+	if s.JoinBurstPerIP < 1 {
+		bad("limits.joinBurstPerIP", "must be at least 1, got %d", s.JoinBurstPerIP)
+	}
+	if _, err := s.trustedProxies(); err != nil {
+		bad("limits.trustedProxies", "%v", err)
+	}
+	if _, err := s.logLevel(); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		bad("log.format", "must be text or json, got %q", s.LogFormat)
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Events)) {
+		if err := room.ValidateID(id); err != nil {
+			bad("events."+id, "event id %v", err)
+		}
+		if c := s.Events[id].Capacity; c < 1 {
+			bad("events."+id+".capacity", "must be at least 1, got %d", c)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// Policies are the events' rules the settings describe.
+func (s Settings) Policies() room.StaticPolicies {
+	p := room.StaticPolicies{Default: room.Policy{Capacity: s.Capacity, HeartbeatTTL: s.HeartbeatTTL,
+		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting}}
+	if len(s.Events) > 0 {
+		p.Capacity = make(map[string]int, len(s.Events))
+		for id, e := range s.Events {
+			p.Capacity[id] = e.Capacity
+		}
+	}
+	return p
+}
+
+// Logger writes the logs the settings ask for to w.
+func (s Settings) Logger(w io.Writer) *slog.Logger {
+	level, _ := s.logLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Config validates the settings and builds the room's Config, reading the
+// key and CA files they name; a setting at fault is a *FieldError.
+func (s Settings) Config(log *slog.Logger) (Config, error) {
+	if err := s.Validate(); err != nil {
+		return Config{}, err
+	}
+	proxies, _ := s.trustedProxies()
+	c := Config{
+		Addr: s.Addr,
+		Server: server.Config{
+			PollInterval: s.PollInterval, ShutdownTimeout: s.ShutdownTimeout, TokenAudience: s.TokenAudience,
+			AdminToken: s.AdminToken, JoinRatePerIP: s.JoinRatePerIP, JoinBurstPerIP: s.JoinBurstPerIP,
+			TrustedProxies: proxies, MaxConcurrent: s.MaxConcurrent, MaxConns: s.MaxConns, MaxConnsPerAddr: s.MaxConnsPerAddr,
+			RefuseUnknownEvents: s.UnknownEvents == "refuse", KnownEvents: slices.Collect(maps.Keys(s.Events)), TrustUserID: s.TrustUserID,
+		},
+		Granter:   granter.Config{Visibility: s.VisibilityTimeout},
+		Policies:  s.Policies(),
+		Retention: room.Retention{Ended: s.EndedRetention, Event: s.EventRetention},
+		Log:       log,
+	}
+	if s.Queue == "sqs" {
+		c.SQS = &SQSConfig{Client: sqsqueue.ClientConfig{Region: s.Region, Endpoint: s.SQSEndpoint, QueueURL: s.QueueURL}, URL: s.QueueURL, Name: s.QueueName}
+	}
+	var err error
+	if s.Store == "redis" {
+		c.Redis = &redisstore.Config{Addrs: s.RedisAddr, Cluster: s.RedisCluster, Username: s.RedisUsername,
+			Password: s.RedisPassword, DB: s.RedisDB, Prefix: s.RedisPrefix}
+		if s.RedisTLS {
+			if c.Redis.TLS, err = s.redisTLS(); err != nil {
+				return c, err
+			}
+		}
+	}
+	switch {
+	case s.TokenSecret != "":
+		if c.Signer, err = accesstoken.NewHS256Signer([]byte(s.TokenSecret)); err != nil {
+			return c, err
+		}
+	case s.TokenKeyFile != "":
+		pem, err := readKey("token.ed25519KeyFile", s.TokenKeyFile)
+		if err != nil {
+			return c, err
+		}
+		key, err := accesstoken.ParsePrivateKey(pem)
+		if err != nil {
+			return c, &FieldError{"token.ed25519KeyFile", s.TokenKeyFile + ": " + err.Error()}
+		}
+		c.Signer = accesstoken.NewEd25519Signer(key)
+	}
+	uc := usertoken.Config{Issuer: s.UserTokenIssuer, Audience: s.UserTokenAudience}
+	switch {
+	case s.UserTokenSecret != "":
+		uc.Secret = []byte(s.UserTokenSecret)
+		c.UserTokens = &uc
+	case s.UserTokenKeyFile != "":
+		pub, err := readKey("userToken.publicKeyFile", s.UserTokenKeyFile)
+		if err != nil {
+			return c, err
+		}
+		if uc.PublicKey, err = accesstoken.ParsePublicKey(pub); err != nil {
+			return c, &FieldError{"userToken.publicKeyFile", s.UserTokenKeyFile + ": " + err.Error()}
+		}
+		c.UserTokens = &uc
+	}
+	return c, nil
+}
+
+func readKey(key, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &FieldError{key, err.Error()}
+	}
+	return b, nil
+}
+
+func (s Settings) redisTLS() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.RedisTLSServerName}
+	if s.RedisTLSCAFile != "" {
+		pem, err := readKey("store.redis.tlsCAFile", s.RedisTLSCAFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, &FieldError{"store.redis.tlsCAFile", s.RedisTLSCAFile + ": no PEM certificates in it"}
+		}
+	}
+	return tc, nil
+}
+
+func (s Settings) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, cidr := range s.TrustedProxies {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			a, aerr := netip.ParseAddr(cidr)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8) or an address", cidr)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s Settings) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return 0, fmt.Errorf("must be debug, info, warn or error, got %q", s.LogLevel)
+	}
+	return l, nil
+}
+
+// Describe is the one-line summary of what the room runs on, for the log.
+func (s Settings) Describe() (queueDesc, storeDesc string) {
+	queueDesc, storeDesc = "memory", "memory"
+	if s.Queue == "sqs" {
+		queueDesc = s.QueueURL
+		if queueDesc == "" {
+			queueDesc = s.QueueName
+		}
+	}
+	if s.Store == "redis" {
+		storeDesc = "redis " + strings.Join(s.RedisAddr, ",") + " prefix " + s.RedisPrefix
+	}
+	return queueDesc, storeDesc
+}
