@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -223,34 +224,7 @@ func printEvents(w io.Writer, format string, evs []api.AdminEvent, list bool) er
 			maxWaiting = fmt.Sprint(e.MaxWaiting)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%v\t%s\n", ev.EventID, e.Capacity, ev.Stats.Active, ev.Stats.Waiting,
-			time.Duration(e.HeartbeatTTL), time.Duration(e.WaitingTTL), time.Duration(e.MaxActive), maxWaiting, e.Paused, overrides(ev.Settings))
+			time.Duration(e.HeartbeatTTL), time.Duration(e.WaitingTTL), time.Duration(e.MaxActive), maxWaiting, e.Paused, cmp.Or(strings.Join(ev.Settings.Overrides(), ","), "-"))
 	}
 	return tw.Flush()
-}
-
-// overrides names the settings that differ from configuration.
-func overrides(s api.EventSettings) string {
-	var out []string
-	if s.Capacity > 0 {
-		out = append(out, "capacity")
-	}
-	if s.HeartbeatTTL > 0 {
-		out = append(out, "heartbeatTTL")
-	}
-	if s.WaitingTTL > 0 {
-		out = append(out, "waitingTTL")
-	}
-	if s.MaxActive > 0 {
-		out = append(out, "maxActive")
-	}
-	if s.MaxWaiting > 0 {
-		out = append(out, "maxWaiting")
-	}
-	if s.Paused {
-		out = append(out, "paused")
-	}
-	if len(out) == 0 {
-		return "-"
-	}
-	return strings.Join(out, ",")
 }

@@ -2,51 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/client"
 )
-
-// joinWithRetry joins, retrying a network error or 503 with the same key
-// (so a join that reached the server is not made twice): until --timeout,
-// or three tries without one.
-func joinWithRetry(cmd *cobra.Command, c *client.Client, event, user, key string, timeout time.Duration) (api.Session, error) {
-	ctx := cmd.Context()
-	tries := 3
-	if d := timeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-		tries = -1
-	}
-	for try := 1; ; try++ {
-		s, err := c.Join(ctx, event, user, key)
-		var ae *client.APIError
-		var ne *client.NetworkError
-		retry := time.Second
-		switch {
-		case err == nil:
-			return s, nil
-		case errors.As(err, &ae) && ae.StatusCode == 503:
-			retry = max(ae.RetryAfter, retry)
-		case errors.As(err, &ne):
-		default:
-			return s, err
-		}
-		if try == tries {
-			return s, err
-		}
-		select {
-		case <-ctx.Done():
-			return s, err
-		case <-time.After(retry):
-		}
-	}
-}
 
 // joinOptions are join's flags beyond the event and user.
 type joinOptions struct {
@@ -99,7 +59,15 @@ access token.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnd
 			} else if len(key) > 255 {
 				return usagef("--idempotency-key: at most 255 characters, got %d", len(key))
 			}
-			s, err := joinWithRetry(cmd, c, event, user, key, o.wait.timeout)
+			// Three tries, or as many as fit in --timeout.
+			ctx, tries := cmd.Context(), 3
+			if o.wait.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, o.wait.timeout)
+				defer cancel()
+				tries = 0
+			}
+			s, err := c.JoinRetrying(ctx, event, user, key, tries)
 			if err != nil {
 				return err
 			}

@@ -170,17 +170,12 @@ func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
 		return cfg, usagef("--hold: %v", err)
 	}
 	cfg.Hold = d
-	shard := o.shard
-	i, n, ok := strings.Cut(shard, "/")
-	si, err1 := strconv.Atoi(i)
-	sn, err2 := strconv.Atoi(n)
-	if !ok || err1 != nil || err2 != nil {
-		return cfg, usagef("--shard %q: want i/n with 0 <= i < n, e.g. 0/4", shard)
+	if cfg.Shard, cfg.Shards, err = loadgen.ParseShard(o.shard); err != nil {
+		return cfg, usagef("--shard %v", err)
 	}
-	cfg.Shard, cfg.Shards = si, sn
 	if cfg.RunID == "" {
-		if sn > 1 {
-			return cfg, usagef("--shard %s needs --run-id, the same on every shard", shard)
+		if cfg.Shards > 1 {
+			return cfg, usagef("--shard %s needs --run-id, the same on every shard", o.shard)
 		}
 		cfg.RunID = "load-" + strconv.FormatInt(time.Now().Unix(), 36)
 	}
@@ -207,12 +202,8 @@ func (o *reportOptions) parseThresholds() ([]loadgen.Threshold, error) {
 
 // finish prints the report, writes --out and checks the thresholds.
 func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
-	if out := o.out; out != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+	if o.out != "" {
+		if err := rep.WriteFile(o.out); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
 	}
@@ -256,17 +247,9 @@ Client-side times from different hosts assume synchronised clocks.`,
 			if err != nil {
 				return err
 			}
-			var reps []*loadgen.Report
-			for _, a := range args {
-				b, err := os.ReadFile(a)
-				if err != nil {
-					return usagef("%v", err)
-				}
-				var r loadgen.Report
-				if err := json.Unmarshal(b, &r); err != nil {
-					return usagef("%s: not a wrctl load JSON report: %v", a, err)
-				}
-				reps = append(reps, &r)
+			reps, err := loadgen.ReadReports(args...)
+			if err != nil {
+				return usageError{err}
 			}
 			merged, err := loadgen.Merge(reps...)
 			if err != nil {

@@ -112,20 +112,8 @@ where they stand.
 
 Configuration comes from flags, then WRCTL_* environment variables (e.g.
 WRCTL_ROOM_CAPACITY, WRCTL_QUEUE_URL), then the file given by --config, then
-the built-in defaults.
+the built-in defaults.`
 
-Exit codes:
-  0  success (join/status --wait: admitted)
-  1  another failure (e.g. serve could not reach its queue)
-  2  usage error: a bad flag, argument or configuration value
-  3  no such session
-  4  the session has ended (LEFT or EXPIRED)
-  5  --timeout passed before admission
-  6  the server could not be reached or answered 5xx
-  7  the access token is invalid (token verify)
-  8  a --threshold was breached (load)
-  9  the server's admin API is off (event)
-  130  join/status --wait stopped with Ctrl-C`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	return newRootCmdWith(stdout, stderr, &app.Settings{})
@@ -136,7 +124,7 @@ func newRootCmdWith(stdout, stderr io.Writer, s *app.Settings) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "wrctl",
 		Short:         "A virtual waiting room on Amazon SQS",
-		Long:          rootLong,
+		Long:          rootLong + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitInvalidToken, exitThreshold, exitAdminOff, exitInterrupted),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

@@ -16,8 +16,8 @@ import (
 // exitMeanings describe the exit codes for the commands' help.
 var exitMeanings = map[int]string{
 	exitOK:           "success (join and status with --wait: admitted)",
-	exitFailure:      "another failure",
-	exitUsage:        "usage error: a bad flag or argument",
+	exitFailure:      "another failure (e.g. serve could not reach its queue)",
+	exitUsage:        "usage error: a bad flag, argument or configuration value; nothing was done",
 	exitNotFound:     "no such session",
 	exitEnded:        "the session has ended (LEFT or EXPIRED)",
 	exitTimeout:      "--timeout passed before admission",

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -135,75 +134,25 @@ standard output. Neither file may exist; nothing is written unless both can be.`
 		Example: `  wrctl token keygen --out /etc/wrctl/token.pem --public-out token.pub.pem`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, pubOut := o.out, o.publicOut
-			if out == "" {
+			if o.out == "" {
 				return usagef("--out is required")
 			}
-			for _, f := range []struct{ flag, path string }{{"--out", out}, {"--public-out", pubOut}} {
-				if err := checkNewFile(f.path); err != nil {
-					return usagef("%s %s: %v", f.flag, f.path, err)
+			pub, err := accesstoken.WriteKeyFiles(o.out, o.publicOut)
+			var fe *accesstoken.KeyFileError
+			if errors.As(err, &fe) {
+				flag := "--out"
+				if fe.Path == o.publicOut && fe.Path != o.out {
+					flag = "--public-out"
 				}
+				return usagef("%s %v", flag, fe)
 			}
-			s, err := accesstoken.GenerateEd25519Signer()
-			if err != nil {
-				return err
-			}
-			priv, err := accesstoken.MarshalPrivateKey(s.PrivateKey())
-			if err != nil {
-				return err
-			}
-			pub, err := accesstoken.MarshalPublicKey(s.PublicKey())
-			if err != nil {
-				return err
-			}
-			if err := writeNewFile(out, priv, 0o600); err != nil {
-				return usagef("--out: %v", err)
-			}
-			if pubOut == "" {
+			if err == nil && pub != nil {
 				_, err = cmd.OutOrStdout().Write(pub)
-				return err
 			}
-			if err := writeNewFile(pubOut, pub, 0o644); err != nil {
-				return usagef("--public-out: %v", err)
-			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&o.out, "out", "", "file for the private key; must not exist")
 	cmd.Flags().StringVar(&o.publicOut, "public-out", "", "file for the public key (default: standard output); must not exist")
 	return cmd
-}
-
-// checkNewFile says why path cannot be created: its directory is missing,
-// or it exists. Empty paths pass.
-func checkNewFile(path string) error {
-	if path == "" {
-		return nil
-	}
-	if dir := filepath.Dir(path); dir != "." {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("directory %s does not exist (create it first)", dir)
-		}
-	}
-	if _, err := os.Stat(path); err == nil {
-		return errors.New("already exists; keys are never overwritten")
-	}
-	return nil
-}
-
-// writeNewFile writes a file that must not exist, removing it again if the
-// write fails, so no empty or partial key is left behind.
-func writeNewFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(path)
-	}
-	return werr
 }

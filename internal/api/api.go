@@ -179,6 +179,24 @@ type EventSettings struct {
 	Paused       bool     `json:"paused"`
 }
 
+// Overrides names, by their JSON names, the settings that are set (and so
+// differ from the configured policy).
+func (s EventSettings) Overrides() []string {
+	var out []string
+	for _, o := range []struct {
+		name string
+		set  bool
+	}{
+		{"capacity", s.Capacity > 0}, {"heartbeatTTL", s.HeartbeatTTL > 0}, {"waitingTTL", s.WaitingTTL > 0},
+		{"maxActive", s.MaxActive > 0}, {"maxWaiting", s.MaxWaiting > 0}, {"paused", s.Paused},
+	} {
+		if o.set {
+			out = append(out, o.name)
+		}
+	}
+	return out
+}
+
 // AdminEvent is one event in the admin API: its runtime settings, the
 // policy in force (configuration with the settings applied) and its counts.
 type AdminEvent struct {

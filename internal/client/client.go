@@ -147,15 +147,15 @@ func decodeSession(r response) (api.Session, error) {
 
 // Join joins an event's line (or returns the place the user already holds).
 func (c *Client) Join(ctx context.Context, eventID, userID, key string) (api.Session, error) {
-	s, _, err := c.JoinRetry(ctx, eventID, userID, key)
+	s, _, err := c.JoinRetryAfter(ctx, eventID, userID, key)
 	return s, err
 }
 
-// JoinRetry is Join that also returns how long the server asks to wait
+// JoinRetryAfter is Join that also returns how long the server asks to wait
 // before the first status poll. key, if not empty, is sent as the
 // Idempotency-Key: a retry with the same key gets the same session back,
 // and nobody without it can.
-func (c *Client) JoinRetry(ctx context.Context, eventID, userID, key string) (api.Session, time.Duration, error) {
+func (c *Client) JoinRetryAfter(ctx context.Context, eventID, userID, key string) (api.Session, time.Duration, error) {
 	var hdr http.Header
 	if key != "" {
 		hdr = http.Header{"Idempotency-Key": {key}}
@@ -166,6 +166,38 @@ func (c *Client) JoinRetry(ctx context.Context, eventID, userID, key string) (ap
 	}
 	s, err := decodeSession(r)
 	return s, r.retryAfter, err
+}
+
+// JoinRetrying joins, retrying a network error or a 503 with the same key,
+// so a join that reached the server before the error is never made twice:
+// until ctx is done, or tries attempts when tries > 0. It waits the
+// server's Retry-After between tries, at least a second.
+func (c *Client) JoinRetrying(ctx context.Context, eventID, userID, key string, tries int) (api.Session, error) {
+	for try := 1; ; try++ {
+		s, err := c.Join(ctx, eventID, userID, key)
+		var ae *APIError
+		var ne *NetworkError
+		wait := time.Second
+		switch {
+		case err == nil:
+			return s, nil
+		case errors.As(err, &ae) && ae.StatusCode == http.StatusServiceUnavailable:
+			wait = max(ae.RetryAfter, wait)
+		case errors.As(err, &ne):
+		default:
+			return s, err
+		}
+		if try == tries {
+			return s, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return s, err
+		case <-t.C:
+		}
+	}
 }
 
 // NewIdempotencyKey returns a random key for a join.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,5 +171,43 @@ func TestUnreachableServerIsANetworkError(t *testing.T) {
 	var ne *client.NetworkError
 	if !errors.As(err, &ne) {
 		t.Fatalf("join on a closed port = %v, want a NetworkError", err)
+	}
+}
+
+func TestJoinRetryingSendsTheSameKeyAndStopsOnARealAnswer(t *testing.T) {
+	t.Parallel()
+	var keys []string
+	var mu sync.Mutex
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		n := len(keys)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/problem+json")
+		switch {
+		case n == 1:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503}`)
+			return
+		case n == 2:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, `{"sessionId":"s","status":"WAITING","position":1}`)
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"type":"about:blank","title":"Bad Request","status":400}`)
+	}))
+	defer ts.Close()
+	c, _ := client.New(ts.URL, ts.Client())
+	s, err := c.JoinRetrying(context.Background(), "E1", "u1", "k-1", 3)
+	if err != nil || s.SessionID != "s" || len(keys) != 2 || keys[0] != "k-1" || keys[1] != "k-1" {
+		t.Fatalf("join = %+v, %v; keys sent %q", s, err, keys)
+	}
+	// A refusal is an answer: not tried again.
+	var ae *client.APIError
+	if _, err := c.JoinRetrying(context.Background(), "E1", "u1", "k-1", 3); !errors.As(err, &ae) || ae.StatusCode != 400 || len(keys) != 3 {
+		t.Fatalf("join refused = %v after %d requests", err, len(keys))
 	}
 }

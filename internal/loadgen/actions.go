@@ -40,7 +40,7 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 	// The user id doubles as the Idempotency-Key: it is unique to this run
 	// and this user, as a real client's key is to its first join.
 	userID := r.cfg.UserID(int(u.k))
-	s, retry, err := r.c.JoinRetry(ctx, r.cfg.EventID(int(u.event)), userID, userID)
+	s, retry, err := r.c.JoinRetryAfter(ctx, r.cfg.EventID(int(u.event)), userID, userID)
 	if r.measure(ctx, EndpointJoin, scheduled, err) {
 		return
 	}

@@ -42,6 +42,17 @@ func ParseStages(s string) ([]Stage, error) {
 	return out, nil
 }
 
+// ParseShard reads "i/n": part i (from 0) of a run split over n hosts.
+func ParseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("%q: want i/n with 0 <= i < n, e.g. 0/4", s)
+	}
+	return i, n, nil
+}
+
 // Dist is a uniform distribution of durations; Min == Max is a constant.
 type Dist struct{ Min, Max time.Duration }
 

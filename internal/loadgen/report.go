@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -349,4 +350,30 @@ func unmarshalInts(b []byte, into []int64) error {
 	}
 	copy(into, v)
 	return nil
+}
+
+// WriteFile writes the report as indented JSON, for Merge and for later.
+func (r *Report) WriteFile(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadReports reads reports WriteFile wrote.
+func ReadReports(paths ...string) ([]*Report, error) {
+	var reps []*Report
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: not a wrctl load JSON report: %w", p, err)
+		}
+		reps = append(reps, &r)
+	}
+	return reps, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,15 +126,24 @@ func TestMergeCombinesShardsExactly(t *testing.T) {
 	if reps[0] == nil || reps[1] == nil {
 		t.FailNow()
 	}
-	// Through JSON, as `wrctl load merge` reads them.
+	// Through the files `wrctl load --out` writes and `load merge` reads.
+	dir := t.TempDir()
+	var paths []string
 	for i, r := range reps {
-		b, _ := json.Marshal(r)
-		reps[i] = new(loadgen.Report)
-		if err := json.Unmarshal(b, reps[i]); err != nil {
+		paths = append(paths, filepath.Join(dir, fmt.Sprintf("shard-%d.json", i)))
+		if err := r.WriteFile(paths[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m, err := loadgen.Merge(reps...)
+	read, err := loadgen.ReadReports(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "junk.json"), []byte("{"), 0o644)
+	if _, err := loadgen.ReadReports(paths[0], filepath.Join(dir, "junk.json")); err == nil || !strings.Contains(err.Error(), "junk.json") {
+		t.Fatalf("a file that is no report: %v", err)
+	}
+	m, err := loadgen.Merge(read...)
 	if err != nil {
 		t.Fatal(err)
 	}

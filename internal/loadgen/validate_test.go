@@ -35,3 +35,17 @@ func TestValidateNamesTheSettingAtFault(t *testing.T) {
 		}
 	}
 }
+
+func TestParseShard(t *testing.T) {
+	for in, want := range map[string][2]int{"0/1": {0, 1}, "3/4": {3, 4}} {
+		i, n, err := loadgen.ParseShard(in)
+		if err != nil || i != want[0] || n != want[1] {
+			t.Errorf("ParseShard(%q) = %d/%d, %v", in, i, n, err)
+		}
+	}
+	for _, in := range []string{"4/4", "-1/2", "1", "a/b", "0/0", ""} {
+		if _, _, err := loadgen.ParseShard(in); err == nil {
+			t.Errorf("ParseShard(%q) accepted", in)
+		}
+	}
+}
