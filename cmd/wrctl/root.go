@@ -114,7 +114,6 @@ Configuration comes from flags, then WRCTL_* environment variables (e.g.
 WRCTL_ROOM_CAPACITY, WRCTL_QUEUE_URL), then the file given by --config, then
 the built-in defaults.`
 
-
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	return newRootCmdWith(stdout, stderr, &app.Settings{})
 }
