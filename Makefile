@@ -22,7 +22,7 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: all build run test smoke lint bench fuzz tools redis clean
+.PHONY: all build run test smoke lint bench fuzz tools redis chromium clean
 
 # apt-get needs root; use sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -52,6 +52,12 @@ redis:
 	  echo ">> installing redis-server from Debian's packages (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
+## chromium: Debian's chromium, in which the tests open the HTML load report (chromedp).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo ">> installing chromium from Debian's packages (apt-get), for the HTML report's browser test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 ## run: emulator on 127.0.0.1:$(SQS_PORT), the FIFO queue + DLQ, wrctl serve on $(ADDR),
 ## with a fresh admin token; prints the environment the other commands need.
 SERVER_URL = http://127.0.0.1:$(lastword $(subst :, ,$(ADDR)))
@@ -73,8 +79,8 @@ run: tools build
 	$(EMULATOR_ENV) WRCTL_ADMIN_TOKEN=$$token $(BIN) serve --addr $(ADDR) --queue sqs --queue-name $(QUEUE_NAME) --sqs-endpoint http://127.0.0.1:$(SQS_PORT)
 
 ## test: every test, with the race detector, against the real emulator.
-test: tools redis
-	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR), redis-server $$(redis-server --version | grep -o 'v=[0-9.]*'))"
+test: tools redis chromium
+	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR), redis-server $$(redis-server --version | grep -o 'v=[0-9.]*'), $$(chromium --version 2>/dev/null))"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -race -count=1 -timeout 8m ./...
 
 ## smoke: the CI smoke test: emulator + serve + a short wrctl load with thresholds.

@@ -37,6 +37,6 @@ echo ">> smoke: wrctl serve on $addr (capacity 20)"
 echo ">> smoke: wrctl load, 400 users at 100/s over 2 events"
 "$bin" load --server "http://$addr" --users 400 --rate 100 --events 2 --hold 100ms..500ms --poll-interval 100ms \
   --progress lines --progress-interval 2s \
-  --threshold 'errors==0' --threshold 'capacity_violations==0' --threshold 'inversions==0' \
+  --capacity 20 --threshold 'errors==0' --threshold 'capacity_violations==0' --threshold 'inversions==0' \
   --threshold 'join_p99<500ms' --threshold 'dropped_arrivals==0'
 echo ">> smoke: passed"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,11 +19,22 @@ import (
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
 
-// thresholdError is a run that breached one or more --threshold.
-type thresholdError struct{ breached []string }
+// thresholdError is a run that failed one or more thresholds.
+type thresholdError struct{ failed []loadgen.ThresholdResult }
 
 func (e thresholdError) Error() string {
-	return "thresholds breached: " + strings.Join(e.breached, "; ")
+	msgs := make([]string, len(e.failed))
+	for i, f := range e.failed {
+		msgs[i] = strings.TrimPrefix(f.String(), "✗ ")
+	}
+	return "the run failed: " + strings.Join(msgs, "; ")
+}
+
+// loadInterruptedError is a run stopped with Ctrl-C.
+type loadInterruptedError struct{ left int64 }
+
+func (e loadInterruptedError) Error() string {
+	return fmt.Sprintf("interrupted: the report is partial; the run left its %d open session(s)", e.left)
 }
 
 func newLoadCmd() *cobra.Command {
@@ -40,27 +52,44 @@ does: latency is measured from each request's scheduled time, so a slow
 server shows as latency instead of quietly slowing the test, and late or
 dropped arrivals are counted.
 
-The report gives per-endpoint counts, errors and latency percentiles (HDR
-histograms), time to admission, the achieved join rate, and two audits: the
+The report gives per-endpoint and overall counts, requests/s, status codes,
+errors by message and latency (min, mean, p50, p90, p95, p99, p99.9, max, from
+HDR histograms), time to admission, the achieved join rate, and two audits: the
 most users ACTIVE at once per event against its capacity (the server's own
 count from /api/waiting-room/events/{id}/stats and the users' view, both),
 and admission-order inversions against join order per event.
 
-Thresholds gate CI: metrics are errors, error_rate, requests,
-capacity_violations, inversions, inversion_fraction, join_rate, joined,
-admitted, failed_users, late_arrivals, dropped_arrivals, expired_waiting,
-expired_active, incomplete, and latencies {join,status,heartbeat,leave,
-admission,arrival_lag}_{p50,p90,p99,p99.9,max,mean} compared with durations.
+Every run is judged, so it cannot pass by accident: failed requests beyond
+--max-errors (default 0) fail it, and so do capacity violations and
+admission-order inversions, unless --threshold covers those metrics. A
+threshold whose metric could not be measured fails and says why (e.g. capacity
+unverified: no server stats and no --capacity). --capacity gives the capacity
+the audit checks the users' own count against, whatever the server reports.
 
-Big runs spread over hosts: run '--shard i/n --run-id ID' on each, write
-'--out shard-i.json', and combine with 'wrctl load merge'.
+Threshold metrics: errors, error_rate, requests, capacity_violations,
+inversions, inversion_fraction, join_rate, joined, admitted, failed_users,
+late_arrivals, dropped_arrivals, expired_waiting, expired_active, incomplete,
+and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
+p95,p99,p99.9,max,mean} compared with durations.
 
-Exit codes: as for every command, plus
-  8  a --threshold was breached`,
+Ctrl-C stops arrivals, leaves every session the run opened, prints the partial
+report marked INTERRUPTED and exits 130; a second Ctrl-C stops at once.
+
+--html writes a self-contained page with charts of the run (active against
+capacity per event, waiting, join and admission rates, latency over time, time
+to admission). Big runs spread over hosts: run '--shard i/n --run-id ID' on
+each, write '--out shard-i.json', and combine with 'wrctl load merge'.
+
+Exit codes:
+  0  every threshold held
+  1  another failure
+  2  usage error: a bad flag or argument; nothing was run
+  6  the server could not be reached or was not ready: nothing was scheduled
+  8  a threshold failed (the report says which, with the value observed)
+  130  interrupted with Ctrl-C (the report is partial; the run's sessions were left)`,
 		Example: `  # 5000 users at 500 joins/s, CI gates
-  wrctl load --users 5000 --rate 500 --hold 2s..10s \
-    --threshold 'join_p99<200ms' --threshold 'errors==0' \
-    --threshold 'capacity_violations==0' --threshold 'inversions==0'
+  wrctl load --users 5000 --rate 500 --hold 2s..10s --capacity 100 \
+    --threshold 'join_p99<200ms' --html run.html
 
   # Ramp to 2000 joins/s over a minute, hold two minutes, over 10 events
   wrctl load --users 300000 --stages 1m:2000,2m:2000 --events 10 --output json --out run.json
@@ -72,17 +101,19 @@ Exit codes: as for every command, plus
 	}
 	f := cmd.Flags()
 	sc := &o.scenario
-	f.IntVar(&sc.Users, "users", 0, "users to simulate in all (required)")
-	f.Float64Var(&sc.Rate, "rate", 0, "arrivals (joins) per second")
-	f.StringVar(&o.stages, "stages", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
-	f.DurationVar(&sc.Duration, "duration", 0, "cap on the whole run; arrivals not started by then are dropped (0: none)")
+	f.IntVarP(&sc.Users, "users", "u", 0, "users to simulate in all (required)")
+	f.Float64VarP(&sc.Rate, "rate", "r", 0, "arrivals (joins) per second")
+	f.StringVarP(&o.stages, "stages", "s", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
+	f.DurationVarP(&sc.Duration, "duration", "d", 0, "cap on the whole run; arrivals not started by then are dropped and open sessions left (0: none)")
+	f.StringVar(&o.capacity, "capacity", "", "capacity to audit against, whatever the server reports: N for every event, or EVENT=N,… (EVENT an id or eI)")
+
 	f.IntVar(&sc.Events, "events", 1, "spread users over this many events")
 	f.StringVar(&sc.RunID, "run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
 	f.StringVar(&o.hold, "hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
 	f.Float64Var(&sc.Abandon, "abandon", 0, "fraction of users that stop polling while waiting (0..1)")
 	f.DurationVar(&sc.PollInterval, "poll-interval", 0, "poll this often instead of following Retry-After")
 	f.DurationVar(&sc.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often an admitted user heartbeats")
-	f.IntVar(&sc.Concurrency, "concurrency", 256, "requests in flight at most")
+	f.IntVarP(&sc.Concurrency, "concurrency", "c", 256, "requests in flight at most")
 	f.StringVar(&o.shard, "shard", "0/1", "run part i of n of the scenario (i/n)")
 	f.Uint64Var(&sc.Seed, "seed", 1, "random seed for hold times and abandonment")
 	o.report.bind(f)
@@ -95,22 +126,25 @@ Exit codes: as for every command, plus
 
 // loadOptions is load's input, bound to its flags.
 type loadOptions struct {
-	scenario            loadgen.Config
-	stages, hold, shard string
-	report              reportOptions
-	progress            string
-	progressInterval    time.Duration
+	scenario                      loadgen.Config
+	stages, hold, shard, capacity string
+	report                        reportOptions
+	progress                      string
+	progressInterval              time.Duration
 }
 
 // reportOptions are the flags load and load merge share.
 type reportOptions struct {
 	thresholds []string
-	out        string
+	out, html  string
+	maxErrors  int
 }
 
 func (o *reportOptions) bind(f *pflag.FlagSet) {
-	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail condition, repeatable, e.g. 'join_p99<200ms' (exit 8 when breached)")
+	f.StringArrayVarP(&o.thresholds, "threshold", "t", nil, "pass/fail condition, repeatable, e.g. 'join_p99<200ms' (exit 8 when one fails)")
 	f.StringVar(&o.out, "out", "", "also write the JSON report to this file (for 'wrctl load merge')")
+	f.StringVar(&o.html, "html", "", "also write a self-contained HTML report with charts of the run to this file")
+	f.IntVar(&o.maxErrors, "max-errors", 0, "failed requests allowed before the run fails (default 0, unless a threshold on errors, error_rate or failed_users is given)")
 }
 
 func runLoad(cmd *cobra.Command, o *loadOptions) error {
@@ -137,8 +171,27 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first Ctrl-C (or SIGTERM) interrupts the run, which then leaves
+	// its open sessions; a second one stops at once.
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), "\ninterrupted: no more arrivals; leaving the run's open sessions (Ctrl-C again stops at once)")
+		runner.Interrupt()
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	stopProgress, err := loadgen.ShowProgress(cmd.ErrOrStderr(), o.progress, isTerminal(cmd.ErrOrStderr()), o.progressInterval, runner)
 	var fe *loadgen.FieldError
 	if errors.As(err, &fe) {
@@ -151,7 +204,11 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	if err != nil {
 		return err
 	}
-	return o.report.finish(cmd, rep, format, thresholds)
+	err = o.report.finish(cmd, rep, format, thresholds)
+	if rep.Interrupted && (err == nil || errors.As(err, &thresholdError{})) {
+		return loadInterruptedError{rep.Users.LeftAtStop}
+	}
+	return err
 }
 
 // scenarioConfig completes the scenario from the flags that need parsing;
@@ -164,6 +221,10 @@ func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
 			return cfg, usagef("--stages: %v", err)
 		}
 		cfg.Stages = st
+	}
+	var err error
+	if cfg.Capacity, cfg.EventCapacity, err = loadgen.ParseCapacity(o.capacity); err != nil {
+		return cfg, usagef("--capacity %v", err)
 	}
 	d, err := loadgen.ParseDist(o.hold)
 	if err != nil {
@@ -202,9 +263,15 @@ func (o *reportOptions) parseThresholds() ([]loadgen.Threshold, error) {
 
 // finish prints the report, writes --out and checks the thresholds.
 func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
+	failed := rep.Check(loadgen.Gates(thresholds, o.maxErrors, cmd.Flags().Changed("max-errors")))
 	if o.out != "" {
 		if err := rep.WriteFile(o.out); err != nil {
 			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	if o.html != "" {
+		if err := rep.WriteHTMLFile(o.html); err != nil {
+			return fmt.Errorf("--html: %w", err)
 		}
 	}
 	w := cmd.OutOrStdout()
@@ -217,17 +284,15 @@ func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format s
 	} else if err := rep.WriteText(w); err != nil {
 		return err
 	}
-	if breached := rep.Breached(thresholds); len(breached) > 0 {
-		return thresholdError{breached}
-	}
-	if len(thresholds) > 0 && format == "text" {
-		fmt.Fprintf(w, "thresholds %d passed\n", len(thresholds))
+	if len(failed) > 0 {
+		return thresholdError{failed}
 	}
 	return nil
 }
 
 func newLoadMergeCmd() *cobra.Command {
 	o := &reportOptions{}
+	var partial bool
 	cmd := &cobra.Command{
 		Use:   "merge REPORT.json...",
 		Short: "Combine the JSON reports of the shards of one run",
@@ -251,6 +316,9 @@ Client-side times from different hosts assume synchronised clocks.`,
 			if err != nil {
 				return usageError{err}
 			}
+			if err := loadgen.CheckShards(reps, partial); err != nil {
+				return usageError{err}
+			}
 			merged, err := loadgen.Merge(reps...)
 			if err != nil {
 				return usageError{err}
@@ -259,6 +327,7 @@ Client-side times from different hosts assume synchronised clocks.`,
 		},
 	}
 	o.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&partial, "partial", false, "merge even when shards are missing (never a shard given twice)")
 	outputFlag(cmd.Flags())
 	return cmd
 }

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
 
@@ -73,5 +78,114 @@ func TestLoadUsageErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d naming %q", r.code, r.stderr, exitUsage, c.want)
 			}
 		})
+	}
+}
+
+// TestLoadFailsWhenItShould: a run that cannot have proved what it checks
+// exits non-zero and says why.
+func TestLoadFailsWhenItShould(t *testing.T) {
+	t.Parallel()
+	t.Run("server down", func(t *testing.T) {
+		t.Parallel()
+		r := wrctl(t, []string{"WRCTL_SERVER=http://127.0.0.1:1"}, "load", "-u", "10", "-r", "10", "--progress", "none",
+			"--threshold", "capacity_violations==0", "--threshold", "inversions==0")
+		if r.code != exitUnavailable || !strings.Contains(r.stderr, "not reachable") || strings.Contains(r.stdout, "✓") {
+			t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("server over-admits", func(t *testing.T) {
+		t.Parallel()
+		url := startApp(t, "--capacity", "5")
+		r := wrctl(t, []string{"WRCTL_SERVER=" + url}, "load", "-u", "40", "-r", "200", "--hold", "300ms..500ms",
+			"--poll-interval", "20ms", "--capacity", "2", "--progress", "none")
+		if r.code != exitThreshold || !strings.Contains(r.stderr, "capacity_violations==0") ||
+			!strings.Contains(r.stdout, "CAPACITY VIOLATED") || !strings.Contains(r.stdout, "server reports capacity 5, --capacity says 2") {
+			t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("stages schedule fewer users", func(t *testing.T) {
+		t.Parallel()
+		r := wrctl(t, []string{"WRCTL_SERVER=http://127.0.0.1:1"}, "load", "--users", "50", "--stages", "2s:10")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--users 50, but the stages schedule only 10 arrivals") {
+			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+		}
+	})
+	t.Run("merge of duplicate or missing shards", func(t *testing.T) {
+		t.Parallel()
+		url := startApp(t, "--capacity", "5")
+		dir := t.TempDir()
+		shard := filepath.Join(dir, "shard-0.json")
+		r := wrctl(t, []string{"WRCTL_SERVER=" + url}, "load", "-u", "10", "-r", "100", "--hold", "1ms", "--poll-interval", "20ms",
+			"--shard", "0/2", "--run-id", "merge-e2e", "--out", shard, "--progress", "none")
+		if r.code != 0 {
+			t.Fatalf("shard run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, c := range []struct {
+			args []string
+			code int
+			want string
+		}{
+			{[]string{shard, shard}, exitUsage, "shard 0/2 given twice"},
+			{[]string{shard, shard, "--partial"}, exitUsage, "given twice"},
+			{[]string{shard}, exitUsage, "shard(s) 1/2 missing"},
+			{[]string{shard, "--partial"}, 0, ""},
+		} {
+			m := wrctl(t, nil, append([]string{"load", "merge"}, c.args...)...)
+			if m.code != c.code || !strings.Contains(m.stderr, c.want) {
+				t.Errorf("merge %v: exit %d, stderr %s", c.args, m.code, m.stderr)
+			}
+		}
+	})
+}
+
+// TestLoadInterruptedLeavesNothingBehind interrupts a real `wrctl load`
+// with SIGINT while users wait and hold places, and checks on the server
+// that every session of the run was left.
+func TestLoadInterruptedLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
+	url := startApp(t, "--capacity", "3")
+	cmd := exec.Command(binary, "load", "-u", "2000", "-r", "100", "--hold", "10m", "--poll-interval", "50ms",
+		"--run-id", "intr", "--progress", "lines", "--progress-interval", "100ms")
+	cmd.Env = cleanEnv("WRCTL_SERVER=" + url)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	var errLines []string
+	busy := regexp.MustCompile(`waiting ([1-9][0-9]+)  active 3 `)
+	for sc.Scan() {
+		errLines = append(errLines, sc.Text())
+		if busy.MatchString(sc.Text()) {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		errLines = append(errLines, sc.Text())
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit %d after SIGINT\n%s\n%s", code, stdout.String(), strings.Join(errLines, "\n"))
+	}
+	if !strings.Contains(stdout.String(), "INTERRUPTED") || !strings.Contains(strings.Join(errLines, "\n"), "interrupted: the report is partial") {
+		t.Fatalf("the interruption is not reported\n%s\n%s", stdout.String(), strings.Join(errLines, "\n"))
+	}
+	// The server's own count: nobody of the run is waiting or inside.
+	c, _ := client.New(url, nil)
+	st, err := c.EventStats(t.Context(), "intr-e0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Active != 0 || st.Waiting != 0 || st.Joined < 10 || st.Left < 10 {
+		t.Fatalf("after the interrupt the server holds active %d, waiting %d (joined %d, left %d)", st.Active, st.Waiting, st.Joined, st.Left)
 	}
 }

@@ -32,7 +32,7 @@ const (
 	exitInvalidToken = 7   // token verify: the token is not valid
 	exitThreshold    = 8   // load: a --threshold was breached
 	exitAdminOff     = 9   // event: the server's admin API is off
-	exitInterrupted  = 130 // join/status --wait stopped with Ctrl-C (128 + SIGINT)
+	exitInterrupted  = 130 // join/status --wait or load stopped with Ctrl-C (128 + SIGINT)
 )
 
 // usageError is an error in what the user asked for.
@@ -58,7 +58,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &te):
 		return exitTimeout
-	case errors.As(err, &interruptedError{}):
+	case errors.As(err, &interruptedError{}), errors.As(err, &loadInterruptedError{}):
 		return exitInterrupted
 	case errors.As(err, &thresholdError{}):
 		return exitThreshold

@@ -23,9 +23,9 @@ var exitMeanings = map[int]string{
 	exitTimeout:      "--timeout passed before admission",
 	exitUnavailable:  "the server could not be reached or answered 5xx",
 	exitInvalidToken: "the access token is invalid",
-	exitThreshold:    "a --threshold was breached",
+	exitThreshold:    "load: a threshold failed (an operator's or a default check)",
 	exitAdminOff:     "the server's admin API is off (start serve with --admin-token)",
-	exitInterrupted:  "--wait stopped with Ctrl-C (the place is kept; resume with status --wait)",
+	exitInterrupted:  "stopped with Ctrl-C (--wait: the place is kept, resume with status --wait; load: the report is partial)",
 }
 
 // exitCodes ends a command's help with the exit codes it can return.

@@ -230,6 +230,13 @@ func (c *Client) Leave(ctx context.Context, id string) error {
 	return err
 }
 
+// Ready checks the server answers and its store and queue can be
+// reached (GET /readyz).
+func (c *Client) Ready(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodGet, "/readyz", nil, http.StatusOK)
+	return err
+}
+
 // JWKSURL is where the server publishes its token keys.
 func (c *Client) JWKSURL() string { return c.base + api.JWKSPath }
 

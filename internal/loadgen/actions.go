@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,8 +42,9 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 	// The user id doubles as the Idempotency-Key: it is unique to this run
 	// and this user, as a real client's key is to its first join.
 	userID := r.cfg.UserID(int(u.k))
+	u.joinSent = true
 	s, retry, err := r.c.JoinRetryAfter(ctx, r.cfg.EventID(int(u.event)), userID, userID)
-	if r.measure(ctx, EndpointJoin, scheduled, err) {
+	if r.measure(ctx, EndpointJoin, scheduled, http.StatusAccepted, err) {
 		return
 	}
 	if err != nil {
@@ -66,7 +69,7 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 }
 func (r *Runner) poll(ctx context.Context, idx int32, u *user, scheduled int64) {
 	s, retry, err := r.c.Status(ctx, u.session)
-	if r.measure(ctx, EndpointStatus, scheduled, err) {
+	if r.measure(ctx, EndpointStatus, scheduled, http.StatusOK, err) {
 		return
 	}
 	if err != nil {
@@ -107,6 +110,8 @@ func (r *Runner) admitted(idx int32, u *user, s api.Session) {
 	r.waiting.Add(-1)
 	r.active.Add(1)
 	u.state = stateActive
+	r.admits.Add(1)
+	r.inside[u.event].Add(1)
 	u.seen = now.UnixMicro()
 	u.admission = s.Admission
 	if s.ActivatedAt != nil {
@@ -120,13 +125,15 @@ func (r *Runner) admitted(idx int32, u *user, s api.Session) {
 }
 func (r *Runner) heartbeat(ctx context.Context, idx int32, u *user, scheduled int64) {
 	err := r.c.Heartbeat(ctx, u.session)
-	if r.measure(ctx, EndpointHeartbeat, scheduled, err) {
+	// 409: the session ended (its TTL passed): an answer, not a failure.
+	if r.measure(ctx, EndpointHeartbeat, scheduled, http.StatusNoContent, err, http.StatusConflict) {
 		return
 	}
 	var ae *client.APIError
 	if errors.As(err, &ae) && (ae.StatusCode == http.StatusConflict || ae.StatusCode == http.StatusNotFound) {
 		u.left = time.Now().UnixMicro()
 		r.active.Add(-1)
+		r.inside[u.event].Add(-1)
 		r.finish(u, endExpiredActive)
 		return
 	}
@@ -138,8 +145,12 @@ func (r *Runner) leave(ctx context.Context, u *user, scheduled int64) {
 	// the next user the moment it answers.
 	u.left = time.Now().UnixMicro()
 	r.active.Add(-1)
+	r.inside[u.event].Add(-1)
 	err := r.c.Leave(ctx, u.session)
-	r.measure(ctx, EndpointLeave, scheduled, err)
+	if r.measure(ctx, EndpointLeave, scheduled, http.StatusNoContent, err) {
+		u.state = stateWaiting // cut short: leaveOpen sends the leave again
+		return
+	}
 	r.finish(u, endLeft)
 }
 func (r *Runner) finish(u *user, how uint8) {
@@ -148,33 +159,65 @@ func (r *Runner) finish(u *user, how uint8) {
 	r.done.Add(1)
 }
 
-// measure records a request's latency from its scheduled time and its
-// error, if any. It reports true when the run was cut short under it.
-func (r *Runner) measure(ctx context.Context, endpoint string, scheduled int64, err error) bool {
+// measure records a request's latency from its scheduled time, its status
+// code (okCode when it succeeded) and, unless its status is one of
+// expected (answers of the protocol, not failures), its error by message.
+// It reports true when the run was cut short under the request.
+func (r *Runner) measure(ctx context.Context, endpoint string, scheduled int64, okCode int, err error, expected ...int) bool {
 	if err != nil && ctx.Err() != nil {
 		return true
 	}
 	d := time.Since(time.Unix(0, scheduled))
+	code, msg := okCode, ""
+	var ae *client.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &ae):
+		code = ae.StatusCode
+		if !slices.Contains(expected, code) {
+			msg = err.Error()
+		}
+	default:
+		code, msg = 0, errorMessage(err)
+	}
 	r.histMu.Lock()
 	defer r.histMu.Unlock()
 	r.counts[endpoint]++
 	record(r.hists[endpoint], d)
-	if err != nil {
-		r.errs[endpoint][errorKind(err)]++
+	record(r.ivHists[endpoint], d)
+	if code > 0 {
+		r.status[endpoint][strconv.Itoa(code)]++
+	}
+	if msg != "" {
+		addError(r.errs[endpoint], msg, 1)
 		r.errors.Add(1)
 	}
 	return false
 }
-func errorKind(err error) string {
-	var ae *client.APIError
-	var ne *client.NetworkError
-	switch {
-	case errors.As(err, &ae):
-		return "http_" + strconv.Itoa(ae.StatusCode)
-	case errors.As(err, &ne):
-		return "network"
-	case errors.Is(err, context.DeadlineExceeded):
+
+// maxErrorMessages bounds the distinct messages kept per endpoint; the
+// rest are counted together.
+const maxErrorMessages = 20
+
+// otherErrors is the message the rest are counted under.
+const otherErrors = "(other errors)"
+
+func addError(errs map[string]int64, msg string, n int64) {
+	if _, ok := errs[msg]; !ok && len(errs) >= maxErrorMessages {
+		msg = otherErrors
+	}
+	errs[msg] += n
+}
+
+// errorMessage is a request error without what differs between requests
+// (the URL with its session id), so equal errors group together.
+func errorMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"
 	}
-	return "other"
+	return err.Error()
 }

@@ -6,18 +6,25 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/wrctl/wrctl/internal/client"
 )
 
-// watchStats reads every event's stats from the server while the run runs.
+// watchStats reads every event's stats from the server while the run runs,
+// and samples the timeline.
 func (r *Runner) watchStats(ctx context.Context) {
 	t := time.NewTicker(r.cfg.StatsInterval)
 	defer t.Stop()
+	nextSample := time.Now()
 	for {
 		r.readStats(ctx)
+		if now := time.Now(); !now.Before(nextSample) {
+			r.sample()
+			nextSample = now.Add(r.cfg.SampleInterval)
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		if h := int64(ms.HeapAlloc); h > r.peakHeap.Load() {
@@ -47,22 +54,36 @@ func (r *Runner) readStats(ctx context.Context) {
 				return
 			}
 		}
-		r.histMu.Lock()
-		r.counts[EndpointStats]++
-		record(r.hists[EndpointStats], time.Since(start))
-		if err != nil {
-			r.errs[EndpointStats][errorKind(err)]++
-		}
-		r.histMu.Unlock()
+		r.measureStats(start, err)
 		if err != nil {
 			continue
 		}
 		r.evMu.Lock()
 		e := &r.events[i]
-		e.Capacity = st.Capacity
+		e.ServerCapacity = st.Capacity
+		e.serverActive, e.serverWaiting = st.Active, st.Waiting
 		e.ServerMaxActiveSeen = max(e.ServerMaxActiveSeen, st.Active)
 		e.ServerPeakActive = max(e.ServerPeakActive, st.PeakActive)
 		r.evMu.Unlock()
+	}
+}
+
+// measureStats records a stats read, which is the audit's and not a
+// user's: no error of its counts against the run.
+func (r *Runner) measureStats(start time.Time, err error) {
+	r.histMu.Lock()
+	defer r.histMu.Unlock()
+	r.counts[EndpointStats]++
+	record(r.hists[EndpointStats], time.Since(start))
+	var ae *client.APIError
+	switch {
+	case err == nil:
+		r.status[EndpointStats]["200"]++
+	case errors.As(err, &ae):
+		r.status[EndpointStats][strconv.Itoa(ae.StatusCode)]++
+		addError(r.errs[EndpointStats], err.Error(), 1)
+	default:
+		addError(r.errs[EndpointStats], errorMessage(err), 1)
 	}
 }
 
@@ -70,16 +91,17 @@ func (r *Runner) readStats(ctx context.Context) {
 func (r *Runner) report() *Report {
 	end := time.Now()
 	rep := &Report{
-		Version:    ReportVersion,
-		RunID:      r.cfg.RunID,
-		Shards:     []string{fmt.Sprintf("%d/%d", r.cfg.Shard, r.cfg.Shards)},
-		Scenario:   r.scenario(),
-		StartedAt:  r.start.UTC(),
-		Elapsed:    Millis(float64(end.Sub(r.start)) / float64(time.Millisecond)),
-		Endpoints:  map[string]Endpoint{},
-		Events:     map[string]Event{},
-		Admissions: map[string][]Admission{},
-		Memory:     Memory{BytesPerUser: r.bytesUser, PeakHeapBytes: r.peakHeap.Load()},
+		Version:     ReportVersion,
+		RunID:       r.cfg.RunID,
+		Shards:      []string{fmt.Sprintf("%d/%d", r.cfg.Shard, r.cfg.Shards)},
+		Scenario:    r.scenario(),
+		StartedAt:   r.start.UTC(),
+		Elapsed:     Millis(float64(end.Sub(r.start)) / float64(time.Millisecond)),
+		Interrupted: r.interrupted.Load(),
+		Endpoints:   map[string]Endpoint{},
+		Events:      map[string]Event{},
+		Admissions:  map[string][]Admission{},
+		Memory:      Memory{BytesPerUser: r.bytesUser, PeakHeapBytes: r.peakHeap.Load()},
 	}
 	if last := r.lastJoin.Load(); last > 0 {
 		rep.LastJoinAt = time.Unix(0, last).UTC()
@@ -87,7 +109,7 @@ func (r *Runner) report() *Report {
 	rep.Audit.ServerStatsAvailable = r.statsOK.Load()
 	r.histMu.Lock()
 	for _, e := range endpoints {
-		rep.Endpoints[e] = Endpoint{Count: r.counts[e], Errors: r.errs[e], Latency: summarize(r.hists[e])}
+		rep.Endpoints[e] = Endpoint{Count: r.counts[e], Status: r.status[e], Errors: r.errs[e], Latency: summarize(r.hists[e])}
 	}
 	rep.TimeToAdmission = summarize(r.ttA)
 	rep.ArrivalLag = summarize(r.lag)
@@ -102,6 +124,12 @@ func (r *Runner) report() *Report {
 	u.Joined = r.joined.Load()
 	u.LateArrivals = r.late.Load()
 	u.DroppedArrivals = r.dropped.Load()
+	u.LeftAtStop = r.leftAtStop.Load()
+	r.tlMu.Lock()
+	tl := r.timeline
+	tl.Samples = slices.Clone(tl.Samples)
+	rep.Timeline = &tl
+	r.tlMu.Unlock()
 	for i := range r.users {
 		us := &r.users[i]
 		if us.seen != 0 {

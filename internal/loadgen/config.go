@@ -123,6 +123,51 @@ type Config struct {
 	// StatsInterval is how often the server's event stats are read for the
 	// capacity audit. Default 250ms.
 	StatsInterval time.Duration
+	// SampleInterval is the step of the report's timeline. Default 1s.
+	SampleInterval time.Duration
+	// Capacity is the capacity the operator expects of every event, and
+	// EventCapacity of some events by id: the capacity audit checks the
+	// users' own count against it, whatever the server reports. 0 (and no
+	// entry): the server's reported capacity, if it reports one.
+	Capacity      int
+	EventCapacity map[string]int
+}
+
+// ParseCapacity reads --capacity: N for every event, or EVENT=N,… where
+// EVENT is an event id or eI, the run's event I.
+func ParseCapacity(s string) (all int, per map[string]int, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil, nil
+	}
+	if !strings.Contains(s, "=") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return 0, nil, fmt.Errorf("%q: want a capacity of at least 1, or EVENT=N,…", s)
+		}
+		return n, nil, nil
+	}
+	per = map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		id, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if id == "" || err != nil || n < 1 {
+			return 0, nil, fmt.Errorf("%q: want EVENT=N with N at least 1, e.g. e0=100,e1=50", part)
+		}
+		per[strings.TrimSpace(id)] = n
+	}
+	return 0, per, nil
+}
+
+// capacityOf is the capacity the operator gave for event i, or 0.
+func (c Config) capacityOf(i int) int {
+	if n, ok := c.EventCapacity[c.EventID(i)]; ok {
+		return n
+	}
+	if n, ok := c.EventCapacity["e"+strconv.Itoa(i)]; ok {
+		return n
+	}
+	return c.Capacity
 }
 
 func (c *Config) defaults() {
@@ -146,6 +191,9 @@ func (c *Config) defaults() {
 	}
 	if c.StatsInterval <= 0 {
 		c.StatsInterval = 250 * time.Millisecond
+	}
+	if c.SampleInterval <= 0 {
+		c.SampleInterval = time.Second
 	}
 }
 
@@ -181,6 +229,20 @@ func (c Config) Validate() error {
 		return !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.')
 	}) >= 0:
 		return bad("run-id", "%q: up to 40 of A-Z a-z 0-9 - _ .", c.RunID)
+	case c.Capacity < 0:
+		return bad("capacity", "must not be negative, got %d", c.Capacity)
+	}
+	for id := range c.EventCapacity {
+		known := false
+		for i := range c.Events {
+			known = known || id == c.EventID(i) || id == "e"+strconv.Itoa(i)
+		}
+		if !known {
+			return bad("capacity", "%s is not an event of this run (%s or e0..e%d)", id, c.EventID(0)+"…", c.Events-1)
+		}
+	}
+	if n := NewSchedule(c.Rate, c.Stages).Capacity(); len(c.Stages) > 0 && c.Users > n {
+		return bad("users", "%d, but the stages schedule only %d arrivals: lower --users to %d, or lengthen or raise the stages", c.Users, n, n)
 	}
 	return nil
 }

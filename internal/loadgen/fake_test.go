@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -28,11 +29,19 @@ type fakeRoom struct {
 	lieAboutPeak bool
 	// joinDelay slows every join down.
 	joinDelay time.Duration
+	// reportCapacity, if set, is the capacity the stats endpoint claims.
+	reportCapacity int
+	// noStats answers the stats endpoint with 404, as a server without it.
+	noStats bool
+	// failJoins answers every n-th join with 503.
+	failJoins int
+	joins     int
 
 	mu       sync.Mutex
 	next     int64
 	sessions map[string]*fakeSession
 	byTicket map[int64]*fakeSession
+	byKey    map[string]*fakeSession
 	active   int
 	peak     int
 }
@@ -48,7 +57,20 @@ func inOrder(w []int64) int64 { return w[0] }
 func reverse(w []int64) int64 { return w[len(w)-1] }
 
 func newFake(capacity, slots int, pick func([]int64) int64) *fakeRoom {
-	return &fakeRoom{capacity: capacity, slots: slots, pick: pick, sessions: map[string]*fakeSession{}, byTicket: map[int64]*fakeSession{}}
+	return &fakeRoom{capacity: capacity, slots: slots, pick: pick, sessions: map[string]*fakeSession{}, byTicket: map[int64]*fakeSession{}, byKey: map[string]*fakeSession{}}
+}
+
+// open counts the sessions still WAITING or ACTIVE: what a run left behind.
+func (f *fakeRoom) open() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.sessions {
+		if s.status == api.StatusWaiting || s.status == api.StatusActive {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fakeRoom) waiting() []int64 {
@@ -74,19 +96,44 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	path := r.URL.Path
 	switch {
+	case path == "/readyz":
+		io.WriteString(w, `{"status":"ready"}`)
 	case r.Method == "POST" && path == api.SessionsPath:
 		time.Sleep(f.joinDelay) // the slow server under test
 		f.mu.Lock()
+		f.joins++
+		if f.failJoins > 0 && f.joins%f.failJoins == 0 {
+			f.mu.Unlock()
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the room is overloaded"}`)
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if s, ok := f.byKey[key]; ok && key != "" { // a retried join gets its session back
+			v := f.view(s)
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusAccepted)
+			json.NewEncoder(w).Encode(v)
+			return
+		}
 		f.next++
 		s := &fakeSession{id: room.NewSessionID(), ticket: f.next, status: api.StatusWaiting}
-		f.sessions[s.id], f.byTicket[s.ticket] = s, s
+		f.sessions[s.id], f.byTicket[s.ticket], f.byKey[key] = s, s, s
 		v := f.view(s)
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(v)
 	case strings.HasSuffix(path, "/stats"):
+		if f.noStats {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
 		f.mu.Lock()
 		st := api.EventStats{Capacity: f.capacity, Active: int64(f.active), PeakActive: int64(f.peak)}
+		if f.reportCapacity > 0 {
+			st.Capacity = f.reportCapacity
+		}
 		f.mu.Unlock()
 		if f.lieAboutPeak {
 			st.Active, st.PeakActive = min(st.Active, int64(f.capacity)), min(st.PeakActive, int64(f.capacity))

@@ -43,8 +43,8 @@ func ShowProgress(w io.Writer, mode string, tty bool, interval time.Duration, r 
 					return
 				case <-t.C:
 					p := r.Progress()
-					fmt.Fprintf(w, "elapsed %s  joined %d/%d (%.0f/s)  waiting %d  active %d  done %d/%d  errors %d\n",
-						p.Elapsed.Round(time.Second), p.Joined, p.Scheduled, p.JoinRate, p.Waiting, p.Active, p.Done, p.Scheduled, p.Errors)
+					fmt.Fprintf(w, "elapsed %s  joined %d/%d (%.0f/s)  waiting %d  active %d  done %d/%d  errors %d  %s\n",
+						p.Elapsed.Round(time.Second), p.Joined, p.Scheduled, p.JoinRate, p.Waiting, p.Active, p.Done, p.Scheduled, p.Errors, eta(p))
 				}
 			}
 		}()
@@ -79,7 +79,7 @@ func progressBars(ctx context.Context, w io.Writer, r *Runner) {
 	}
 	specs := []barSpec{
 		{"joined", func(p Progress) int64 { return p.Joined }, false, func(p Progress) string {
-			return fmt.Sprintf("  %.0f/s  elapsed %s", p.JoinRate, p.Elapsed.Round(time.Second))
+			return fmt.Sprintf("  %.0f/s  elapsed %s  %s", p.JoinRate, p.Elapsed.Round(time.Second), eta(p))
 		}},
 		{"waiting", func(p Progress) int64 { return p.Waiting }, true, nil},
 		{"active", func(p Progress) int64 { return p.Active }, true, nil},
@@ -109,11 +109,13 @@ func progressBars(ctx context.Context, w io.Writer, r *Runner) {
 		}
 		select {
 		case <-ctx.Done():
+			pr := r.Progress()
 			for i, sp := range specs {
-				if sp.gauge {
-					bars[i].Abort(false) // keep the last value shown
+				bars[i].SetCurrent(sp.value(pr))
+				if sp.gauge || pr.Interrupted || pr.Done < pr.Scheduled {
+					bars[i].Abort(false) // keep the value reached: a short run does not fill up
 				} else {
-					bars[i].SetTotal(-1, true) // complete at the current value
+					bars[i].SetTotal(-1, true)
 				}
 			}
 			p.Wait()
@@ -121,4 +123,17 @@ func progressBars(ctx context.Context, w io.Writer, r *Runner) {
 		case <-t.C:
 		}
 	}
+}
+
+// eta says when the run will end, as far as the schedule knows.
+func eta(p Progress) string {
+	switch {
+	case p.Interrupted:
+		return "INTERRUPTED: leaving open sessions"
+	case p.ArrivalsLeft > 0:
+		return "arrivals end in " + p.ArrivalsLeft.Round(time.Second).String()
+	case p.Done < p.Scheduled:
+		return "arrivals done; waiting for the last users"
+	}
+	return ""
 }

@@ -8,13 +8,14 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // ReportVersion is the version of the JSON report.
-const ReportVersion = 1
+const ReportVersion = 2
 
 // Report is what a run found. Its JSON form merges exactly with the reports
 // of the other shards of the run (Merge).
@@ -26,13 +27,18 @@ type Report struct {
 	StartedAt time.Time `json:"startedAt"`
 	// Elapsed is the run's wall time (the longest shard's, once merged).
 	Elapsed Millis `json:"elapsedMs"`
-	Users   Users  `json:"users"`
+	// Interrupted is a run stopped early (Ctrl-C): its figures are partial.
+	Interrupted bool  `json:"interrupted"`
+	Users       Users `json:"users"`
 	// JoinRate is the achieved rate of accepted joins per second, over the
 	// arrival window: from the start to the last accepted join.
 	JoinRate float64 `json:"joinRate"`
 	// LastJoinAt is when the last join was accepted.
 	LastJoinAt time.Time           `json:"lastJoinAt"`
 	Endpoints  map[string]Endpoint `json:"endpoints"`
+	// Overall is the users' requests of every endpoint together (not the
+	// audit's stats reads).
+	Overall Endpoint `json:"overall"`
 	// TimeToAdmission runs from a user's scheduled join to first seeing ACTIVE.
 	TimeToAdmission Latency `json:"timeToAdmission"`
 	// ArrivalLag is how late arrivals started against their schedule.
@@ -40,6 +46,10 @@ type Report struct {
 	Events     map[string]Event `json:"events"`
 	Audit      Audit            `json:"audit"`
 	Memory     Memory           `json:"memory"`
+	// Thresholds are the pass/fail checks of the run, as Check left them.
+	Thresholds []ThresholdResult `json:"thresholds"`
+	// Timeline is the run over time.
+	Timeline *Timeline `json:"timeline,omitempty"`
 	// Admissions hold every admission per event, for exact merges.
 	Admissions map[string][]Admission `json:"admissions"`
 }
@@ -70,8 +80,10 @@ type Users struct {
 	ExpiredActive  int64 `json:"expiredActive"`
 	// Failed met an error they could not ride out (a refused join).
 	Failed int64 `json:"failed"`
-	// Incomplete were still waiting or inside when the run was cut short.
+	// Incomplete were still waiting or inside when the run was cut short;
+	// LeftAtStop counts the sessions the run then left, so none lingers.
 	Incomplete int64 `json:"incomplete"`
+	LeftAtStop int64 `json:"leftAtStop"`
 	// LateArrivals started more than the late threshold after schedule;
 	// DroppedArrivals never started before the duration cap.
 	LateArrivals    int64 `json:"lateArrivals"`
@@ -80,7 +92,14 @@ type Users struct {
 
 // Endpoint is one API call's figures.
 type Endpoint struct {
-	Count   int64            `json:"count"`
+	Count int64 `json:"count"`
+	// RPS is requests per second over the run.
+	RPS float64 `json:"rps"`
+	// Status counts the HTTP status codes answered.
+	Status map[string]int64 `json:"status"`
+	// Errors counts the failed requests by message (at most 20 messages;
+	// the rest under "(other errors)"). Answers the protocol expects, such
+	// as 409 to the heartbeat of an expired session, are no errors.
 	Errors  map[string]int64 `json:"errors"`
 	Latency Latency          `json:"latency"`
 }
@@ -89,8 +108,10 @@ type Endpoint struct {
 // encoded so that reports merge exactly.
 type Latency struct {
 	Count     int64  `json:"count"`
+	Min       Millis `json:"minMs"`
 	P50       Millis `json:"p50Ms"`
 	P90       Millis `json:"p90Ms"`
+	P95       Millis `json:"p95Ms"`
 	P99       Millis `json:"p99Ms"`
 	P999      Millis `json:"p999Ms"`
 	Max       Millis `json:"maxMs"`
@@ -106,9 +127,24 @@ func (m Millis) Duration() time.Duration {
 	return time.Duration(float64(m) * float64(time.Millisecond))
 }
 
+// Where an event's audited capacity comes from.
+const (
+	CapacityFromOperator = "operator" // --capacity
+	CapacityFromServer   = "server"   // the stats endpoint
+)
+
 // Event is one event's audit.
 type Event struct {
-	Capacity int `json:"capacity"`
+	// Capacity is the capacity audited against: the operator's when given
+	// (CapacitySource "operator"), else the server's ("server"); 0 and ""
+	// when neither is known, and the capacity is unverified.
+	Capacity       int    `json:"capacity"`
+	CapacitySource string `json:"capacitySource"`
+	// ServerCapacity is what the server's stats reported (0: no report).
+	ServerCapacity int `json:"serverCapacity"`
+	// CapacityMismatch is a server reporting another capacity than the
+	// operator's.
+	CapacityMismatch bool `json:"capacityMismatch"`
 	// ServerPeakActive is the store's own high-water mark of ACTIVE
 	// sessions; ServerMaxActiveSeen the most the stats endpoint reported.
 	// Both come from the code that enforces capacity, so only ClientMaxActive
@@ -121,6 +157,8 @@ type Event struct {
 	Inversions        int64   `json:"inversions"`
 	InversionFraction float64 `json:"inversionFraction"`
 	CapacityViolation bool    `json:"capacityViolation"`
+
+	serverActive, serverWaiting int64 // the last stats read, for the timeline
 }
 
 // Audit sums the events' audits.
@@ -135,6 +173,11 @@ type Audit struct {
 	// ServerStatsAvailable is false when the server had no stats endpoint:
 	// then only the client-side count audits capacity.
 	ServerStatsAvailable bool `json:"serverStatsAvailable"`
+	// CapacityUnverified counts events whose capacity nobody gave: no
+	// --capacity and no server stats.
+	CapacityUnverified int `json:"capacityUnverified"`
+	// Pairs is how many pairs of admitted users the inversion audit compared.
+	Pairs int64 `json:"pairs"`
 }
 
 // Memory reports the generator's own footprint.
@@ -160,10 +203,15 @@ func record(h *hdr.Histogram, d time.Duration) {
 func summarize(h *hdr.Histogram) Latency {
 	enc, _ := h.Encode(hdr.V2CompressedEncodingCookieBase)
 	ms := func(us int64) Millis { return Millis(float64(us) / 1000) }
+	if h.TotalCount() == 0 {
+		return Latency{Histogram: string(enc)}
+	}
 	return Latency{
 		Count:     h.TotalCount(),
+		Min:       ms(h.Min()),
 		P50:       ms(h.ValueAtQuantile(50)),
 		P90:       ms(h.ValueAtQuantile(90)),
+		P95:       ms(h.ValueAtQuantile(95)),
 		P99:       ms(h.ValueAtQuantile(99)),
 		P999:      ms(h.ValueAtQuantile(99.9)),
 		Max:       ms(h.Max()),
@@ -179,36 +227,73 @@ func (l Latency) histogram() (*hdr.Histogram, error) {
 	return hdr.Decode([]byte(l.Histogram))
 }
 
-// finish computes the audits from the admissions and event figures.
+// finish computes the audits from the admissions and event figures, and the
+// rates and overall figures from the endpoints.
 func (r *Report) finish(end int64) {
-	r.Audit.CapacityViolations, r.Audit.Inversions, r.Audit.InversionFraction = 0, 0, 0
-	var pairs int64
+	r.Audit.CapacityViolations, r.Audit.CapacityUnverified, r.Audit.Inversions, r.Audit.InversionFraction, r.Audit.Pairs = 0, 0, 0, 0, 0
 	for id, ev := range r.Events {
 		adms := r.Admissions[id]
 		ev.Admitted = int64(len(adms))
 		ev.ClientMaxActive = MaxConcurrent(adms, end)
 		var p int64
 		ev.Inversions, p = Inversions(adms)
-		pairs += p
+		r.Audit.Pairs += p
 		ev.InversionFraction = 0
 		if p > 0 {
 			ev.InversionFraction = float64(ev.Inversions) / float64(p)
 		}
+		if ev.CapacitySource != CapacityFromOperator {
+			ev.Capacity, ev.CapacitySource = ev.ServerCapacity, ""
+			if ev.Capacity > 0 {
+				ev.CapacitySource = CapacityFromServer
+			}
+		}
+		ev.CapacityMismatch = ev.CapacitySource == CapacityFromOperator && ev.ServerCapacity > 0 && ev.ServerCapacity != ev.Capacity
 		ev.CapacityViolation = ev.Capacity > 0 && (ev.ServerPeakActive > int64(ev.Capacity) ||
 			ev.ServerMaxActiveSeen > int64(ev.Capacity) || ev.ClientMaxActive > int64(ev.Capacity))
 		if ev.CapacityViolation {
 			r.Audit.CapacityViolations++
 		}
+		if ev.Capacity == 0 {
+			r.Audit.CapacityUnverified++
+		}
 		r.Audit.Inversions += ev.Inversions
 		r.Events[id] = ev
 	}
-	if pairs > 0 {
-		r.Audit.InversionFraction = float64(r.Audit.Inversions) / float64(pairs)
+	if r.Audit.Pairs > 0 {
+		r.Audit.InversionFraction = float64(r.Audit.Inversions) / float64(r.Audit.Pairs)
 	}
 	r.JoinRate = 0
 	if s := r.LastJoinAt.Sub(r.StartedAt).Seconds(); s > 0 {
 		r.JoinRate = float64(r.Users.Joined) / s
 	}
+	secs := r.Elapsed.Duration().Seconds()
+	overall := Endpoint{Status: map[string]int64{}, Errors: map[string]int64{}}
+	h := newHist()
+	for name, ep := range r.Endpoints {
+		if secs > 0 {
+			ep.RPS = float64(ep.Count) / secs
+		}
+		r.Endpoints[name] = ep
+		if name == EndpointStats {
+			continue
+		}
+		overall.Count += ep.Count
+		for k, v := range ep.Status {
+			overall.Status[k] += v
+		}
+		for k, v := range ep.Errors {
+			addError(overall.Errors, k, v)
+		}
+		if eh, err := ep.Latency.histogram(); err == nil {
+			h.Merge(eh)
+		}
+	}
+	if secs > 0 {
+		overall.RPS = float64(overall.Count) / secs
+	}
+	overall.Latency = summarize(h)
+	r.Overall = overall
 }
 
 // Merge combines the reports of the shards of one run: counts add,
@@ -239,6 +324,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		return nil
 	}
 	var end time.Time
+	var timelines []*Timeline
 	out.Audit.ServerStatsAvailable = true
 	for _, r := range reports {
 		if r.Version != ReportVersion {
@@ -267,16 +353,22 @@ func Merge(reports ...*Report) (*Report, error) {
 		u.ExpiredActive += r.Users.ExpiredActive
 		u.Failed += r.Users.Failed
 		u.Incomplete += r.Users.Incomplete
+		u.LeftAtStop += r.Users.LeftAtStop
+		out.Interrupted = out.Interrupted || r.Interrupted
+		timelines = append(timelines, r.Timeline)
 		u.LateArrivals += r.Users.LateArrivals
 		u.DroppedArrivals += r.Users.DroppedArrivals
 		for name, ep := range r.Endpoints {
 			o := out.Endpoints[name]
 			o.Count += ep.Count
 			if o.Errors == nil {
-				o.Errors = map[string]int64{}
+				o.Errors, o.Status = map[string]int64{}, map[string]int64{}
 			}
 			for k, v := range ep.Errors {
-				o.Errors[k] += v
+				addError(o.Errors, k, v)
+			}
+			for k, v := range ep.Status {
+				o.Status[k] += v
 			}
 			out.Endpoints[name] = o
 			if err := merge("endpoint:"+name, ep.Latency); err != nil {
@@ -291,7 +383,10 @@ func Merge(reports ...*Report) (*Report, error) {
 		}
 		for id, ev := range r.Events {
 			o := out.Events[id]
-			o.Capacity = max(o.Capacity, ev.Capacity)
+			if ev.CapacitySource == CapacityFromOperator {
+				o.Capacity, o.CapacitySource = ev.Capacity, ev.CapacitySource
+			}
+			o.ServerCapacity = max(o.ServerCapacity, ev.ServerCapacity)
 			o.ServerPeakActive = max(o.ServerPeakActive, ev.ServerPeakActive)
 			o.ServerMaxActiveSeen = max(o.ServerMaxActiveSeen, ev.ServerMaxActiveSeen)
 			out.Events[id] = o
@@ -314,29 +409,56 @@ func Merge(reports ...*Report) (*Report, error) {
 	for _, id := range slices.Collect(maps.Keys(out.Admissions)) {
 		slices.SortFunc(out.Admissions[id], func(a, b Admission) int { return cmpInt(a.Ticket, b.Ticket) })
 	}
+	out.Timeline = mergeTimelines(timelines)
 	out.finish(end.UnixMicro())
 	return out, nil
 }
 
-// ErrorCount is the number of failed requests of every kind.
+// CheckShards reports a set of shard reports that is not one whole run: a
+// shard given twice (its users would count double), or one missing (unless
+// partial).
+func CheckShards(reports []*Report, partial bool) error {
+	var n int
+	seen := map[int]bool{}
+	for _, r := range reports {
+		for _, sh := range r.Shards {
+			i, m, err := ParseShard(sh)
+			if err != nil {
+				return fmt.Errorf("shard %w", err)
+			}
+			if n != 0 && m != n {
+				return fmt.Errorf("shards of runs split %d and %d ways", n, m)
+			}
+			n = m
+			if seen[i] {
+				return fmt.Errorf("shard %d/%d given twice: its users would count double", i, n)
+			}
+			seen[i] = true
+		}
+	}
+	var missing []string
+	for i := range n {
+		if !seen[i] {
+			missing = append(missing, strconv.Itoa(i)+"/"+strconv.Itoa(n))
+		}
+	}
+	if len(missing) > 0 && !partial {
+		return fmt.Errorf("shard(s) %s missing: the run is incomplete (--partial merges what there is)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ErrorCount is the number of the users' failed requests.
 func (r *Report) ErrorCount() int64 {
 	var n int64
-	for _, ep := range r.Endpoints {
-		for _, v := range ep.Errors {
-			n += v
-		}
+	for _, v := range r.Overall.Errors {
+		n += v
 	}
 	return n
 }
 
-// RequestCount is the number of requests sent.
-func (r *Report) RequestCount() int64 {
-	var n int64
-	for _, ep := range r.Endpoints {
-		n += ep.Count
-	}
-	return n
-}
+// RequestCount is the number of the users' requests.
+func (r *Report) RequestCount() int64 { return r.Overall.Count }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 

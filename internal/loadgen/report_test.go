@@ -54,12 +54,13 @@ func TestMaxConcurrent(t *testing.T) {
 }
 
 func TestThresholds(t *testing.T) {
+	join := loadgen.Endpoint{Count: 100, Errors: map[string]int64{"server answered 503: busy": 2}, Latency: loadgen.Latency{Count: 100, P95: 120, P99: 150, Max: 400}}
 	rep := &loadgen.Report{
-		Endpoints: map[string]loadgen.Endpoint{
-			loadgen.EndpointJoin: {Count: 100, Errors: map[string]int64{"http_503": 2}, Latency: loadgen.Latency{P99: 150, Max: 400}},
-		},
-		Audit:    loadgen.Audit{CapacityViolations: 0, Inversions: 3},
-		JoinRate: 480,
+		Endpoints: map[string]loadgen.Endpoint{loadgen.EndpointJoin: join},
+		Overall:   join,
+		Users:     loadgen.Users{Admitted: 10},
+		Audit:     loadgen.Audit{CapacityViolations: 0, Inversions: 3, Pairs: 45, ServerStatsAvailable: true},
+		JoinRate:  480,
 	}
 	cases := []struct {
 		expr   string
@@ -68,6 +69,7 @@ func TestThresholds(t *testing.T) {
 	}{
 		{"join_p99<200ms", true, 150},
 		{"join_p99 < 100ms", false, 150},
+		{"join_p95<=120ms", true, 120},
 		{"join_max<=400ms", true, 400},
 		{"join_p99<0.2s", true, 150},
 		{"errors==0", false, 2},
@@ -84,11 +86,40 @@ func TestThresholds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			actual, ok := th.Check(rep)
-			if ok != c.pass || actual != c.actual {
-				t.Fatalf("check = %v (actual %v), want %v (actual %v)", ok, actual, c.pass, c.actual)
+			failed := rep.Check([]loadgen.Threshold{th})
+			got := rep.Thresholds[0]
+			if got.Pass != c.pass || got.Observed == nil || *got.Observed != c.actual || (len(failed) == 0) != c.pass {
+				t.Fatalf("check = %+v, want pass %v observed %v", got, c.pass, c.actual)
 			}
 		})
+	}
+	// A metric that could not be measured fails an operator's threshold and
+	// says why; a default check on it is skipped, not passed in silence.
+	unverified := *rep
+	unverified.Audit.CapacityUnverified, unverified.Audit.ServerStatsAvailable = 1, false
+	th, _ := loadgen.ParseThreshold("capacity_violations==0")
+	if failed := unverified.Check([]loadgen.Threshold{th}); len(failed) != 1 || failed[0].Observed != nil ||
+		!strings.Contains(failed[0].Reason, "capacity unverified") || !strings.Contains(failed[0].Reason, "no --capacity") {
+		t.Fatalf("unverified capacity: %+v", failed)
+	}
+	if failed := unverified.Check(loadgen.Gates(nil, 5, false)); len(failed) != 1 || failed[0].Metric != "inversions" || unverified.Thresholds[1].Reason == "" || !strings.HasPrefix(unverified.Thresholds[1].String(), "–") {
+		t.Fatalf("default gates on an unverified run: failed %+v, all %+v", failed, unverified.Thresholds)
+	}
+	th, _ = loadgen.ParseThreshold("status_p99<1s")
+	if failed := rep.Check([]loadgen.Threshold{th}); len(failed) != 1 || failed[0].Reason != "no status measured" {
+		t.Fatalf("latency of an endpoint never called: %+v", failed)
+	}
+	// The default gates: errors beyond --max-errors, capacity and order.
+	gates := loadgen.Gates(nil, 0, false)
+	if failed := rep.Check(gates); len(failed) != 2 || failed[0].Metric != "errors" || failed[1].Metric != "inversions" {
+		t.Fatalf("default gates = %+v", rep.Thresholds)
+	}
+	er, _ := loadgen.ParseThreshold("error_rate<0.05")
+	if g := loadgen.Gates([]loadgen.Threshold{er}, 0, false); len(g) != 3 || g[1].Metric != "capacity_violations" {
+		t.Fatalf("an error threshold replaces the default errors gate: %+v", g)
+	}
+	if g := loadgen.Gates([]loadgen.Threshold{er}, 3, true); len(g) != 4 || g[1].Raw != "errors<=3" || g[1].Default {
+		t.Fatalf("--max-errors always gates: %+v", g)
 	}
 	for _, bad := range []string{"join_p99", "latency<5ms", "join_p99<fast", "errors<none", "join_p42<1ms", "errors=0"} {
 		if _, err := loadgen.ParseThreshold(bad); err == nil {
@@ -192,14 +223,16 @@ func goldenReport(t *testing.T) *loadgen.Report {
 		StartedAt: start, Elapsed: 2000, LastJoinAt: start.Add(300 * time.Millisecond),
 		Users: loadgen.Users{Scheduled: 3, Joined: 3, Admitted: 3, Left: 3},
 		Endpoints: map[string]loadgen.Endpoint{
-			loadgen.EndpointJoin:   {Count: 3, Errors: map[string]int64{}, Latency: latency(t, 2*ms, 3*ms, 40*ms)},
-			loadgen.EndpointStatus: {Count: 5, Errors: map[string]int64{"http_503": 1}, Latency: latency(t, ms, ms, 2*ms, 2*ms, 9*ms)},
-			loadgen.EndpointLeave:  {Count: 3, Errors: map[string]int64{}, Latency: latency(t, ms, 2*ms, 3*ms)},
+			loadgen.EndpointJoin: {Count: 3, Status: map[string]int64{"202": 3}, Errors: map[string]int64{}, Latency: latency(t, 2*ms, 3*ms, 40*ms)},
+			loadgen.EndpointStatus: {Count: 5, Status: map[string]int64{"200": 4, "503": 1},
+				Errors: map[string]int64{"server answered 503: the room is overloaded": 1}, Latency: latency(t, ms, ms, 2*ms, 2*ms, 9*ms)},
+			loadgen.EndpointLeave: {Count: 3, Status: map[string]int64{"204": 3}, Errors: map[string]int64{}, Latency: latency(t, ms, 2*ms, 3*ms)},
 		},
 		TimeToAdmission: latency(t, 100*ms, 200*ms, 4100*ms),
 		ArrivalLag:      latency(t, 100*time.Microsecond, 200*time.Microsecond, 300*time.Microsecond),
-		Events:          map[string]loadgen.Event{"golden-e0": {Capacity: 2, ServerPeakActive: 2, ServerMaxActiveSeen: 2}},
-		Audit:           loadgen.Audit{ServerStatsAvailable: true},
+		Events: map[string]loadgen.Event{"golden-e0": {Capacity: 2, CapacitySource: loadgen.CapacityFromOperator, ServerCapacity: 2,
+			ServerPeakActive: 2, ServerMaxActiveSeen: 2}},
+		Audit: loadgen.Audit{ServerStatsAvailable: true},
 		Admissions: map[string][]loadgen.Admission{"golden-e0": {
 			{Ticket: 1, ActivatedAt: 1000, SeenAt: 1100, LeftAt: 5000},
 			{Ticket: 2, ActivatedAt: 1200, SeenAt: 1300, LeftAt: 6000},
@@ -210,6 +243,8 @@ func goldenReport(t *testing.T) *loadgen.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	th, _ := loadgen.ParseThreshold("join_p95<50ms")
+	m.Check(loadgen.Gates([]loadgen.Threshold{th}, 0, false))
 	return m
 }
 

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"container/heap"
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -40,7 +42,7 @@ type user struct {
 	event     int32
 	state     state
 	abandon   bool
-	failed    bool
+	joinSent  bool  // a join went out: the server may hold a session of this user
 	ended     uint8 // 0, or how it ended: see the end* constants
 	joinAt    int64 // scheduled join, Unix ns
 	hold      time.Duration
@@ -68,7 +70,16 @@ type Progress struct {
 	Elapsed                                          time.Duration
 	// JoinRate is accepted joins per second so far, over the arrival window.
 	JoinRate float64
+	// ArrivalsLeft is the time until the last arrival is due.
+	ArrivalsLeft time.Duration
+	// Interrupted is set once Interrupt was called: the run is leaving its
+	// sessions and will end short.
+	Interrupted bool
 }
+
+// ErrUnreachable is a server that cannot be reached, or is not ready,
+// when the run starts: nothing was scheduled.
+var ErrUnreachable = errors.New("the server is not reachable or not ready")
 
 // Runner runs one scenario (or one shard of it).
 type Runner struct {
@@ -82,14 +93,27 @@ type Runner struct {
 	wake  chan struct{}
 
 	start    time.Time
+	lastDue  time.Duration // when the last arrival is due
 	inflight atomic.Int64
 
-	histMu sync.Mutex
-	hists  map[string]*hdr.Histogram
-	errs   map[string]map[string]int64
-	counts map[string]int64
-	ttA    *hdr.Histogram
-	lag    *hdr.Histogram
+	interrupt     chan struct{}
+	interruptOnce sync.Once
+	interrupted   atomic.Bool
+	leftAtStop    atomic.Int64
+
+	histMu  sync.Mutex
+	hists   map[string]*hdr.Histogram
+	ivHists map[string]*hdr.Histogram // since the last timeline sample
+	errs    map[string]map[string]int64
+	status  map[string]map[string]int64
+	counts  map[string]int64
+	ttA     *hdr.Histogram
+	lag     *hdr.Histogram
+
+	tlMu     sync.Mutex
+	timeline Timeline
+	admits   atomic.Int64
+	inside   []atomic.Int64 // users inside per event, as they see it
 
 	scheduled, joined, waiting, active, done, errors atomic.Int64
 	lastJoin                                         atomic.Int64 // Unix ns
@@ -109,20 +133,30 @@ func New(cfg Config, c *client.Client) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		cfg:    cfg,
-		c:      c,
-		sched:  NewSchedule(cfg.Rate, cfg.Stages),
-		wake:   make(chan struct{}, 1),
-		hists:  map[string]*hdr.Histogram{},
-		errs:   map[string]map[string]int64{},
-		counts: map[string]int64{},
-		ttA:    newHist(),
-		lag:    newHist(),
-		events: make([]Event, cfg.Events),
+		cfg:       cfg,
+		c:         c,
+		sched:     NewSchedule(cfg.Rate, cfg.Stages),
+		wake:      make(chan struct{}, 1),
+		interrupt: make(chan struct{}),
+		hists:     map[string]*hdr.Histogram{},
+		ivHists:   map[string]*hdr.Histogram{},
+		errs:      map[string]map[string]int64{},
+		status:    map[string]map[string]int64{},
+		counts:    map[string]int64{},
+		ttA:       newHist(),
+		lag:       newHist(),
+		events:    make([]Event, cfg.Events),
+		inside:    make([]atomic.Int64, cfg.Events),
 	}
 	for _, e := range endpoints {
-		r.hists[e] = newHist()
-		r.errs[e] = map[string]int64{}
+		r.hists[e], r.ivHists[e] = newHist(), newHist()
+		r.errs[e], r.status[e] = map[string]int64{}, map[string]int64{}
+	}
+	for i := range r.events {
+		r.events[i].Capacity = cfg.capacityOf(i)
+		if r.events[i].Capacity > 0 {
+			r.events[i].CapacitySource = CapacityFromOperator
+		}
 	}
 	r.statsOK.Store(true)
 	return r, nil
@@ -133,9 +167,12 @@ func (r *Runner) Progress() Progress {
 	p := Progress{
 		Scheduled: r.scheduled.Load(), Joined: r.joined.Load(), Waiting: r.waiting.Load(),
 		Active: r.active.Load(), Done: r.done.Load(), Errors: r.errors.Load(),
+		Interrupted: r.interrupted.Load(),
 	}
-	if !r.start.IsZero() {
+	// start and lastDue are set before Scheduled, which publishes them.
+	if p.Scheduled > 0 {
 		p.Elapsed = time.Since(r.start)
+		p.ArrivalsLeft = max(r.lastDue-p.Elapsed, 0)
 		if last := r.lastJoin.Load(); last > 0 {
 			if s := time.Unix(0, last).Sub(r.start).Seconds(); s > 0 {
 				p.JoinRate = float64(p.Joined) / s
@@ -145,9 +182,27 @@ func (r *Runner) Progress() Progress {
 	return p
 }
 
-// Run runs the scenario until every user is done, the duration cap passes or
-// ctx is cancelled, and returns the report.
+// Interrupt ends the run early: no more arrivals, the requests in flight
+// are abandoned, every session the run holds is left, and the report is
+// marked interrupted. Safe to call more than once and from any goroutine.
+func (r *Runner) Interrupt() {
+	r.interruptOnce.Do(func() {
+		r.interrupted.Store(true)
+		close(r.interrupt)
+	})
+}
+
+// Run checks the server is ready, then runs the scenario until every user
+// is done, the duration cap passes or Interrupt is called; then it leaves
+// every session still open, so no load lingers, and returns the report.
+// Cancelling ctx stops at once, leaving nothing.
 func (r *Runner) Run(ctx context.Context) (*Report, error) {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := r.c.Ready(pctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -167,6 +222,13 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		defer c2()
 	}
 
+	go func(done <-chan struct{}) {
+		select {
+		case <-r.interrupt:
+			cancel()
+		case <-done:
+		}
+	}(runCtx.Done())
 	work := make(chan int32)
 	var wg sync.WaitGroup
 	for range r.cfg.Concurrency {
@@ -187,8 +249,47 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	wg.Wait()
 	stopStats()
 	<-statsDone
-	r.readStats(ctx) // the final figures
+	r.readStats(ctx) // the final figures, before the run's own leaves
+	r.sample()
+	r.leaveOpen(ctx)
 	return r.report(), nil
+}
+
+// leaveOpen leaves the sessions of the users the run cut short, and of
+// joins abandoned in flight (found again by their Idempotency-Key).
+func (r *Runner) leaveOpen(ctx context.Context) {
+	work := make(chan int32)
+	var wg sync.WaitGroup
+	for range min(r.cfg.Concurrency, 64) {
+		wg.Go(func() {
+			for idx := range work {
+				u := &r.users[idx]
+				if u.session == "" {
+					id := r.cfg.UserID(int(u.k))
+					s, _, err := r.c.JoinRetryAfter(ctx, r.cfg.EventID(int(u.event)), id, id)
+					if err != nil {
+						continue
+					}
+					u.session = s.SessionID
+				}
+				if u.state == stateActive && u.left == 0 {
+					u.left = time.Now().UnixMicro()
+				}
+				var ae *client.APIError
+				if err := r.c.Leave(ctx, u.session); err == nil || errors.As(err, &ae) && ae.StatusCode < 500 {
+					r.leftAtStop.Add(1)
+				}
+			}
+		})
+	}
+	for i := range r.users {
+		u := &r.users[i]
+		if u.ended == 0 && (u.state == stateWaiting || u.state == stateActive || u.joinSent) && ctx.Err() == nil {
+			work <- int32(i)
+		}
+	}
+	close(work)
+	wg.Wait()
 }
 
 // plan creates this shard's users and queues their arrivals.
@@ -210,6 +311,7 @@ func (r *Runner) plan() {
 		}
 		r.users = append(r.users, u)
 		r.queue = append(r.queue, action{at: u.joinAt, idx: int32(len(r.users) - 1)})
+		r.lastDue = at
 	}
 	heap.Init(&r.queue)
 	r.scheduled.Store(int64(len(r.users)))

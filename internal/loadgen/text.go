@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -19,44 +20,130 @@ func (r *Report) WriteText(w io.Writer) error {
 		arrivals = "stages " + sc.Stages
 	}
 	fmt.Fprintf(&b, "wrctl load — run %s (shards %s)\n", r.RunID, strings.Join(r.Shards, ", "))
+	if r.Interrupted {
+		fmt.Fprintf(&b, "INTERRUPTED  the run was stopped early: the figures below are partial; %d open session(s) were left\n", r.Users.LeftAtStop)
+	}
 	fmt.Fprintf(&b, "scenario   %d users, %s, %d event(s), hold %s, abandon %g\n", sc.Users, arrivals, sc.Events, sc.Hold, sc.Abandon)
 	fmt.Fprintf(&b, "elapsed    %s, achieved join rate %.1f/s\n\n", r.Elapsed.Duration().Round(time.Millisecond), r.JoinRate)
 
 	u := r.Users
 	fmt.Fprintf(&b, "users      scheduled %d  joined %d  admitted %d  left %d  abandoned %d\n", u.Scheduled, u.Joined, u.Admitted, u.Left, u.Abandoned)
-	fmt.Fprintf(&b, "           expired waiting %d  expired active %d  failed %d  incomplete %d\n", u.ExpiredWaiting, u.ExpiredActive, u.Failed, u.Incomplete)
+	fmt.Fprintf(&b, "           expired waiting %d  expired active %d  failed %d  incomplete %d  left at stop %d\n", u.ExpiredWaiting, u.ExpiredActive, u.Failed, u.Incomplete, u.LeftAtStop)
 	fmt.Fprintf(&b, "arrivals   late %d  dropped %d  lag p99 %s\n\n", u.LateArrivals, u.DroppedArrivals, ms(r.ArrivalLag.P99))
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "endpoint\tcount\terrors\tp50\tp90\tp99\tp99.9\tmax")
-	for _, name := range []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, EndpointLeave, EndpointStats} {
-		ep := r.Endpoints[name]
+	fmt.Fprintln(tw, "endpoint\tcount\treq/s\terrors\tmin\tmean\tp50\tp90\tp95\tp99\tp99.9\tmax")
+	row := func(name string, ep Endpoint) {
 		l := ep.Latency
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, ep.Count, errorList(ep.Errors), ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, ep.Count, ep.RPS, sum(ep.Errors),
+			ms(l.Min), ms(l.Mean), ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99), ms(l.P999), ms(l.Max))
 	}
+	for _, name := range []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, EndpointLeave} {
+		row(name, r.Endpoints[name])
+	}
+	row("all", r.Overall)
+	row("(stats)", r.Endpoints[EndpointStats])
 	l := r.TimeToAdmission
-	fmt.Fprintf(tw, "admission\t%d\t\t%s\t%s\t%s\t%s\t%s\n", l.Count, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
+	fmt.Fprintf(tw, "admission\t%d\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Count, ms(l.Min), ms(l.Mean), ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99), ms(l.P999), ms(l.Max))
 	tw.Flush()
-	b.WriteString("(latency from each request's scheduled time; admission from the scheduled join to first seeing ACTIVE)\n\n")
+	b.WriteString("(latency from each request's scheduled time; admission from the scheduled join to first seeing ACTIVE;\n (stats) are the audit's own reads, not counted in all)\n\n")
 
+	if len(r.Overall.Status) > 0 {
+		b.WriteString("status codes\n")
+	}
+	for _, name := range append(slices.Clone(endpoints), "") {
+		st := r.Overall.Status
+		if name != "" {
+			st = r.Endpoints[name].Status
+		}
+		if len(st) == 0 {
+			continue
+		}
+		var parts []string
+		for _, code := range slices.Sorted(maps.Keys(st)) {
+			parts = append(parts, fmt.Sprintf("%s ×%d", code, st[code]))
+		}
+		fmt.Fprintf(&b, "  %-10s %s\n", cmp.Or(name, "all"), strings.Join(parts, "  "))
+	}
+	if errs := r.errorLines(); len(errs) > 0 {
+		b.WriteString("\nerrors\n")
+		for _, e := range errs {
+			b.WriteString("  " + e + "\n")
+		}
+	}
+
+	b.WriteString("\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "event\tcapacity\tserver peak\tserver max seen\tclient max\tadmitted\tinversions\tcapacity")
+	fmt.Fprintln(tw, "event\tcapacity (from)\tserver capacity\tserver peak\tserver max seen\tusers' max inside\tadmitted\tinversions\tverdict")
 	for _, id := range slices.Sorted(maps.Keys(r.Events)) {
 		ev := r.Events[id]
 		verdict := "ok"
-		if ev.CapacityViolation {
-			verdict = "VIOLATED"
+		switch {
+		case ev.CapacityViolation:
+			verdict = "CAPACITY VIOLATED"
+		case ev.Capacity == 0:
+			verdict = "capacity unverified"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d (%.4f)\t%s\n", id, ev.Capacity, ev.ServerPeakActive, ev.ServerMaxActiveSeen, ev.ClientMaxActive, ev.Admitted, ev.Inversions, ev.InversionFraction, verdict)
+		if ev.CapacityMismatch {
+			verdict += fmt.Sprintf("; server reports capacity %d, --capacity says %d", ev.ServerCapacity, ev.Capacity)
+		}
+		capacity := "unknown"
+		if ev.Capacity > 0 {
+			capacity = fmt.Sprintf("%d (%s)", ev.Capacity, ev.CapacitySource)
+		}
+		server := "-"
+		if ev.ServerCapacity > 0 {
+			server = fmt.Sprint(ev.ServerCapacity)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d (%.4f)\t%s\n", id, capacity, server, ev.ServerPeakActive, ev.ServerMaxActiveSeen, ev.ClientMaxActive, ev.Admitted, ev.Inversions, ev.InversionFraction, verdict)
 	}
 	tw.Flush()
 	fmt.Fprintf(&b, "\naudit      capacity violations %d, inversions %d (fraction %.4f)", r.Audit.CapacityViolations, r.Audit.Inversions, r.Audit.InversionFraction)
-	if !r.Audit.ServerStatsAvailable {
-		b.WriteString("; server stats unavailable: capacity audited from the client side only")
+	switch {
+	case r.Audit.CapacityUnverified > 0:
+		fmt.Fprintf(&b, "; capacity unverified for %d event(s): give --capacity", r.Audit.CapacityUnverified)
+	case !r.Audit.ServerStatsAvailable:
+		b.WriteString("; server stats unavailable: capacity audited from the users' own count against --capacity")
 	}
 	fmt.Fprintf(&b, "\nmemory     %d bytes per simulated user, peak heap %.1f MiB\n", r.Memory.BytesPerUser, float64(r.Memory.PeakHeapBytes)/(1<<20))
+	if len(r.Thresholds) > 0 {
+		b.WriteString("\nthresholds\n")
+		for _, t := range r.Thresholds {
+			b.WriteString("  " + t.String() + "\n")
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// errorLines are the failed requests by endpoint and message, most first.
+func (r *Report) errorLines() []string {
+	type line struct {
+		endpoint, msg string
+		n             int64
+	}
+	var lines []line
+	for _, name := range endpoints {
+		for msg, n := range r.Endpoints[name].Errors {
+			lines = append(lines, line{name, msg, n})
+		}
+	}
+	slices.SortFunc(lines, func(a, b line) int {
+		return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.endpoint, b.endpoint), cmp.Compare(a.msg, b.msg))
+	})
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = fmt.Sprintf("%-10s %6d  %s", l.endpoint, l.n, l.msg)
+	}
+	return out
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func ms(m Millis) string {
@@ -70,15 +157,4 @@ func ms(m Millis) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(time.Millisecond).String()
-}
-
-func errorList(errs map[string]int64) string {
-	if len(errs) == 0 {
-		return "0"
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(errs)) {
-		parts = append(parts, fmt.Sprintf("%s:%d", k, errs[k]))
-	}
-	return strings.Join(parts, " ")
 }

@@ -15,6 +15,130 @@ type Threshold struct {
 	// Value is in milliseconds for latency metrics.
 	Value float64
 	Raw   string
+	// Default marks a check every run makes unless the operator's own
+	// thresholds cover its metric.
+	Default bool
+}
+
+// ThresholdResult is a threshold's verdict on a run.
+type ThresholdResult struct {
+	Threshold string `json:"threshold"`
+	Metric    string `json:"metric"`
+	// Observed is the metric's value (ms for latencies); null when it could
+	// not be measured.
+	Observed *float64 `json:"observed"`
+	Pass     bool     `json:"pass"`
+	// Reason says why the metric could not be measured: an operator's
+	// threshold on it fails, a default check is skipped.
+	Reason  string `json:"reason,omitempty"`
+	Default bool   `json:"default,omitempty"`
+}
+
+// String is the verdict for a person: "✓ errors<=0 (0)".
+func (t ThresholdResult) String() string {
+	mark, obs := "✓", ""
+	switch {
+	case t.Observed == nil && t.Default:
+		mark, obs = "–", "not checked: "+t.Reason
+	case t.Observed == nil:
+		mark, obs = "✗", "not measured: "+t.Reason
+	default:
+		if !t.Pass {
+			mark = "✗"
+		}
+		obs = "observed " + formatMetric(t.Metric, *t.Observed)
+	}
+	if t.Default {
+		return fmt.Sprintf("%s %s (default)  %s", mark, t.Threshold, obs)
+	}
+	return fmt.Sprintf("%s %s  %s", mark, t.Threshold, obs)
+}
+
+// Gates are the thresholds a run is judged by: the operator's, and the
+// default checks whose metrics they leave out. Failed requests fail a run
+// beyond maxErrors (when maxErrorsSet, whatever the operator's thresholds
+// say); capacity violations and admission-order inversions fail it always.
+func Gates(user []Threshold, maxErrors int, maxErrorsSet bool) []Threshold {
+	covers := func(metrics ...string) bool {
+		return slices.ContainsFunc(user, func(t Threshold) bool { return slices.Contains(metrics, t.Metric) })
+	}
+	out := slices.Clone(user)
+	if maxErrorsSet || !covers("errors", "error_rate", "failed_users") {
+		out = append(out, Threshold{Metric: "errors", Op: "<=", Value: float64(maxErrors), Raw: "errors<=" + strconv.Itoa(maxErrors), Default: !maxErrorsSet})
+	}
+	if !covers("capacity_violations") {
+		out = append(out, Threshold{Metric: "capacity_violations", Op: "==", Raw: "capacity_violations==0", Default: true})
+	}
+	if !covers("inversions", "inversion_fraction") {
+		out = append(out, Threshold{Metric: "inversions", Op: "==", Raw: "inversions==0", Default: true})
+	}
+	return out
+}
+
+// Check judges the run by the thresholds, keeps the verdicts in
+// r.Thresholds and returns the failed ones.
+func (r *Report) Check(thresholds []Threshold) (failed []ThresholdResult) {
+	metrics := Metrics(r)
+	r.Thresholds = nil
+	for _, t := range thresholds {
+		res := ThresholdResult{Threshold: t.Raw, Metric: t.Metric, Default: t.Default}
+		if why := r.unmeasured(t.Metric); why != "" {
+			res.Reason, res.Pass = why, t.Default
+		} else {
+			v := metrics[t.Metric]
+			res.Observed, res.Pass = &v, t.holds(v)
+		}
+		r.Thresholds = append(r.Thresholds, res)
+		if !res.Pass {
+			failed = append(failed, res)
+		}
+	}
+	return failed
+}
+
+// unmeasured says why a metric has no value in this run, or "".
+func (r *Report) unmeasured(metric string) string {
+	switch metric {
+	case "capacity_violations":
+		if r.Audit.CapacityUnverified > 0 {
+			why := "server stats unavailable"
+			if r.Audit.ServerStatsAvailable {
+				why = "the server reported no capacity"
+			}
+			return fmt.Sprintf("capacity unverified for %d event(s): %s and no --capacity given", r.Audit.CapacityUnverified, why)
+		}
+		if r.Users.Admitted == 0 {
+			return "nobody was admitted"
+		}
+	case "inversions":
+		if r.Users.Admitted == 0 {
+			return "nobody was admitted"
+		}
+	case "inversion_fraction":
+		if r.Audit.Pairs == 0 {
+			return "fewer than two users admitted in any event"
+		}
+	case "error_rate":
+		if r.RequestCount() == 0 {
+			return "no requests were made"
+		}
+	}
+	for _, p := range latencyPrefixes {
+		if q, ok := strings.CutPrefix(metric, p+"_"); ok && slices.Contains(quantiles, q) && r.latency(p).Count == 0 {
+			return "no " + p + " measured"
+		}
+	}
+	return ""
+}
+
+func (r *Report) latency(prefix string) Latency {
+	switch prefix {
+	case "admission":
+		return r.TimeToAdmission
+	case "arrival_lag":
+		return r.ArrivalLag
+	}
+	return r.Endpoints[prefix].Latency
 }
 
 var ops = []string{"<=", ">=", "==", "!=", "<", ">"}
@@ -52,10 +176,8 @@ func ParseThreshold(s string) (Threshold, error) {
 	return Threshold{}, fmt.Errorf("threshold %q: want METRIC OP VALUE with OP one of %s, e.g. join_p99<200ms", s, strings.Join(ops, " "))
 }
 
-// Check evaluates the threshold; actual is the metric's value (ms for
-// latencies).
-func (t Threshold) Check(r *Report) (actual float64, ok bool) {
-	actual = Metrics(r)[t.Metric]
+// holds says whether the threshold holds for the metric's value.
+func (t Threshold) holds(actual float64) (ok bool) {
 	switch t.Op {
 	case "<":
 		ok = actual < t.Value
@@ -70,7 +192,7 @@ func (t Threshold) Check(r *Report) (actual float64, ok bool) {
 	case "!=":
 		ok = actual != t.Value
 	}
-	return actual, ok
+	return ok
 }
 
 type kind int
@@ -80,7 +202,7 @@ const (
 	kindLatency
 )
 
-var quantiles = []string{"p50", "p90", "p99", "p99.9", "p999", "max", "mean"}
+var quantiles = []string{"min", "p50", "p90", "p95", "p99", "p99.9", "p999", "max", "mean"}
 
 var latencyPrefixes = []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, EndpointLeave, "admission", "arrival_lag"}
 
@@ -106,7 +228,7 @@ func metricKind(name string) (kind, bool) {
 func MetricNames() []string {
 	names := slices.Clone(numberMetrics)
 	for _, p := range latencyPrefixes {
-		names = append(names, p+"_p50|p90|p99|p99.9|max|mean")
+		names = append(names, p+"_min|p50|p90|p95|p99|p99.9|max|mean")
 	}
 	return names
 }
@@ -133,8 +255,10 @@ func Metrics(r *Report) map[string]float64 {
 		m["error_rate"] = float64(r.ErrorCount()) / float64(n)
 	}
 	add := func(prefix string, l Latency) {
+		m[prefix+"_min"] = float64(l.Min)
 		m[prefix+"_p50"] = float64(l.P50)
 		m[prefix+"_p90"] = float64(l.P90)
+		m[prefix+"_p95"] = float64(l.P95)
 		m[prefix+"_p99"] = float64(l.P99)
 		m[prefix+"_p99.9"] = float64(l.P999)
 		m[prefix+"_p999"] = float64(l.P999)
@@ -149,21 +273,9 @@ func Metrics(r *Report) map[string]float64 {
 	return m
 }
 
-// Breached checks thresholds against the report and describes each one
-// breached with the value measured.
-func (r *Report) Breached(thresholds []Threshold) []string {
-	var out []string
-	for _, t := range thresholds {
-		if actual, ok := t.Check(r); !ok {
-			out = append(out, fmt.Sprintf("%s (was %s)", t.Raw, formatMetric(t.Metric, actual)))
-		}
-	}
-	return out
-}
-
 // formatMetric shows a latency metric as a duration, others as numbers.
 func formatMetric(name string, v float64) string {
-	for _, q := range []string{"_p50", "_p90", "_p99", "_p99.9", "_p999", "_max", "_mean"} {
+	for _, q := range []string{"_min", "_p50", "_p90", "_p95", "_p99", "_p99.9", "_p999", "_max", "_mean"} {
 		if strings.HasSuffix(name, q) {
 			return (time.Duration(v * float64(time.Millisecond))).Round(time.Microsecond).String()
 		}

@@ -1,0 +1,146 @@
+package loadgen_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/wrctl/wrctl/internal/loadgen"
+)
+
+// browser starts Debian's headless Chromium, which `make test` installs.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: run the tests with `make test`, which installs Debian's chromium")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// TestHTMLReportInABrowser opens the HTML report of a real run in
+// Chromium: it loads with no console error, every chart has data, the
+// verdicts are there, and a screenshot is written for a person to look at
+// (WRCTL_SCREENSHOT=path keeps it).
+func TestHTMLReportInABrowser(t *testing.T) {
+	cfg := scenario(120, 200)
+	cfg.Events = 2
+	cfg.Capacity = 2 // the fake lets 3 in: the page must say so
+	cfg.SampleInterval = 50 * time.Millisecond
+	cfg.Hold = loadgen.Dist{Min: 50 * time.Millisecond, Max: 150 * time.Millisecond}
+	rep := run(t, cfg, newFake(3, 3, inOrder))
+	th, _ := loadgen.ParseThreshold("join_p95<5s")
+	rep.Check(loadgen.Gates([]loadgen.Threshold{th}, 0, false))
+	page := filepath.Join(t.TempDir(), "report.html")
+	if err := rep.WriteHTMLFile(page); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(page)
+	// The page fetches nothing: the only URL in it is the SVG namespace.
+	rest := strings.ReplaceAll(string(raw), "http://www.w3.org/2000/svg", "")
+	for _, banned := range []string{"http://", "https://", "<script src", "<link", "@import", "url("} {
+		if strings.Contains(rest, banned) {
+			t.Fatalf("the page refers to outside resources (%s): it must work offline", banned)
+		}
+	}
+
+	ctx := browser(t)
+	var mu sync.Mutex
+	var problems []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
+				problems = append(problems, string(e.Type)+": console")
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+page), chromedp.WaitVisible(chromedp.CSS("#verdict"))); err != nil {
+		t.Fatal(err)
+	}
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[[]map[string]string](`[...document.querySelectorAll("svg.chart")].map(s => ({
+		title: s.getAttribute("aria-label"),
+		points: s.getAttribute("data-points"),
+		drawn: String(s.querySelectorAll("polyline[points]:not([points='']), rect.bar").length),
+		width: String(s.getBoundingClientRect().width)}))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdict, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#verdict")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#events")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 is a PNG
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Fatalf("the page logged problems: %v", problems)
+	}
+	want := map[string]bool{"Inside t-e0 against capacity": false, "Inside t-e1 against capacity": false, "Waiting": false,
+		"Join and admission rates": false, "Latency of join": false, "Latency of status": false, "Latency of leave": false, "Time to admission": false}
+	for _, c := range charts {
+		if c["points"] == "0" || c["points"] == "" || c["drawn"] == "0" || c["width"] == "0" {
+			t.Errorf("chart %q has no data: %v", c["title"], c)
+		}
+		if _, ok := want[c["title"]]; ok {
+			want[c["title"]] = true
+		}
+	}
+	for title, seen := range want {
+		if !seen {
+			t.Errorf("no chart %q among %v", title, charts)
+		}
+	}
+	if !strings.Contains(verdict, "FAILED") || !strings.Contains(events, "CAPACITY VIOLATED") {
+		t.Fatalf("verdict %q, events %q: the page does not say the run failed on capacity", verdict, events)
+	}
+	if len(shot) < 10000 {
+		t.Fatalf("screenshot of %d bytes", len(shot))
+	}
+	out := os.Getenv("WRCTL_SCREENSHOT")
+	if out == "" {
+		out = filepath.Join(t.TempDir(), "report.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
