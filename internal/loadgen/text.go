@@ -24,7 +24,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "INTERRUPTED  the run was stopped early: the figures below are partial; %d open session(s) were left\n", r.Users.LeftAtStop)
 	}
 	fmt.Fprintf(&b, "scenario   %d users, %s, %d event(s), hold %s, abandon %g\n", sc.Users, arrivals, sc.Events, sc.Hold, sc.Abandon)
-	fmt.Fprintf(&b, "elapsed    %s, achieved join rate %.1f/s\n\n", r.Elapsed.Duration().Round(time.Millisecond), r.JoinRate)
+	fmt.Fprintf(&b, "elapsed    %s, achieved join rate %.1f/s", r.Elapsed.Duration().Round(time.Millisecond), r.JoinRate)
+	if r.Users.Admitted > 0 {
+		fmt.Fprintf(&b, ", %.1f requests per admitted user", float64(r.RequestCount())/float64(r.Users.Admitted))
+	}
+	b.WriteString("\n\n")
 
 	u := r.Users
 	fmt.Fprintf(&b, "users      scheduled %d  joined %d  admitted %d  left %d  abandoned %d\n", u.Scheduled, u.Joined, u.Admitted, u.Left, u.Abandoned)

@@ -122,6 +122,10 @@ func (r *Report) unmeasured(metric string) string {
 		if r.RequestCount() == 0 {
 			return "no requests were made"
 		}
+	case "requests_per_admitted":
+		if r.Users.Admitted == 0 {
+			return "nobody was admitted"
+		}
 	}
 	for _, p := range latencyPrefixes {
 		if q, ok := strings.CutPrefix(metric, p+"_"); ok && slices.Contains(quantiles, q) && r.latency(p).Count == 0 {
@@ -209,7 +213,7 @@ var latencyPrefixes = []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, 
 var numberMetrics = []string{
 	"errors", "error_rate", "requests", "capacity_violations", "inversions", "inversion_fraction",
 	"join_rate", "joined", "admitted", "failed_users", "late_arrivals", "dropped_arrivals",
-	"expired_waiting", "expired_active", "incomplete",
+	"expired_waiting", "expired_active", "incomplete", "requests_per_admitted",
 }
 
 func metricKind(name string) (kind, bool) {
@@ -253,6 +257,9 @@ func Metrics(r *Report) map[string]float64 {
 	}
 	if n := r.RequestCount(); n > 0 {
 		m["error_rate"] = float64(r.ErrorCount()) / float64(n)
+	}
+	if r.Users.Admitted > 0 {
+		m["requests_per_admitted"] = float64(r.RequestCount()) / float64(r.Users.Admitted)
 	}
 	add := func(prefix string, l Latency) {
 		m[prefix+"_min"] = float64(l.Min)

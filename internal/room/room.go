@@ -187,6 +187,22 @@ func PollInterval(preferred, waitingTTL time.Duration) time.Duration {
 	return max(d, time.Second)
 }
 
+// WaitingPollInterval is PollInterval adapted to where a WAITING session
+// stands: someone far back in line polls less often, so the polls per
+// admitted user fall as the line grows. With an estimated wait, a twentieth of
+// it; without one, the preferred interval stretched by the position (one
+// more interval per thousand ahead). Never under the preferred interval
+// and never over a third of the waiting TTL, so it stays alive.
+func WaitingPollInterval(preferred, waitingTTL time.Duration, position int64, perSecond float64) time.Duration {
+	d := preferred
+	if wait, ok := EstimatedWait(position, perSecond); ok {
+		d = max(d, wait/20)
+	} else if position > 1 {
+		d = preferred + preferred*time.Duration(min(position-1, 1_000_000))/1000
+	}
+	return PollInterval(d, waitingTTL)
+}
+
 // ActiveDeadline is when an ACTIVE session last seen at seen ends.
 func (p Policy) ActiveDeadline(activated, seen time.Time) time.Time {
 	hb := seen.Add(p.HeartbeatTTL)

@@ -121,6 +121,7 @@ type Server struct {
 	metrics *telemetry.Metrics
 	signer  *accesstoken.Signer
 	limiter *ipLimiter
+	tokens  *tokenCache
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
@@ -128,7 +129,8 @@ type Server struct {
 // New returns a server.
 func New(cfg Config, d Deps) *Server {
 	cfg.defaults()
-	s := &Server{cfg: cfg, st: d.Store, intake: d.Intake, q: d.Queue, signer: d.Signer, metrics: d.Metrics, log: d.Log, Now: time.Now}
+	s := &Server{cfg: cfg, st: d.Store, intake: d.Intake, q: d.Queue, signer: d.Signer, metrics: d.Metrics, log: d.Log, Now: time.Now,
+		tokens: newTokenCache(tokenCacheSize)}
 	if cfg.JoinRatePerIP > 0 {
 		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
 	}

@@ -237,18 +237,20 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 		h.Set("Location", api.SessionsPath+"/"+sess.ID)
 	}
 	if sess.Status == room.StatusWaiting {
-		h.Set("Retry-After", retryAfter(room.PollInterval(s.cfg.PollInterval, sess.WaitingTTL)))
+		h.Set("Retry-After", retryAfter(room.WaitingPollInterval(s.cfg.PollInterval, sess.WaitingTTL, sess.Position, sess.AdmissionRate)))
 	}
 	out := toAPI(sess)
 	if sess.Status == room.StatusActive {
 		// Issued at the store's time of the last change to the session, the
 		// same clock its expiry comes from: a replica whose own clock is
 		// skewed cannot mint a token that is not yet valid, or expired.
-		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
-		if s.cfg.TokenAudience != "" {
-			c.Audience = []string{s.cfg.TokenAudience}
-		}
-		tok, err := s.signer.Sign(c)
+		tok, err := s.tokens.get(sess, func() (string, error) {
+			c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
+			if s.cfg.TokenAudience != "" {
+				c.Audience = []string{s.cfg.TokenAudience}
+			}
+			return s.signer.Sign(c)
+		})
 		if err != nil {
 			s.log.Error("sign access token", "err", err)
 			unavailable(w, time.Second, "the access token could not be signed; try again")
