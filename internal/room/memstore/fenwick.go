@@ -9,6 +9,9 @@ package memstore
 type fenwick struct {
 	tree []int64 // tree[0] unused; len(tree)-1 is a power of two
 	base int64
+	// hi is the highest ticket ever added: the window never slides past
+	// it, since the next ticket, above hi, must still fall inside.
+	hi int64
 }
 
 // minSlide is the window size below which the tree never slides.
@@ -17,11 +20,12 @@ const minSlide = 1024
 // add adds d at ticket i, growing or sliding the window as needed.
 func (f *fenwick) add(i int64, d int64) {
 	f.grow(i - f.base)
+	f.hi = max(f.hi, i)
 	n := int64(len(f.tree) - 1)
 	for j := i - f.base; j <= n; j += j & -j {
 		f.tree[j] += d
 	}
-	if d < 0 && n >= minSlide && f.prefix(n/2) == 0 {
+	if d < 0 && n >= minSlide && f.base+n/2 <= f.hi && f.prefix(n/2) == 0 {
 		f.slide()
 	}
 }
