@@ -94,7 +94,12 @@ lint:
 	if ! diff -q go.mod /tmp/wrctl-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/wrctl-go.sum.bak >/dev/null; then \
 	  echo "go mod tidy changed go.mod/go.sum: commit the result"; exit 1; fi
 
+## bench: the hot paths of one hot event as ratios against floors measured in the
+## same run (tools/bench), then the Go micro-benchmarks. It prints; it asserts nothing.
 bench: tools redis
+	@echo ">> tools/bench: joins, polls, admissions, SQS calls per admitted user, memory per waiting session"
+	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) run ./tools/bench
+	@echo ">> go test -bench: store operations, HTTP join, 100k simulated users held"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: each fuzz target for FUZZTIME (their seed corpora also run in every go test).

@@ -105,6 +105,7 @@ Exit codes:
 	f.Float64VarP(&sc.Rate, "rate", "r", 0, "arrivals (joins) per second")
 	f.StringVarP(&o.stages, "stages", "s", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
 	f.DurationVarP(&sc.Duration, "duration", "d", 0, "cap on the whole run; arrivals not started by then are dropped and open sessions left (0: none)")
+	f.StringArrayVar(&o.metrics, "metrics", nil, "a replica's /metrics URL, repeatable, read before and after the run for the SQS requests it cost (default: the server's /metrics; 'none' skips it)")
 	f.StringVar(&o.capacity, "capacity", "", "capacity to audit against, whatever the server reports: N for every event, or EVENT=N,… (EVENT an id or eI)")
 
 	f.IntVar(&sc.Events, "events", 1, "spread users over this many events")
@@ -128,6 +129,7 @@ Exit codes:
 type loadOptions struct {
 	scenario                      loadgen.Config
 	stages, hold, shard, capacity string
+	metrics                       []string
 	report                        reportOptions
 	progress                      string
 	progressInterval              time.Duration
@@ -166,6 +168,13 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	})
 	if err != nil {
 		return err
+	}
+	switch {
+	case len(o.metrics) == 0:
+		cfg.MetricsURLs = []string{c.BaseURL() + "/metrics"}
+	case len(o.metrics) == 1 && o.metrics[0] == "none":
+	default:
+		cfg.MetricsURLs = o.metrics
 	}
 	runner, err := loadgen.New(cfg, c)
 	if err != nil {

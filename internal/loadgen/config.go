@@ -131,6 +131,9 @@ type Config struct {
 	// entry): the server's reported capacity, if it reports one.
 	Capacity      int
 	EventCapacity map[string]int
+	// MetricsURLs are the replicas' /metrics, read before and after the
+	// run for the SQS requests it cost. None: no SQS figure.
+	MetricsURLs []string
 }
 
 // ParseCapacity reads --capacity: N for every event, or EVENT=N,… where

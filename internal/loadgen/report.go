@@ -46,6 +46,9 @@ type Report struct {
 	Events     map[string]Event `json:"events"`
 	Audit      Audit            `json:"audit"`
 	Memory     Memory           `json:"memory"`
+	// SQS is what the run cost in SQS requests, when the replicas' metrics
+	// could be read before and after it.
+	SQS *SQSUsage `json:"sqs,omitempty"`
 	// Thresholds are the pass/fail checks of the run, as Check left them.
 	Thresholds []ThresholdResult `json:"thresholds"`
 	// Timeline is the run over time.
@@ -180,6 +183,34 @@ type Audit struct {
 	Pairs int64 `json:"pairs"`
 }
 
+// SQSUsage is the SQS requests the replicas made during the run (sends,
+// receives, deletes, visibility changes: every call, from their
+// wrctl_sqs_requests_total), per admitted user and priced.
+type SQSUsage struct {
+	Requests    float64 `json:"requests"`
+	PerAdmitted float64 `json:"perAdmitted"`
+	// DollarsPerMillionAdmitted prices them at SQS FIFO's $0.50 per
+	// million requests (before the free tier).
+	DollarsPerMillionAdmitted float64 `json:"dollarsPerMillionAdmitted"`
+	// Replicas is how many /metrics were read.
+	Replicas int `json:"replicas"`
+}
+
+// priceSQS fills in the SQS requests per admitted user and their price.
+func (r *Report) priceSQS() {
+	if r.SQS == nil {
+		return
+	}
+	r.SQS.PerAdmitted, r.SQS.DollarsPerMillionAdmitted = 0, 0
+	if r.Users.Admitted > 0 {
+		r.SQS.PerAdmitted = r.SQS.Requests / float64(r.Users.Admitted)
+		r.SQS.DollarsPerMillionAdmitted = r.SQS.PerAdmitted * FIFOPricePerMillion
+	}
+}
+
+// FIFOPricePerMillion is SQS FIFO's price per million requests, in dollars.
+const FIFOPricePerMillion = 0.50
+
 // Memory reports the generator's own footprint.
 type Memory struct {
 	BytesPerUser  int64 `json:"bytesPerUser"`
@@ -267,6 +298,7 @@ func (r *Report) finish(end int64) {
 	if s := r.LastJoinAt.Sub(r.StartedAt).Seconds(); s > 0 {
 		r.JoinRate = float64(r.Users.Joined) / s
 	}
+	r.priceSQS()
 	secs := r.Elapsed.Duration().Seconds()
 	overall := Endpoint{Status: map[string]int64{}, Errors: map[string]int64{}}
 	h := newHist()
@@ -355,6 +387,15 @@ func Merge(reports ...*Report) (*Report, error) {
 		u.Incomplete += r.Users.Incomplete
 		u.LeftAtStop += r.Users.LeftAtStop
 		out.Interrupted = out.Interrupted || r.Interrupted
+		if r.SQS != nil {
+			if out.SQS == nil {
+				out.SQS = &SQSUsage{}
+			}
+			// Shards of one run read the same replicas: the highest count is
+			// the run's, not their sum.
+			out.SQS.Requests = max(out.SQS.Requests, r.SQS.Requests)
+			out.SQS.Replicas = max(out.SQS.Replicas, r.SQS.Replicas)
+		}
 		timelines = append(timelines, r.Timeline)
 		u.LateArrivals += r.Users.LateArrivals
 		u.DroppedArrivals += r.Users.DroppedArrivals

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 // The endpoints a run measures.
@@ -203,6 +205,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
+	sqsBefore, sqsOK := r.scrapeSQS(ctx)
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -252,7 +255,38 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	r.readStats(ctx) // the final figures, before the run's own leaves
 	r.sample()
 	r.leaveOpen(ctx)
-	return r.report(), nil
+	rep := r.report()
+	if after, ok := r.scrapeSQS(ctx); ok && sqsOK {
+		rep.SQS = &SQSUsage{Requests: after - sqsBefore, Replicas: len(r.cfg.MetricsURLs)}
+		rep.priceSQS()
+	}
+	return rep, nil
+}
+
+// scrapeSQS sums the SQS requests the replicas have made so far, from
+// their /metrics; ok is false when any cannot be read.
+func (r *Runner) scrapeSQS(ctx context.Context) (sum float64, ok bool) {
+	if len(r.cfg.MetricsURLs) == 0 {
+		return 0, false
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, u := range r.cfg.MetricsURLs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return 0, false
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, false
+		}
+		n, found, err := telemetry.SumCounter(resp.Body, telemetry.SQSRequests)
+		resp.Body.Close()
+		if err != nil || !found || resp.StatusCode != http.StatusOK {
+			return 0, false
+		}
+		sum += n
+	}
+	return sum, true
 }
 
 // leaveOpen leaves the sessions of the users the run cut short, and of

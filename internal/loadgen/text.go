@@ -109,6 +109,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	case !r.Audit.ServerStatsAvailable:
 		b.WriteString("; server stats unavailable: capacity audited from the users' own count against --capacity")
 	}
+	if q := r.SQS; q != nil {
+		fmt.Fprintf(&b, "\nsqs        %.0f requests from %d replica(s), %.2f per admitted user: $%.2f per million admitted users at $%.2f per million FIFO requests",
+			q.Requests, q.Replicas, q.PerAdmitted, q.DollarsPerMillionAdmitted, FIFOPricePerMillion)
+	}
 	fmt.Fprintf(&b, "\nmemory     %d bytes per simulated user, peak heap %.1f MiB\n", r.Memory.BytesPerUser, float64(r.Memory.PeakHeapBytes)/(1<<20))
 	if len(r.Thresholds) > 0 {
 		b.WriteString("\nthresholds\n")

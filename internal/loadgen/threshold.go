@@ -126,6 +126,13 @@ func (r *Report) unmeasured(metric string) string {
 		if r.Users.Admitted == 0 {
 			return "nobody was admitted"
 		}
+	case "sqs_requests_per_admitted":
+		if r.SQS == nil {
+			return "the replicas' /metrics could not be read (--metrics)"
+		}
+		if r.Users.Admitted == 0 {
+			return "nobody was admitted"
+		}
 	}
 	for _, p := range latencyPrefixes {
 		if q, ok := strings.CutPrefix(metric, p+"_"); ok && slices.Contains(quantiles, q) && r.latency(p).Count == 0 {
@@ -213,7 +220,7 @@ var latencyPrefixes = []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, 
 var numberMetrics = []string{
 	"errors", "error_rate", "requests", "capacity_violations", "inversions", "inversion_fraction",
 	"join_rate", "joined", "admitted", "failed_users", "late_arrivals", "dropped_arrivals",
-	"expired_waiting", "expired_active", "incomplete", "requests_per_admitted",
+	"expired_waiting", "expired_active", "incomplete", "requests_per_admitted", "sqs_requests_per_admitted",
 }
 
 func metricKind(name string) (kind, bool) {
@@ -260,6 +267,9 @@ func Metrics(r *Report) map[string]float64 {
 	}
 	if r.Users.Admitted > 0 {
 		m["requests_per_admitted"] = float64(r.RequestCount()) / float64(r.Users.Admitted)
+	}
+	if r.SQS != nil {
+		m["sqs_requests_per_admitted"] = r.SQS.PerAdmitted
 	}
 	add := func(prefix string, l Latency) {
 		m[prefix+"_min"] = float64(l.Min)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wrctl/wrctl/internal/room"
@@ -59,6 +60,10 @@ type Store struct {
 	keep     room.Retention
 	indexTTL time.Duration
 	clock    room.Clock
+
+	// events caches session id → event id, which never changes, so a
+	// status poll is one round trip (the event's script) instead of two.
+	events *lru.Cache[string, cachedEvent]
 
 	ps     *redis.PubSub
 	freed  chan string
@@ -105,6 +110,7 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		freed:    make(chan string, 1024),
 		closed:   make(chan struct{}),
 	}
+	s.events, _ = lru.New[string, cachedEvent](eventCacheSize) // errors only on a size <= 0
 	s.ps = rdb.Subscribe(ctx, s.channel)
 	if _, err := s.ps.Receive(ctx); err != nil { // the subscription is live before New returns
 		s.ps.Close()
@@ -167,15 +173,36 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, extra
 
 // eventOf finds a session's event through the index, renewing it.
 func (s *Store) eventOf(ctx context.Context, id string) (string, error) {
+	if c, ok := s.events.Get(id); ok && time.Since(c.at) < indexRefresh {
+		return c.event, nil
+	}
+	// Read through: this also renews the index's TTL, so a session that
+	// only polls keeps it.
 	ev, err := s.rdb.GetEx(ctx, s.indexKey(id), s.indexTTL).Result()
 	if errors.Is(err, redis.Nil) {
+		s.events.Remove(id)
 		return "", room.ErrNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("redis: look up session: %w", err)
 	}
+	s.events.Add(id, cachedEvent{event: ev, at: time.Now()})
 	return ev, nil
 }
+
+// cachedEvent is a session's event as read from the index, and when.
+type cachedEvent struct {
+	event string
+	at    time.Time
+}
+
+const (
+	// eventCacheSize bounds the cache: some 100 bytes an entry.
+	eventCacheSize = 200_000
+	// indexRefresh is how long a cached lookup stands before the index is
+	// read (and its TTL renewed) again: well within indexIdle.
+	indexRefresh = indexIdle / 4
+)
 
 // Join implements room.Store.
 func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, bool, error) {

@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,5 +216,57 @@ func TestSweepVisitsOnlyLiveEvents(t *testing.T) {
 		if ttl, _ := c.PTTL(ctx, k).Result(); ttl < 0 {
 			t.Fatalf("key %s has no TTL (%v): it would stay for ever", k, ttl)
 		}
+	}
+}
+
+// TestAStatusPollIsOneRoundTrip counts the commands Redis processes for
+// polls of a known session: the session's event is cached, so each poll
+// is the event's script alone.
+func TestAStatusPollIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	st := open(t, redisstore.Config{Addrs: []string{srv.Addr}}, room.StaticPolicies{Default: roomtest.Policy})
+	ctx := context.Background()
+	s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "U1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Touch(ctx, s.ID); err != nil { // the first poll reads the index
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rc.Close()
+	// calls reads how often Redis ran each command (commandstats; the
+	// commands a script runs inside are counted too, under their names).
+	calls := func() map[string]int64 {
+		info, err := rc.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, line := range strings.Split(info, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+			if !ok {
+				continue
+			}
+			n, _ := strconv.ParseInt(strings.Split(rest, ",")[0], 10, 64)
+			out[strings.TrimPrefix(name, "cmdstat_")] = n
+		}
+		return out
+	}
+	before := calls()
+	const polls = 20
+	for range polls {
+		if _, err := st.Touch(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := calls()
+	scripts := after["evalsha"] + after["eval"] - before["evalsha"] - before["eval"]
+	if scripts != polls || after["getex"] != before["getex"] {
+		t.Fatalf("%d polls: %d scripts, getex %d → %d: want one script each and no index lookup", polls, scripts, before["getex"], after["getex"])
+	}
+	if _, err := st.Leave(ctx, s.ID); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,579 @@
+// Command bench measures wrctl's hot paths for one hot event on this
+// machine and prints each figure beside a floor measured in the same run
+// (a bare net/http handler, raw SQS calls on the same emulator, the memory
+// path), as a ratio: the machine is shared and noisy, so only ratios
+// compare across runs. It is `make bench`; it prints, it asserts nothing.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
+	"github.com/wrctl/wrctl/internal/redistest"
+	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/room/memstore"
+	"github.com/wrctl/wrctl/internal/room/redisstore"
+	"github.com/wrctl/wrctl/internal/sqstest"
+	"github.com/wrctl/wrctl/internal/telemetry"
+)
+
+var (
+	dur      = flag.Duration("duration", 3*time.Second, "how long each throughput figure is measured")
+	conns    = flag.Int("conns", 64, "concurrent clients (as wrk -c)")
+	drainN   = flag.Int("admissions", 3000, "joins piled up for the admission figure")
+	memUsers = flag.Int("memory-sessions", 1_000_000, "WAITING sessions for the memory-store footprint")
+	redisN   = flag.Int("redis-sessions", 100_000, "WAITING sessions for the Redis footprint")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// row is one printed figure.
+type row struct {
+	name, value, floor, ratio, goal string
+}
+
+var rows []row
+
+func report(name string, v float64, unit string, floorName string, floor float64, goal string) {
+	r := row{name: name, value: fmt.Sprintf("%.0f %s", v, unit), goal: goal}
+	if floor > 0 {
+		r.floor = fmt.Sprintf("%s %.0f %s", floorName, floor, unit)
+		r.ratio = fmt.Sprintf("%.2f×", v/floor)
+	}
+	rows = append(rows, r)
+	fmt.Fprintf(os.Stderr, "   %s: %s (%s) %s\n", name, r.value, r.floor, r.ratio)
+}
+
+func run() error {
+	ctx := context.Background()
+	fmt.Fprintf(os.Stderr, ">> bench on %d CPUs, %s, %d clients, %s per figure\n", runtime.NumCPU(), runtime.Version(), *conns, *dur)
+	emu, err := sqstest.Start()
+	if err != nil {
+		return fmt.Errorf("start the SQS emulator (make tools installs it): %w", err)
+	}
+	defer emu.Stop()
+	dir, err := os.MkdirTemp("", "wrctl-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	rs, err := redistest.Start(dir)
+	if err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	defer rs.Stop()
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, IdleConnTimeout: time.Minute}}
+
+	// Floors.
+	bare, err := bareHandler(hc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> floor: bare net/http handler %.0f req/s\n", bare)
+	rawSend, err := rawSendMessage(ctx, emu)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> floor: raw unbatched SendMessage %.0f msg/s\n", rawSend)
+	rawDrain, err := rawOneGroupDrain(ctx, emu)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> floor: raw drain of one message group %.0f msg/s\n", rawDrain)
+
+	// Joins.
+	memJoin, err := measureJoins(ctx, hc, roomOn{}, "mem")
+	if err != nil {
+		return err
+	}
+	report("join, memory store + memory queue", memJoin, "/s", "", 0, "the memory path")
+	prodJoin, err := measureJoins(ctx, hc, roomOn{emu: emu, redis: rs}, "prod")
+	if err != nil {
+		return err
+	}
+	report("join, Redis store + SQS emulator", prodJoin, "/s", "memory path", memJoin, "≥ 0.5×")
+	msqsJoin, err := measureJoins(ctx, hc, roomOn{emu: emu}, "msqs")
+	if err != nil {
+		return err
+	}
+	report("join, memory store + SQS emulator", msqsJoin, "/s", "raw SendMessage", rawSend, "≥ 2×")
+
+	// Status polls.
+	for _, c := range []struct {
+		name   string
+		on     roomOn
+		active bool
+		goal   string
+	}{
+		{"status poll WAITING, memory store", roomOn{}, false, "≥ 0.8×"},
+		{"status poll ACTIVE, memory store", roomOn{}, true, "≥ 0.8×"},
+		{"status poll WAITING, Redis store", roomOn{redis: rs}, false, "≥ 1.2× the 5,730/s of the issue's run"},
+	} {
+		v, err := measurePolls(ctx, hc, c.on, c.active)
+		if err != nil {
+			return err
+		}
+		report(c.name, v, "/s", "bare handler", bare, c.goal)
+	}
+
+	// Admissions of one event, and what SQS costs per admitted user.
+	adm, perUser, err := measureAdmissions(ctx, hc, emu)
+	if err != nil {
+		return err
+	}
+	report("admissions of one event (memory store + SQS)", adm, "/s", "one-group drain", rawDrain, "≥ 5×")
+	rows = append(rows, row{name: "SQS requests per admitted user (join to admission)", value: fmt.Sprintf("%.2f", perUser),
+		ratio: fmt.Sprintf("$%.2f per million admitted", perUser*0.50), goal: "≤ 0.4 (FIFO: $0.50 per million requests)"})
+
+	// Memory.
+	perSession, err := memstoreFootprint(*memUsers)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{name: fmt.Sprintf("memory store, RSS per WAITING session (%d waiting)", *memUsers), value: fmt.Sprintf("%.0f B", perSession), goal: "≤ 1024 B"})
+	perRedis, err := redisFootprint(ctx, rs, *redisN)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{name: fmt.Sprintf("Redis used_memory per WAITING session (%d waiting)", *redisN), value: fmt.Sprintf("%.0f B", perRedis), goal: "≤ 300 B"})
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "figure\tmeasured\tfloor (same run)\tratio\tgoal\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.name, r.value, r.floor, r.ratio, r.goal)
+	}
+	return tw.Flush()
+}
+
+// hammer runs conns clients calling fn in a loop for the duration, after a
+// short warm-up, and returns calls per second.
+func hammer(fn func(worker int, i int64) error) (float64, error) {
+	var n atomic.Int64
+	var firstErr atomic.Value
+	var counting atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range *conns {
+		wg.Go(func() {
+			for i := int64(0); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := fn(w, i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				if counting.Load() {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	<-time.After(*dur / 6) // warm-up: connections open, caches fill
+	counting.Store(true)
+	start := time.Now()
+	<-time.After(*dur)
+	counting.Store(false)
+	elapsed := time.Since(start)
+	close(stop)
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok && n.Load() == 0 {
+		return 0, err
+	}
+	return float64(n.Load()) / elapsed.Seconds(), nil
+}
+
+func get(hc *http.Client, url string) error {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// bareHandler is the floor of every HTTP figure: net/http answering a
+// small JSON body, on the same loopback.
+func bareHandler(hc *http.Client) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"sessionId":"0123456789abcdef0123456789abcdef","status":"WAITING","position":1}`)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/"
+	return hammer(func(int, int64) error { return get(hc, url) })
+}
+
+// rawSendMessage is unbatched SendMessage calls of one event's group on
+// the emulator: the floor of a join that sends its own message.
+func rawSendMessage(ctx context.Context, emu *sqstest.Emulator) (float64, error) {
+	c := emu.Client()
+	url, err := newQueue(ctx, emu, "raw-send")
+	if err != nil {
+		return 0, err
+	}
+	return hammer(func(w int, i int64) error {
+		_, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(`{"v":1}`),
+			MessageGroupId: aws.String("E1"), MessageDeduplicationId: aws.String(fmt.Sprintf("%d-%d", w, i))})
+		return err
+	})
+}
+
+// rawOneGroupDrain is one consumer receiving 10 and deleting them in a
+// batch from one message group: the floor of admission bound to a group.
+func rawOneGroupDrain(ctx context.Context, emu *sqstest.Emulator) (float64, error) {
+	c := emu.Client()
+	url, err := newQueue(ctx, emu, "raw-drain")
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < *drainN; i += 10 {
+		var entries []types.SendMessageBatchRequestEntry
+		for j := range 10 {
+			id := strconv.Itoa(i + j)
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String("m" + id), MessageBody: aws.String(`{"v":1}`),
+				MessageGroupId: aws.String("E1"), MessageDeduplicationId: aws.String(id)})
+		}
+		if _, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries}); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	got := 0
+	for got < *drainN {
+		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			return 0, err
+		}
+		var del []types.DeleteMessageBatchRequestEntry
+		for i, m := range out.Messages {
+			del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+		}
+		if len(del) > 0 {
+			if _, err := c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: del}); err != nil {
+				return 0, err
+			}
+		}
+		got += len(del)
+	}
+	return float64(got) / time.Since(start).Seconds(), nil
+}
+
+var queueSeq atomic.Int64
+
+func newQueue(ctx context.Context, emu *sqstest.Emulator, base string) (string, error) {
+	name := fmt.Sprintf("bench-%s-%d-%d.fifo", base, os.Getpid(), queueSeq.Add(1))
+	q, err := sqsqueue.Create(ctx, emu.Client(), sqsqueue.CreateOptions{Name: name, FIFO: true, MaxReceiveCount: 10,
+		VisibilityTimeout: 30 * time.Second, Retention: time.Hour, HighThroughput: true})
+	if err != nil {
+		return "", err
+	}
+	return q.URL, nil
+}
+
+// roomOn says what a room under test runs on: nil fields are the embedded
+// memory queue and store.
+type roomOn struct {
+	emu   *sqstest.Emulator
+	redis *redistest.Server
+}
+
+var prefixSeq atomic.Int64
+
+func startRoom(ctx context.Context, on roomOn, policy room.Policy, granterOn bool) (*app.App, func(), error) {
+	cfg := app.Config{
+		Addr:      "127.0.0.1:0",
+		Policies:  room.StaticPolicies{Default: policy},
+		Granter:   granter.Config{},
+		NoGranter: !granterOn,
+		Log:       slog.New(slog.DiscardHandler),
+	}
+	if on.emu != nil {
+		url, err := newQueue(ctx, on.emu, "room")
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.SQS = &app.SQSConfig{Client: sqsqueue.ClientConfig{Region: sqstest.Region, Endpoint: on.emu.URL, QueueURL: url}, URL: url}
+	}
+	if on.redis != nil {
+		cfg.Redis = &redisstore.Config{Addrs: []string{on.redis.Addr}, Prefix: fmt.Sprintf("bench%d", prefixSeq.Add(1))}
+	}
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(rctx) }()
+	return a, func() { cancel(); <-done }, nil
+}
+
+var benchPolicy = room.Policy{Capacity: 1_000_000, HeartbeatTTL: 10 * time.Minute, WaitingTTL: 10 * time.Minute, MaxActive: time.Hour}
+
+func join(hc *http.Client, base, event, user string) (api.Session, error) {
+	req, _ := http.NewRequest(http.MethodPost, base+api.SessionsPath, strings.NewReader(`{"eventId":"`+event+`","userId":"`+user+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", user)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return api.Session{}, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return api.Session{}, fmt.Errorf("join: %d %s", resp.StatusCode, body)
+	}
+	var s api.Session
+	return s, json.Unmarshal(body, &s)
+}
+
+// measureJoins is joins of one hot event per second (the granter off: the
+// join path alone).
+func measureJoins(ctx context.Context, hc *http.Client, on roomOn, tag string) (float64, error) {
+	a, stop, err := startRoom(ctx, on, benchPolicy, false)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	return hammer(func(w int, i int64) error {
+		_, err := join(hc, a.URL(), "HOT", fmt.Sprintf("%s-%d-%d", tag, w, i))
+		return err
+	})
+}
+
+// measurePolls is status polls per second of 1,000 sessions of one event,
+// WAITING (the event paused) or ACTIVE.
+func measurePolls(ctx context.Context, hc *http.Client, on roomOn, active bool) (float64, error) {
+	a, stop, err := startRoom(ctx, on, benchPolicy, active)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	if !active {
+		if err := a.Store().PutSettings(ctx, "HOT", room.Settings{Paused: true}); err != nil {
+			return 0, err
+		}
+	}
+	var ids []string
+	for i := range 1000 {
+		s, err := join(hc, a.URL(), "HOT", "poll-"+strconv.Itoa(i))
+		if err != nil {
+			return 0, err
+		}
+		ids = append(ids, s.SessionID)
+	}
+	want := room.StatusWaiting
+	if active {
+		want = room.StatusActive
+		deadline := time.Now().Add(time.Minute)
+		for {
+			st, err := a.Store().Stats(ctx, "HOT")
+			if err != nil {
+				return 0, err
+			}
+			if st.Active == int64(len(ids)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("only %d of %d admitted", st.Active, len(ids))
+			}
+			<-time.After(20 * time.Millisecond)
+		}
+	}
+	if s, err := a.Store().Get(ctx, ids[0]); err != nil || s.Status != want {
+		return 0, fmt.Errorf("sessions are %s, want %s (%v)", s.Status, want, err)
+	}
+	return hammer(func(w int, i int64) error {
+		return get(hc, a.URL()+api.SessionsPath+"/"+ids[(int64(w)*7919+i)%int64(len(ids))])
+	})
+}
+
+// measureAdmissions piles joins up in one paused event, resumes it and
+// times the admissions; it also reads the app's SQS calls from /metrics.
+func measureAdmissions(ctx context.Context, hc *http.Client, emu *sqstest.Emulator) (perSecond, sqsPerUser float64, err error) {
+	a, stop, err := startRoom(ctx, roomOn{emu: emu}, benchPolicy, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stop()
+	if err := a.Store().PutSettings(ctx, "HOT", room.Settings{Paused: true}); err != nil {
+		return 0, 0, err
+	}
+	n := *drainN
+	var wg sync.WaitGroup
+	var jerr atomic.Value
+	next := atomic.Int64{}
+	for range *conns {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				if _, err := join(hc, a.URL(), "HOT", "adm-"+strconv.FormatInt(i, 10)); err != nil {
+					jerr.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := jerr.Load().(error); ok {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := a.Store().PutSettings(ctx, "HOT", room.Settings{}); err != nil {
+		return 0, 0, err
+	}
+	deadline := start.Add(5 * time.Minute)
+	for {
+		st, err := a.Store().Stats(ctx, "HOT")
+		if err != nil {
+			return 0, 0, err
+		}
+		if st.Admitted >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("admitted %d of %d in 5 minutes", st.Admitted, n)
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	perSecond = float64(n) / time.Since(start).Seconds()
+	calls, err := sqsCalls(hc, a.URL())
+	if err != nil {
+		return 0, 0, err
+	}
+	return perSecond, calls / float64(n), nil
+}
+
+// sqsCalls sums the app's queue calls from its /metrics.
+func sqsCalls(hc *http.Client, base string) (float64, error) {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sum, found, err := telemetry.SumCounter(resp.Body, telemetry.SQSRequests)
+	if err == nil && !found {
+		err = errors.New("no " + telemetry.SQSRequests + " in /metrics")
+	}
+	return sum, err
+}
+
+// memstoreFootprint is the resident memory per WAITING session of n in the
+// memory store, from the process's RSS.
+func memstoreFootprint(n int) (float64, error) {
+	ctx := context.Background()
+	st := memstore.New(memstore.Config{}, room.StaticPolicies{Default: benchPolicy})
+	defer st.Close()
+	runtime.GC()
+	before := rss()
+	for i := range n {
+		if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "HOT", UserID: "u" + strconv.Itoa(i), Key: "k" + strconv.Itoa(i)}); err != nil {
+			return 0, err
+		}
+	}
+	runtime.GC()
+	after := rss()
+	runtime.KeepAlive(st)
+	return float64(after-before) / float64(n), nil
+}
+
+// rss is the process's resident set in bytes, from /proc/self/statm.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// redisFootprint is Redis used_memory per WAITING session of n.
+func redisFootprint(ctx context.Context, rs *redistest.Server, n int) (float64, error) {
+	st, err := redisstore.New(ctx, redisstore.Config{Addrs: []string{rs.Addr}, Prefix: "benchmem"}, room.StaticPolicies{Default: benchPolicy})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rc.Close()
+	before, err := usedMemory(ctx, rc)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	var jerr atomic.Value
+	for range *conns {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				id := strconv.FormatInt(i, 10)
+				if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "HOT", UserID: "u" + id, Key: "k" + id}); err != nil {
+					jerr.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := jerr.Load().(error); ok {
+		return 0, err
+	}
+	after, err := usedMemory(ctx, rc)
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / float64(n), nil
+}
+
+func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {
+	info, err := rc.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no used_memory in INFO memory")
+}
