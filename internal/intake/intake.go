@@ -53,25 +53,26 @@ func New(st Store, sender Sender) *Service { return &Service{st: st, sender: sen
 // runs to the end whatever ctx says about the caller (use a context that is
 // not cancelled with the request): the store and the queue must agree.
 func (s *Service) Join(ctx context.Context, req room.JoinRequest) (sess room.Session, created bool, err error) {
-	ticket, err := s.sender.Enqueue(req.EventID, func() (queue.Outgoing, bool, error) {
-		var err error
-		sess, created, err = s.st.Join(ctx, req)
-		if err != nil || sess.Enqueued || sess.Status != room.StatusWaiting {
-			return queue.Outgoing{}, false, err
-		}
-		// A new session, or one whose earlier send never completed: the
-		// dedup id (the session id) keeps a resend from doubling it.
-		return queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq}), true, nil
-	})
+	// The store call runs outside any sender lane: admission follows the
+	// store's tickets, not the queue's order, so joins of one event need
+	// not wait for each other's sends.
+	sess, created, err = s.st.Join(ctx, req)
 	switch {
 	case errors.Is(err, room.ErrLineFull), errors.Is(err, room.ErrAlreadyJoined):
 		return room.Session{}, false, err
 	case err != nil:
 		return room.Session{}, false, fmt.Errorf("%w: %w", ErrStore, err)
-	case ticket == nil:
+	case sess.Enqueued || sess.Status != room.StatusWaiting:
 		return sess, created, nil // the place it already holds, message and all
 	}
-	if err := ticket.Wait(); err != nil {
+	// A new session, or one whose earlier send never completed: the dedup
+	// id (the session id) keeps a resend from doubling it.
+	out := queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq})
+	ticket, err := s.sender.Enqueue(out.GroupID, func() (queue.Outgoing, bool, error) { return out, true, nil })
+	if err == nil {
+		err = ticket.Wait()
+	}
+	if err != nil {
 		if created {
 			if aerr := s.st.Abort(ctx, sess.EventID, sess.ID); aerr != nil {
 				err = errors.Join(err, fmt.Errorf("abort the session: %w", aerr))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -54,9 +55,28 @@ type Outgoing struct {
 	DedupID string
 }
 
-// OutgoingFor returns the message for a session: group = event, dedup = session.
+// GroupsPerEvent is how many FIFO message groups an event's wake-ups are
+// spread over. A message is a wake-up for its event, and the store admits
+// in ticket order whatever order messages arrive in, so the groups do not
+// carry fairness; they lift the ceilings of one group: a receive returns a
+// group's messages only once its earlier ones are deleted, and SQS allows
+// one group about 300 calls a second. With 8 groups one event can be
+// drained by 8 receivers at once. On real SQS a FIFO queue in high
+// throughput mode takes 3,000 batched messages a second per partition
+// (more with more partitions), so 8 groups are far from its limit; when
+// SQS throttles, a send fails (the join answers 503 with Retry-After) and
+// a receive backs off, doubling up to 10s.
+const GroupsPerEvent = 8
+
+// GroupFor is the message group of an event's ticket seq.
+func GroupFor(eventID string, seq int64) string {
+	return eventID + "#" + strconv.FormatInt(((seq%GroupsPerEvent)+GroupsPerEvent)%GroupsPerEvent, 10)
+}
+
+// OutgoingFor returns the message for a session: group = one of its
+// event's groups, dedup = session.
 func OutgoingFor(b Body) Outgoing {
-	return Outgoing{Body: b, GroupID: b.EventID, DedupID: b.SessionID}
+	return Outgoing{Body: b, GroupID: GroupFor(b.EventID, b.Seq), DedupID: b.SessionID}
 }
 
 // Message is a received message.

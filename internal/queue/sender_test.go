@@ -53,7 +53,7 @@ func TestSenderKeepsGroupOrderAndBatches(t *testing.T) {
 					n := seq[group]
 					seqMu.Unlock()
 					b := queue.Body{V: queue.BodyVersion, SessionID: fmt.Sprintf("%s-%d", group, n), EventID: group, Seq: n}
-					return queue.OutgoingFor(b), true, nil
+					return queue.Outgoing{Body: b, GroupID: group, DedupID: b.SessionID}, true, nil
 				})
 				if err != nil {
 					t.Error(err)

@@ -281,8 +281,10 @@ func rawOneGroupDrain(ctx context.Context, emu *sqstest.Emulator) (float64, erro
 		}
 	}
 	start := time.Now()
-	got := 0
+	got, receives := 0, 0
+	defer func() { fmt.Fprintf(os.Stderr, "      raw drain: %d messages in %d receives\n", got, receives) }()
 	for got < *drainN {
+		receives++
 		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
 			return 0, err
@@ -477,6 +479,15 @@ func measureAdmissions(ctx context.Context, hc *http.Client, emu *sqstest.Emulat
 		<-time.After(10 * time.Millisecond)
 	}
 	perSecond = float64(n) / time.Since(start).Seconds()
+	if resp, err := hc.Get(a.URL() + "/metrics"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, telemetry.SQSRequests+"{") {
+				fmt.Fprintln(os.Stderr, "     ", line)
+			}
+		}
+	}
 	calls, err := sqsCalls(hc, a.URL())
 	if err != nil {
 		return 0, 0, err

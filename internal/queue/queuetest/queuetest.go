@@ -217,8 +217,10 @@ func RunDeadLetter(t *testing.T, newQueue NewRedrivenQueue) {
 func msgs(event string, from, to int64) []queue.Outgoing {
 	var out []queue.Outgoing
 	for i := from; i <= to; i++ {
+		// One group per event here: these cases are about a group's order
+		// and locking, whatever groups wrctl spreads an event over.
 		b := queue.Body{V: queue.BodyVersion, SessionID: fmt.Sprintf("%s-%d", event, i), EventID: event, Seq: i}
-		out = append(out, queue.OutgoingFor(b))
+		out = append(out, queue.Outgoing{Body: b, GroupID: event, DedupID: b.SessionID})
 	}
 	return out
 }
