@@ -153,22 +153,27 @@ func (s *Store) dueKey() string { return s.prefix + ":due" }
 
 // run runs a script on an event.
 func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, extra ...any) (any, error) {
+	keys, args := s.scriptArgs(eventID, extra...)
+	v, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// scriptArgs are the keys and arguments every script of an event takes.
+func (s *Store) scriptArgs(eventID string, extra ...any) ([]string, []any) {
 	p := s.policies.Policy(eventID)
 	base := s.base(eventID)
 	now := ""
 	if s.clock != nil {
 		now = strconv.FormatInt(s.clock().UnixMilli(), 10)
 	}
-	args := append([]any{
+	return []string{base + ":meta"}, append([]any{
 		base, now, s.keep.Ended.Milliseconds(), p.HeartbeatTTL.Milliseconds(), p.WaitingTTL.Milliseconds(),
 		p.MaxActive.Milliseconds(), s.channel, eventID, p.Capacity, p.MaxWaiting,
 		s.keep.EnqueueGrace.Milliseconds(), s.keep.Event.Milliseconds(),
 	}, extra...)
-	v, err := sc.Run(ctx, s.rdb, []string{base + ":meta"}, args...).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	return v, err
 }
 
 // eventOf finds a session's event through the index, renewing it.
@@ -207,25 +212,34 @@ const (
 // Join implements room.Store.
 func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, bool, error) {
 	id := room.NewSessionID()
-	// The index and the event's entry in the due set go first: if the script
-	// then fails they point at nothing, which is harmless (the sweep drops
-	// an event with nothing in it), and nothing half-made is visible.
-	pipe := s.rdb.Pipeline()
-	pipe.Set(ctx, s.indexKey(id), req.EventID, s.indexTTL)
-	pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
-	if _, err := pipe.Exec(ctx); err != nil {
-		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
-	}
 	trusted := "0"
 	if req.Trusted {
 		trusted = "1"
 	}
-	// go-redis may run the script twice when a reply is lost: the second
-	// run finds the session the first created under this id and answers
-	// it as created, so the index stays.
-	v, err := s.run(ctx, joinScript, req.EventID, id, req.UserID, room.HashKey(req.Key), trusted)
+	// One round trip: the index, the event's entry in the due set and the
+	// join script go in one pipeline. Nobody can look the session up before
+	// the reply names it, so their order does not matter; if the index
+	// cannot be written, the session is taken back. go-redis may send the
+	// pipeline twice when a reply is lost: the second run of the script
+	// finds the session the first created under this id and answers it as
+	// created, and the other two commands are idempotent.
+	keys, args := s.scriptArgs(req.EventID, id, req.UserID, room.HashKey(req.Key), trusted)
+	pipe := s.rdb.Pipeline()
+	index := pipe.Set(ctx, s.indexKey(id), req.EventID, s.indexTTL)
+	pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
+	script := joinScript.EvalSha(ctx, pipe, keys, args...)
+	pipe.Exec(ctx) // each command's own error is read below
+	v, err := script.Result()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		v, err = s.run(ctx, joinScript, req.EventID, id, req.UserID, room.HashKey(req.Key), trusted) // loads it
+	}
 	if err != nil {
 		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
+	}
+	if err := index.Err(); err != nil {
+		// The session exists without its index: take it back.
+		s.run(ctx, abortScript, req.EventID, id)
+		return room.Session{}, false, fmt.Errorf("redis: join: index: %w", err)
 	}
 	r, ok := v.([]any)
 	if ok && len(r) == 1 {

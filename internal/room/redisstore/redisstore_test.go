@@ -270,3 +270,28 @@ func TestAStatusPollIsOneRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJoinAfterScriptFlush: a join is one pipelined round trip with the
+// script by its hash; a Redis that lost its scripts (a restart, a
+// failover, SCRIPT FLUSH) gets it loaded again.
+func TestJoinAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	st := open(t, redisstore.Config{Addrs: []string{srv.Addr}}, room.StaticPolicies{Default: roomtest.Policy})
+	ctx := context.Background()
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rc.Close()
+	for i := range 3 {
+		if err := rc.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		s, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: fmt.Sprint("U", i)})
+		if err != nil || !created {
+			t.Fatalf("join %d after SCRIPT FLUSH: %v (created %v)", i, err, created)
+		}
+		got, err := st.Get(ctx, s.ID)
+		if err != nil || got.ID != s.ID || got.Position != int64(i+1) {
+			t.Fatalf("the session of join %d: %+v, %v", i, got, err)
+		}
+	}
+}
