@@ -35,9 +35,9 @@ type Store interface {
 	Abort(ctx context.Context, eventID, id string) error
 }
 
-// Sender batches messages per event; *queue.Sender is one.
+// Sender batches messages; *queue.Sender is one.
 type Sender interface {
-	Enqueue(group string, prepare func() (queue.Outgoing, bool, error)) (*queue.Ticket, error)
+	Enqueue(out queue.Outgoing) (*queue.Ticket, error)
 }
 
 // Service takes joins.
@@ -53,9 +53,9 @@ func New(st Store, sender Sender) *Service { return &Service{st: st, sender: sen
 // runs to the end whatever ctx says about the caller (use a context that is
 // not cancelled with the request): the store and the queue must agree.
 func (s *Service) Join(ctx context.Context, req room.JoinRequest) (sess room.Session, created bool, err error) {
-	// The store call runs outside any sender lane: admission follows the
-	// store's tickets, not the queue's order, so joins of one event need
-	// not wait for each other's sends.
+	// The store call comes first and waits for no send: admission follows
+	// the store's tickets, not the queue's order, so joins of one event
+	// need not wait for each other.
 	sess, created, err = s.st.Join(ctx, req)
 	switch {
 	case errors.Is(err, room.ErrLineFull), errors.Is(err, room.ErrAlreadyJoined):
@@ -68,7 +68,7 @@ func (s *Service) Join(ctx context.Context, req room.JoinRequest) (sess room.Ses
 	// A new session, or one whose earlier send never completed: the dedup
 	// id (the session id) keeps a resend from doubling it.
 	out := queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq})
-	ticket, err := s.sender.Enqueue(out.GroupID, func() (queue.Outgoing, bool, error) { return out, true, nil })
+	ticket, err := s.sender.Enqueue(out)
 	if err == nil {
 		err = ticket.Wait()
 	}

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"sync"
 	"time"
 )
@@ -13,29 +12,26 @@ var ErrSenderClosed = errors.New("queue sender closed")
 
 // SenderConfig tunes a Sender.
 type SenderConfig struct {
-	// Lanes is how many batches may be in flight at once; messages of one
-	// group always share a lane, so their order is kept. Default 8.
+	// Lanes is how many batches may be in flight at once. Default 8.
 	Lanes int
 	// Timeout bounds one send request, retries included. Default 10s.
 	Timeout time.Duration
 }
 
-// Sender batches messages into requests of up to MaxBatch, keeping the
-// order of each message group: SQS bills and throttles per request, and a
-// FIFO queue keeps the order messages of one group were sent in.
+// Sender batches messages into requests of up to MaxBatch: SQS bills and
+// throttles per request. A batch goes at once when no other is in flight
+// (a lone join waits for nobody); while batches are in flight, the next
+// one goes when it is full or when one comes back, so under load requests
+// carry full batches, up to Lanes at a time. Messages are wake-ups (the
+// store, not the queue, orders admission), so no order is kept.
 type Sender struct {
-	q     Queue
-	cfg   SenderConfig
-	lanes []*lane
-	wg    sync.WaitGroup
-	once  sync.Once
-}
-
-type lane struct {
-	mu      sync.Mutex
-	pending []*Ticket
-	closed  bool
-	wake    chan struct{}
+	q        Queue
+	cfg      SenderConfig
+	mu       sync.Mutex
+	pending  []*Ticket
+	inflight int
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // Ticket is one message handed to a Sender.
@@ -51,7 +47,7 @@ func (t *Ticket) Wait() error {
 	return t.err
 }
 
-// NewSender starts a sender on q; Close stops it.
+// NewSender returns a sender on q; Close sends what is pending and stops.
 func NewSender(q Queue, cfg SenderConfig) *Sender {
 	if cfg.Lanes <= 0 {
 		cfg.Lanes = 8
@@ -59,60 +55,36 @@ func NewSender(q Queue, cfg SenderConfig) *Sender {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	s := &Sender{q: q, cfg: cfg}
-	for range cfg.Lanes {
-		l := &lane{wake: make(chan struct{}, 1)}
-		s.lanes = append(s.lanes, l)
-		s.wg.Go(func() { s.flush(l) })
-	}
-	return s
+	return &Sender{q: q, cfg: cfg}
 }
 
-// Enqueue runs prepare while holding the lane of group, and queues the
-// message it returns (if send is true) behind every message prepared before
-// it in that lane. Doing the store write inside prepare makes the join
-// sequence and the queue order agree. The returned ticket is nil when
-// nothing was queued.
-func (s *Sender) Enqueue(group string, prepare func() (out Outgoing, send bool, err error)) (*Ticket, error) {
-	h := fnv.New32a()
-	h.Write([]byte(group))
-	l := s.lanes[h.Sum32()%uint32(len(s.lanes))]
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+// Enqueue queues out for the next batch; Wait on the ticket for the result.
+func (s *Sender) Enqueue(out Outgoing) (*Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
 		return nil, ErrSenderClosed
 	}
-	out, send, err := prepare()
-	if err != nil || !send {
-		return nil, err
-	}
 	t := &Ticket{out: out, done: make(chan struct{})}
-	l.pending = append(l.pending, t)
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	s.pending = append(s.pending, t)
+	s.startLocked()
 	return t, nil
 }
 
-// flush sends a lane's messages, one batch at a time, until Close.
-func (s *Sender) flush(l *lane) {
-	for {
-		l.mu.Lock()
-		if len(l.pending) == 0 {
-			closed := l.closed
-			l.mu.Unlock()
-			if closed {
-				return
-			}
-			<-l.wake
-			continue
-		}
-		n := min(len(l.pending), MaxBatch)
-		batch := l.pending[:n:n]
-		l.pending = l.pending[n:]
-		l.mu.Unlock()
-		s.send(batch)
+// startLocked starts the batches that may go now.
+func (s *Sender) startLocked() {
+	for len(s.pending) > 0 && s.inflight < s.cfg.Lanes && (s.inflight == 0 || len(s.pending) >= MaxBatch || s.closed) {
+		n := min(len(s.pending), MaxBatch)
+		batch := s.pending[:n:n]
+		s.pending = s.pending[n:]
+		s.inflight++
+		s.wg.Go(func() {
+			s.send(batch)
+			s.mu.Lock()
+			s.inflight--
+			s.startLocked()
+			s.mu.Unlock()
+		})
 	}
 }
 
@@ -135,18 +107,11 @@ func (s *Sender) send(batch []*Ticket) {
 	}
 }
 
-// Close sends what is queued, then stops. Safe to call twice.
+// Close sends what is pending, then stops. Safe to call twice.
 func (s *Sender) Close() {
-	s.once.Do(func() {
-		for _, l := range s.lanes {
-			l.mu.Lock()
-			l.closed = true
-			l.mu.Unlock()
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
-		}
-		s.wg.Wait()
-	})
+	s.mu.Lock()
+	s.closed = true
+	s.startLocked()
+	s.mu.Unlock()
+	s.wg.Wait()
 }

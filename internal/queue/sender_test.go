@@ -31,67 +31,80 @@ func (c *countingQueue) Send(ctx context.Context, msgs []queue.Outgoing) ([]erro
 	return c.Queue.Send(ctx, msgs)
 }
 
-func TestSenderKeepsGroupOrderAndBatches(t *testing.T) {
+// slowQueue makes every send take a while, as a real SQS round trip does.
+type slowQueue struct {
+	*countingQueue
+	delay time.Duration
+}
+
+func (q *slowQueue) Send(ctx context.Context, msgs []queue.Outgoing) ([]error, error) {
+	<-time.After(q.delay)
+	return q.countingQueue.Send(ctx, msgs)
+}
+
+func TestSenderFillsBatchesUnderLoadAndDeliversEveryMessage(t *testing.T) {
 	t.Parallel()
 	mq := memqueue.New(memqueue.Config{})
 	cq := &countingQueue{Queue: mq}
-	s := queue.NewSender(cq, queue.SenderConfig{Lanes: 2})
+	s := queue.NewSender(&slowQueue{countingQueue: cq, delay: 5 * time.Millisecond}, queue.SenderConfig{Lanes: 4})
 	defer s.Close()
-	const perGroup = 200
+	const n = 600
 	var wg sync.WaitGroup
-	var seqMu sync.Mutex
-	seq := map[string]int64{}
-	for g := range 3 {
-		group := fmt.Sprintf("E%d", g)
-		for range perGroup {
-			wg.Go(func() {
-				ticket, err := s.Enqueue(group, func() (queue.Outgoing, bool, error) {
-					// Runs under the lane lock: the sequence is taken in the
-					// order the messages will be sent in.
-					seqMu.Lock()
-					seq[group]++
-					n := seq[group]
-					seqMu.Unlock()
-					b := queue.Body{V: queue.BodyVersion, SessionID: fmt.Sprintf("%s-%d", group, n), EventID: group, Seq: n}
-					return queue.Outgoing{Body: b, GroupID: group, DedupID: b.SessionID}, true, nil
-				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if err := ticket.Wait(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
+	for i := range n {
+		wg.Go(func() {
+			b := queue.Body{V: queue.BodyVersion, SessionID: fmt.Sprintf("s-%d", i), EventID: "E1", Seq: int64(i + 1)}
+			ticket, err := s.Enqueue(queue.OutgoingFor(b))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := ticket.Wait(); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	wg.Wait()
-	next := map[string]int64{}
-	for range 3 * perGroup {
+	seen := map[string]bool{}
+	for len(seen) < n {
 		got, err := mq.Receive(context.Background(), queue.MaxBatch, time.Second, time.Minute)
 		if err != nil || len(got) == 0 {
-			t.Fatalf("receive: %v (%d)", err, len(got))
+			t.Fatalf("receive after %d: %v", len(seen), err)
 		}
 		for _, m := range got {
-			next[m.Body.EventID]++
-			if m.Body.Seq != next[m.Body.EventID] {
-				t.Fatalf("%s: received seq %d, want %d", m.Body.EventID, m.Body.Seq, next[m.Body.EventID])
+			if seen[m.Body.SessionID] {
+				t.Fatalf("%s received twice", m.Body.SessionID)
 			}
+			seen[m.Body.SessionID] = true
 		}
 		mq.Delete(context.Background(), got)
-		if next["E0"]+next["E1"]+next["E2"] == 3*perGroup {
-			break
-		}
 	}
 	cq.mu.Lock()
 	defer cq.mu.Unlock()
-	for _, n := range cq.batches {
-		if n < 1 || n > queue.MaxBatch {
-			t.Fatalf("batch of %d", n)
+	var total int
+	for _, b := range cq.batches {
+		if b < 1 || b > queue.MaxBatch {
+			t.Fatalf("batch of %d", b)
 		}
+		total += b
 	}
-	if len(cq.batches) >= 3*perGroup {
-		t.Fatalf("%d requests for %d messages: no batching", len(cq.batches), 3*perGroup)
+	// 600 at once against 5ms sends: all but a few requests carry 10.
+	if total != n || len(cq.batches) > n/queue.MaxBatch+8 {
+		t.Fatalf("%d messages in %d requests %v: batches not filled", total, len(cq.batches), cq.batches)
+	}
+}
+
+func TestALoneMessageGoesAtOnce(t *testing.T) {
+	t.Parallel()
+	cq := &countingQueue{Queue: memqueue.New(memqueue.Config{})}
+	s := queue.NewSender(cq, queue.SenderConfig{})
+	defer s.Close()
+	ticket, err := s.Enqueue(queue.OutgoingFor(queue.Body{V: 1, SessionID: "s", EventID: "E1", Seq: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing else comes: the batch of one must not wait for company.
+	if err := ticket.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -99,22 +112,16 @@ func TestSenderReportsFailuresAndRefusesAfterClose(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("queue down")
 	s := queue.NewSender(&countingQueue{Queue: memqueue.New(memqueue.Config{}), fail: boom}, queue.SenderConfig{})
-	ticket, err := s.Enqueue("E1", func() (queue.Outgoing, bool, error) {
-		return queue.OutgoingFor(queue.Body{V: 1, SessionID: "s", EventID: "E1"}), true, nil
-	})
+	ticket, err := s.Enqueue(queue.OutgoingFor(queue.Body{V: 1, SessionID: "s", EventID: "E1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ticket.Wait(); !errors.Is(err, boom) {
 		t.Fatalf("wait = %v, want %v", err, boom)
 	}
-	ticket, err = s.Enqueue("E1", func() (queue.Outgoing, bool, error) { return queue.Outgoing{}, false, nil })
-	if ticket != nil || err != nil {
-		t.Fatalf("nothing to send: ticket %v err %v", ticket, err)
-	}
 	s.Close()
 	s.Close()
-	if _, err := s.Enqueue("E1", func() (queue.Outgoing, bool, error) { return queue.Outgoing{}, true, nil }); !errors.Is(err, queue.ErrSenderClosed) {
+	if _, err := s.Enqueue(queue.OutgoingFor(queue.Body{V: 1, SessionID: "t", EventID: "E1"})); !errors.Is(err, queue.ErrSenderClosed) {
 		t.Fatalf("enqueue after close = %v", err)
 	}
 }
