@@ -69,7 +69,8 @@ the audit checks the users' own count against, whatever the server reports.
 Threshold metrics: errors, error_rate, requests, capacity_violations,
 inversions, inversion_fraction, join_rate, joined, admitted, failed_users,
 late_arrivals, dropped_arrivals, expired_waiting, expired_active, incomplete,
-and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
+requests_per_admitted, sqs_requests_per_admitted (from the replicas'
+/metrics, --metrics), and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
 p95,p99,p99.9,max,mean} compared with durations.
 
 Ctrl-C stops arrivals, leaves every session the run opened, prints the partial

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ var (
 	drainN   = flag.Int("admissions", 3000, "joins piled up for the admission figure")
 	memUsers = flag.Int("memory-sessions", 1_000_000, "WAITING sessions for the memory-store footprint")
 	redisN   = flag.Int("redis-sessions", 100_000, "WAITING sessions for the Redis footprint")
+	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 )
 
 func main() {
@@ -76,6 +78,16 @@ func report(name string, v float64, unit string, floorName string, floor float64
 
 func run() error {
 	ctx := context.Background()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(os.Stderr, ">> bench on %d CPUs, %s, %d clients, %s per figure\n", runtime.NumCPU(), runtime.Version(), *conns, *dur)
 	emu, err := sqstest.Start()
 	if err != nil {
