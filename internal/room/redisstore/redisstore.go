@@ -43,6 +43,10 @@ type Config struct {
 	// clock: for tests that move time by hand. In production every
 	// deadline is decided by the server, whatever the replicas' clocks say.
 	Clock room.Clock
+	// EventCache bounds the cache of session id → event id that makes a
+	// status poll one round trip. Default 200,000 entries (some 20 MB);
+	// negative turns it off (every poll reads the index first).
+	EventCache int
 }
 
 // indexIdle is how long the session-id → event index outlives the last
@@ -110,7 +114,12 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		freed:    make(chan string, 1024),
 		closed:   make(chan struct{}),
 	}
-	s.events, _ = lru.New[string, cachedEvent](eventCacheSize) // errors only on a size <= 0
+	switch {
+	case cfg.EventCache == 0:
+		s.events, _ = lru.New[string, cachedEvent](eventCacheSize)
+	case cfg.EventCache > 0:
+		s.events, _ = lru.New[string, cachedEvent](cfg.EventCache)
+	}
 	s.ps = rdb.Subscribe(ctx, s.channel)
 	if _, err := s.ps.Receive(ctx); err != nil { // the subscription is live before New returns
 		s.ps.Close()
@@ -178,20 +187,26 @@ func (s *Store) scriptArgs(eventID string, extra ...any) ([]string, []any) {
 
 // eventOf finds a session's event through the index, renewing it.
 func (s *Store) eventOf(ctx context.Context, id string) (string, error) {
-	if c, ok := s.events.Get(id); ok && time.Since(c.at) < indexRefresh {
-		return c.event, nil
+	if s.events != nil {
+		if c, ok := s.events.Get(id); ok && time.Since(c.at) < indexRefresh {
+			return c.event, nil
+		}
 	}
 	// Read through: this also renews the index's TTL, so a session that
 	// only polls keeps it.
 	ev, err := s.rdb.GetEx(ctx, s.indexKey(id), s.indexTTL).Result()
 	if errors.Is(err, redis.Nil) {
-		s.events.Remove(id)
+		if s.events != nil {
+			s.events.Remove(id)
+		}
 		return "", room.ErrNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("redis: look up session: %w", err)
 	}
-	s.events.Add(id, cachedEvent{event: ev, at: time.Now()})
+	if s.events != nil {
+		s.events.Add(id, cachedEvent{event: ev, at: time.Now()})
+	}
 	return ev, nil
 }
 
@@ -202,7 +217,7 @@ type cachedEvent struct {
 }
 
 const (
-	// eventCacheSize bounds the cache: some 100 bytes an entry.
+	// eventCacheSize is the default bound of the cache: some 100 bytes an entry.
 	eventCacheSize = 200_000
 	// indexRefresh is how long a cached lookup stands before the index is
 	// read (and its TTL renewed) again: well within indexIdle.
