@@ -151,8 +151,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.log.Info("open-file limit", "nofile", fds, "max_conns", sc.MaxConns)
 	}
 	a.sender = queue.NewSender(a.queue, queue.SenderConfig{})
+	in := intake.New(a.store, a.sender)
+	in.Groups = cfg.Granter.Groups
 	a.server = server.New(sc, server.Deps{
-		Store: a.store, Intake: intake.New(a.store, a.sender), Queue: a.queue,
+		Store: a.store, Intake: in, Queue: a.queue,
 		Signer: signer, Metrics: a.metrics, Log: a.log,
 	})
 	if !cfg.NoGranter {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
@@ -42,6 +43,7 @@ type Settings struct {
 	Queue             string        `key:"queue.backend" flag:"queue" default:"memory" group:"Queue" usage:"queue backend: memory (embedded, one replica) or sqs"`
 	QueueURL          string        `key:"queue.url" flag:"queue-url" group:"Queue" usage:"SQS queue URL (with --queue sqs)"`
 	QueueName         string        `key:"queue.name" flag:"queue-name" group:"Queue" usage:"SQS queue name, resolved to its URL at start (with --queue sqs)"`
+	GroupsPerEvent    int           `key:"queue.groupsPerEvent" flag:"groups-per-event" default:"8" group:"Queue" usage:"FIFO message groups an event's wake-ups spread over: more lets more receives drain one hot event at once (1..1000; fairness comes from the store either way)"`
 	VisibilityTimeout time.Duration `key:"queue.visibilityTimeout" flag:"visibility-timeout" default:"30s" group:"Queue" usage:"how long a received message stays hidden; a crashed replica's messages reappear after it"`
 	Region            string        `key:"aws.region" flag:"region" group:"Queue" usage:"AWS region (default: the AWS default chain, e.g. AWS_REGION)"`
 	SQSEndpoint       string        `key:"aws.endpoint" flag:"sqs-endpoint" group:"Queue" usage:"SQS endpoint URL, e.g. http://127.0.0.1:4566 for an emulator (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, then AWS)"`
@@ -157,6 +159,9 @@ func (s Settings) Validate() error {
 		}
 	default:
 		bad("queue.backend", "must be memory or sqs, got %q", s.Queue)
+	}
+	if s.GroupsPerEvent < 1 || s.GroupsPerEvent > queue.MaxGroupsPerEvent {
+		bad("queue.groupsPerEvent", "must be 1..%d, got %d", queue.MaxGroupsPerEvent, s.GroupsPerEvent)
 	}
 	if v := s.VisibilityTimeout; v < 2*time.Second || v > 12*time.Hour {
 		bad("queue.visibilityTimeout", "must be between 2s and 12h, got %s", v)
@@ -280,7 +285,7 @@ func (s Settings) Config(log *slog.Logger) (Config, error) {
 			TrustedProxies: proxies, MaxConcurrent: s.MaxConcurrent, MaxConns: s.MaxConns, MaxConnsPerAddr: s.MaxConnsPerAddr,
 			RefuseUnknownEvents: s.UnknownEvents == "refuse", KnownEvents: slices.Collect(maps.Keys(s.Events)), TrustUserID: s.TrustUserID,
 		},
-		Granter:   granter.Config{Visibility: s.VisibilityTimeout},
+		Granter:   granter.Config{Visibility: s.VisibilityTimeout, Groups: queue.Groups(s.GroupsPerEvent)},
 		Policies:  s.Policies(),
 		Retention: room.Retention{Ended: s.EndedRetention, Event: s.EventRetention},
 		Log:       log,

@@ -17,7 +17,7 @@ import (
 func settings() app.Settings {
 	return app.Settings{
 		Addr: "127.0.0.1:0", PollInterval: 2 * time.Second, ShutdownTimeout: 10 * time.Second,
-		Queue: "memory", VisibilityTimeout: 30 * time.Second, Store: "memory", RedisPrefix: "wrctl",
+		Queue: "memory", GroupsPerEvent: 8, VisibilityTimeout: 30 * time.Second, Store: "memory", RedisPrefix: "wrctl",
 		Capacity: 100, HeartbeatTTL: 30 * time.Second, WaitingTTL: time.Minute, MaxActive: 15 * time.Minute,
 		UnknownEvents: "accept", EndedRetention: 10 * time.Minute, EventRetention: 10 * time.Minute,
 		JoinBurstPerIP: 10, LogLevel: "info", LogFormat: "text",

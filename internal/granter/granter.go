@@ -35,6 +35,9 @@ import (
 
 // Config tunes a Granter.
 type Config struct {
+	// Groups is how many message groups an event's wake-ups spread over,
+	// for the messages the granter sends again. 0: queue.GroupsPerEvent.
+	Groups queue.Groups
 	// Visibility is how long a received message stays hidden; held messages
 	// are extended before it runs out. A crashed granter's messages reappear
 	// after it. Default 30s.
@@ -257,7 +260,7 @@ func (g *Granter) redrive(ctx context.Context) {
 				w, waiting[ev] = st.Waiting > 0, st.Waiting > 0
 			}
 			if w {
-				out := queue.OutgoingFor(m.Body)
+				out := g.cfg.Groups.Outgoing(m.Body)
 				out.DedupID = m.Body.SessionID + "-" + randomSuffix()
 				back = append(back, out)
 			}
@@ -410,7 +413,7 @@ func (g *Granter) recycle(ctx context.Context, ev string) {
 			continue
 		}
 		old = append(old, h.msg)
-		out := queue.OutgoingFor(h.msg.Body)
+		out := g.cfg.Groups.Outgoing(h.msg.Body)
 		out.DedupID = h.msg.Body.SessionID + "-" + randomSuffix()
 		fresh = append(fresh, out)
 	}

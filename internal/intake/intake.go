@@ -44,6 +44,9 @@ type Sender interface {
 type Service struct {
 	st     Store
 	sender Sender
+	// Groups is how many message groups an event's wake-ups spread over;
+	// 0 is queue.GroupsPerEvent.
+	Groups queue.Groups
 }
 
 // New returns an intake on st that sends through sender.
@@ -67,7 +70,7 @@ func (s *Service) Join(ctx context.Context, req room.JoinRequest) (sess room.Ses
 	}
 	// A new session, or one whose earlier send never completed: the dedup
 	// id (the session id) keeps a resend from doubling it.
-	out := queue.OutgoingFor(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq})
+	out := s.Groups.Outgoing(queue.Body{V: queue.BodyVersion, SessionID: sess.ID, EventID: sess.EventID, Seq: sess.Seq})
 	ticket, err := s.sender.Enqueue(out)
 	if err == nil {
 		err = ticket.Wait()

@@ -205,3 +205,34 @@ func TestRacingJoinsOfOneUserNeverAcceptALostSession(t *testing.T) {
 	}
 	t.Logf("%d of 100 racing joins accepted, every one naming a live, enqueued session", accepted)
 }
+
+func TestWakeUpsSpreadOverTheEventsGroups(t *testing.T) {
+	for _, groups := range []queue.Groups{0, 1, 3} {
+		f := newFixture(t, nil, nil)
+		f.intake.Groups = groups
+		ctx := context.Background()
+		for i := range 12 {
+			if _, _, err := f.intake.Join(ctx, req(fmt.Sprint("u", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[string]bool{}
+		for {
+			msgs, err := f.q.Receive(ctx, queue.MaxBatch, 0, time.Minute)
+			if err != nil || len(msgs) == 0 {
+				break
+			}
+			for _, m := range msgs {
+				seen[m.GroupID] = true
+			}
+			f.q.Delete(ctx, msgs)
+		}
+		want := int(groups)
+		if want == 0 {
+			want = queue.GroupsPerEvent
+		}
+		if len(seen) != want {
+			t.Errorf("Groups %d: 12 joins over groups %v, want %d of them", groups, seen, want)
+		}
+	}
+}

@@ -65,19 +65,38 @@ type Outgoing struct {
 // throughput mode takes 3,000 batched messages a second per partition
 // (more with more partitions), so 8 groups are far from its limit; when
 // SQS throttles, a send fails (the join answers 503 with Retry-After) and
-// a receive backs off, doubling up to 10s.
+// a receive backs off, doubling up to 10s. It is the default of Groups.
 const GroupsPerEvent = 8
 
-// GroupFor is the message group of an event's ticket seq.
-func GroupFor(eventID string, seq int64) string {
-	return eventID + "#" + strconv.FormatInt(((seq%GroupsPerEvent)+GroupsPerEvent)%GroupsPerEvent, 10)
+// MaxGroupsPerEvent keeps a group id within SQS's 128 characters.
+const MaxGroupsPerEvent = 1000
+
+// Groups is how many message groups an event's wake-ups spread over; 0 is
+// GroupsPerEvent.
+type Groups int
+
+// For is the message group of an event's ticket seq.
+func (g Groups) For(eventID string, seq int64) string {
+	k := int64(g)
+	if k <= 0 {
+		k = GroupsPerEvent
+	}
+	return eventID + "#" + strconv.FormatInt(((seq%k)+k)%k, 10)
 }
 
-// OutgoingFor returns the message for a session: group = one of its
-// event's groups, dedup = session.
-func OutgoingFor(b Body) Outgoing {
-	return Outgoing{Body: b, GroupID: GroupFor(b.EventID, b.Seq), DedupID: b.SessionID}
+// Outgoing returns the message for a session: group = one of its event's
+// groups, dedup = session.
+func (g Groups) Outgoing(b Body) Outgoing {
+	return Outgoing{Body: b, GroupID: g.For(b.EventID, b.Seq), DedupID: b.SessionID}
 }
+
+// GroupFor is the message group of an event's ticket seq, with the default
+// number of groups.
+func GroupFor(eventID string, seq int64) string { return Groups(0).For(eventID, seq) }
+
+// OutgoingFor returns the message for a session with the default number of
+// groups.
+func OutgoingFor(b Body) Outgoing { return Groups(0).Outgoing(b) }
 
 // Message is a received message.
 type Message struct {
