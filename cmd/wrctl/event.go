@@ -131,7 +131,7 @@ func newEventSetCmd() *cobra.Command {
 		clear bool
 	}
 	cmd := &cobra.Command{
-		Use:   "set EVENT [--capacity N] [--heartbeat-ttl D] [--waiting-ttl D] [--max-active D] [--max-waiting N] [--paused]",
+		Use:   "set EVENT [--capacity N] [--heartbeat-ttl D] [--waiting-ttl D] [--max-active D] [--max-waiting N] [--new-users-per-minute N] [--paused]",
 		Short: "Change one event's settings",
 		Long: `Change the settings given as flags and keep the others; 0 (or --clear)
 returns a setting to the configured value.`,
@@ -149,11 +149,11 @@ returns a setting to the configured value.`,
 			}
 			f := cmd.Flags()
 			changed := false
-			for _, name := range []string{"capacity", "heartbeat-ttl", "waiting-ttl", "max-active", "max-waiting", "paused", "clear"} {
+			for _, name := range []string{"capacity", "heartbeat-ttl", "waiting-ttl", "max-active", "max-waiting", "new-users-per-minute", "paused", "clear"} {
 				changed = changed || f.Changed(name)
 			}
 			if !changed {
-				return usagef("nothing to set: give --capacity, --heartbeat-ttl, --waiting-ttl, --max-active, --max-waiting, --paused or --clear")
+				return usagef("nothing to set: give --capacity, --heartbeat-ttl, --waiting-ttl, --max-active, --max-waiting, --new-users-per-minute, --paused or --clear")
 			}
 			a, err := adminClient(cmd)
 			if err != nil {
@@ -174,6 +174,9 @@ returns a setting to the configured value.`,
 			if f.Changed("max-waiting") {
 				s.MaxWaiting = o.set.MaxWaiting
 			}
+			if f.Changed("new-users-per-minute") {
+				s.NewUsersPerMinute = o.set.NewUsersPerMinute
+			}
 			for flag, d := range map[string]struct{ dst, src *api.Duration }{
 				"heartbeat-ttl": {&s.HeartbeatTTL, &o.set.HeartbeatTTL}, "waiting-ttl": {&s.WaitingTTL, &o.set.WaitingTTL}, "max-active": {&s.MaxActive, &o.set.MaxActive},
 			} {
@@ -184,8 +187,8 @@ returns a setting to the configured value.`,
 			if f.Changed("paused") {
 				s.Paused = o.set.Paused
 			}
-			if s.Capacity < 0 || s.MaxWaiting < 0 {
-				return usagef("--capacity and --max-waiting must not be negative")
+			if s.Capacity < 0 || s.MaxWaiting < 0 || s.NewUsersPerMinute < 0 {
+				return usagef("--capacity, --max-waiting and --new-users-per-minute must not be negative")
 			}
 			ev, err := a.PutEvent(cmd.Context(), id, s)
 			if err != nil {
@@ -200,6 +203,7 @@ returns a setting to the configured value.`,
 	f.DurationVar((*time.Duration)(&o.set.WaitingTTL), "waiting-ttl", 0, "waiting TTL (0: configured)")
 	f.DurationVar((*time.Duration)(&o.set.MaxActive), "max-active", 0, "max active time (0: configured)")
 	f.IntVar(&o.set.MaxWaiting, "max-waiting", 0, "refuse joins while this many wait (0: configured)")
+	f.IntVar(&o.set.NewUsersPerMinute, "new-users-per-minute", 0, "admit at most this many a minute, as well as the capacity cap, whichever binds (0: configured)")
 	f.BoolVar(&o.set.Paused, "paused", false, "stop admission but keep the line (--paused=false resumes)")
 	f.BoolVar(&o.clear, "clear", false, "start from the configured values instead of the current settings")
 	adminFlags(cmd)
@@ -216,14 +220,18 @@ func printEvents(w io.Writer, format string, evs []api.AdminEvent, list bool) er
 		return enc.Encode(evs[0])
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT\tCAPACITY\tACTIVE\tWAITING\tHEARTBEAT TTL\tWAITING TTL\tMAX ACTIVE\tMAX WAITING\tPAUSED\tOVERRIDES")
+	fmt.Fprintln(tw, "EVENT\tCAPACITY\tNEW/MIN\tACTIVE\tWAITING\tHEARTBEAT TTL\tWAITING TTL\tMAX ACTIVE\tMAX WAITING\tPAUSED\tOVERRIDES")
 	for _, ev := range evs {
 		e := ev.Effective
 		maxWaiting := "none"
 		if e.MaxWaiting > 0 {
 			maxWaiting = fmt.Sprint(e.MaxWaiting)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%v\t%s\n", ev.EventID, e.Capacity, ev.Stats.Active, ev.Stats.Waiting,
+		perMinute := "none"
+		if e.NewUsersPerMinute > 0 {
+			perMinute = fmt.Sprint(e.NewUsersPerMinute)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%v\t%s\n", ev.EventID, e.Capacity, perMinute, ev.Stats.Active, ev.Stats.Waiting,
 			time.Duration(e.HeartbeatTTL), time.Duration(e.WaitingTTL), time.Duration(e.MaxActive), maxWaiting, e.Paused, cmp.Or(strings.Join(ev.Settings.Overrides(), ","), "-"))
 	}
 	return tw.Flush()

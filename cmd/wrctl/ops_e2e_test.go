@@ -40,8 +40,12 @@ func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "capacity,paused") {
 		t.Fatalf("event set --paused: exit %d %s", r.code, r.stdout)
 	}
+	r = wrctl(t, admin, "event", "set", "OPS", "--new-users-per-minute", "120", "--output", "json")
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Effective.NewUsersPerMinute != 120 || ev.Settings.NewUsersPerMinute != 120 || !ev.Effective.Paused {
+		t.Fatalf("event set --new-users-per-minute: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
 	r = wrctl(t, admin, "event", "list")
-	if r.code != 0 || !strings.Contains(r.stdout, "OPS") || !strings.Contains(r.stdout, "true") {
+	if r.code != 0 || !strings.Contains(r.stdout, "OPS") || !strings.Contains(r.stdout, "true") || !strings.Contains(r.stdout, "newUsersPerMinute") {
 		t.Fatalf("event list: exit %d %s", r.code, r.stdout)
 	}
 	_ = a

@@ -176,7 +176,10 @@ type EventSettings struct {
 	WaitingTTL   Duration `json:"waitingTTL"`
 	MaxActive    Duration `json:"maxActive"`
 	MaxWaiting   int      `json:"maxWaiting"`
-	Paused       bool     `json:"paused"`
+	// NewUsersPerMinute caps admissions per minute (0: no cap), as well
+	// as capacity caps sessions at once.
+	NewUsersPerMinute int  `json:"newUsersPerMinute"`
+	Paused            bool `json:"paused"`
 }
 
 // Overrides names, by their JSON names, the settings that are set (and so
@@ -188,7 +191,7 @@ func (s EventSettings) Overrides() []string {
 		set  bool
 	}{
 		{"capacity", s.Capacity > 0}, {"heartbeatTTL", s.HeartbeatTTL > 0}, {"waitingTTL", s.WaitingTTL > 0},
-		{"maxActive", s.MaxActive > 0}, {"maxWaiting", s.MaxWaiting > 0}, {"paused", s.Paused},
+		{"maxActive", s.MaxActive > 0}, {"maxWaiting", s.MaxWaiting > 0}, {"newUsersPerMinute", s.NewUsersPerMinute > 0}, {"paused", s.Paused},
 	} {
 		if o.set {
 			out = append(out, o.name)

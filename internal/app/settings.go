@@ -59,15 +59,16 @@ type Settings struct {
 	RedisTLSServerName string   `key:"store.redis.tlsServerName" flag:"redis-tls-server-name" group:"Store" usage:"server name to verify in the Redis certificate"`
 	RedisPrefix        string   `key:"store.redis.prefix" flag:"redis-prefix" default:"wrctl" group:"Store" usage:"prefix of every Redis key, so several rooms can share one Redis"`
 
-	Capacity       int           `key:"room.capacity" flag:"capacity" default:"100" group:"Room" usage:"most ACTIVE sessions per event (events.<id>.capacity in the config file overrides it per event)"`
-	HeartbeatTTL   time.Duration `key:"room.heartbeatTTL" flag:"heartbeat-ttl" default:"30s" group:"Room" usage:"an ACTIVE session without heartbeat for this long expires"`
-	WaitingTTL     time.Duration `key:"room.waitingTTL" flag:"waiting-ttl" default:"60s" group:"Room" usage:"a WAITING session that neither polls nor heartbeats for this long is abandoned"`
-	MaxActive      time.Duration `key:"room.maxActive" flag:"max-active" default:"15m" group:"Room" usage:"an ACTIVE session ends at this age whatever it does"`
-	MaxWaiting     int           `key:"room.maxWaiting" flag:"max-waiting" default:"0" group:"Room" usage:"per event, refuse joins with 503 while this many wait (0: no limit)"`
-	UnknownEvents  string        `key:"room.unknownEvents" flag:"unknown-events" default:"accept" group:"Room" usage:"joins to events not configured nor set by the admin API: accept or refuse (404)"`
-	EndedRetention time.Duration `key:"room.endedRetention" flag:"ended-retention" default:"10m" group:"Room" usage:"an ended session answers status (LEFT or EXPIRED) this long, then 404"`
-	EventRetention time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
-	TrustUserID    bool          `key:"room.trustUserId" flag:"trust-user-id" group:"Room" usage:"hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)"`
+	Capacity          int           `key:"room.capacity" flag:"capacity" default:"100" group:"Room" usage:"most ACTIVE sessions per event (events.<id>.capacity in the config file overrides it per event)"`
+	HeartbeatTTL      time.Duration `key:"room.heartbeatTTL" flag:"heartbeat-ttl" default:"30s" group:"Room" usage:"an ACTIVE session without heartbeat for this long expires"`
+	WaitingTTL        time.Duration `key:"room.waitingTTL" flag:"waiting-ttl" default:"60s" group:"Room" usage:"a WAITING session that neither polls nor heartbeats for this long is abandoned"`
+	MaxActive         time.Duration `key:"room.maxActive" flag:"max-active" default:"15m" group:"Room" usage:"an ACTIVE session ends at this age whatever it does"`
+	MaxWaiting        int           `key:"room.maxWaiting" flag:"max-waiting" default:"0" group:"Room" usage:"per event, refuse joins with 503 while this many wait (0: no limit)"`
+	NewUsersPerMinute int           `key:"room.newUsersPerMinute" flag:"new-users-per-minute" default:"0" group:"Room" usage:"per event, admit at most this many a minute as well as the capacity cap, whichever binds; shared by every replica (0: no rate cap)"`
+	UnknownEvents     string        `key:"room.unknownEvents" flag:"unknown-events" default:"accept" group:"Room" usage:"joins to events not configured nor set by the admin API: accept or refuse (404)"`
+	EndedRetention    time.Duration `key:"room.endedRetention" flag:"ended-retention" default:"10m" group:"Room" usage:"an ended session answers status (LEFT or EXPIRED) this long, then 404"`
+	EventRetention    time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
+	TrustUserID       bool          `key:"room.trustUserId" flag:"trust-user-id" group:"Room" usage:"hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)"`
 
 	TokenSecret       string   `key:"token.secret" flag:"token-secret" group:"Token" usage:"HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)"`
 	TokenKeyFile      string   `key:"token.ed25519KeyFile" flag:"token-key-file" group:"Token" usage:"Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json"`
@@ -200,6 +201,7 @@ func (s Settings) Validate() error {
 	positive("room.endedRetention", s.EndedRetention, time.Second)
 	positive("room.eventRetention", s.EventRetention, time.Second)
 	notNegative("room.maxWaiting", s.MaxWaiting)
+	notNegative("room.newUsersPerMinute", s.NewUsersPerMinute)
 	if s.UnknownEvents != "accept" && s.UnknownEvents != "refuse" {
 		bad("room.unknownEvents", "must be accept or refuse, got %q", s.UnknownEvents)
 	}
@@ -250,7 +252,7 @@ func (s Settings) Validate() error {
 // Policies are the events' rules the settings describe.
 func (s Settings) Policies() room.StaticPolicies {
 	p := room.StaticPolicies{Default: room.Policy{Capacity: s.Capacity, HeartbeatTTL: s.HeartbeatTTL,
-		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting}}
+		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute}}
 	if len(s.Events) > 0 {
 		p.Capacity = make(map[string]int, len(s.Events))
 		for id, e := range s.Events {

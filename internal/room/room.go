@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -120,8 +121,35 @@ type Policy struct {
 	MaxActive time.Duration
 	// MaxWaiting refuses joins while this many sessions wait; 0 is no limit.
 	MaxWaiting int
+	// NewUsersPerMinute caps admissions per minute as well as Capacity caps
+	// sessions at once, whichever binds; 0 is no cap. It is a token bucket
+	// in the store, shared by every replica, holding a second's worth.
+	NewUsersPerMinute int
 	// Paused stops admission and keeps the line.
 	Paused bool
+}
+
+// Bucket is a token bucket of admissions: Tokens at At (Unix ms).
+type Bucket struct {
+	Tokens float64
+	At     int64
+}
+
+// Take refills the bucket at perMinute to now and takes one admission; when
+// none is there yet, ok is false and retry is when one will be. A zero
+// bucket starts full. It holds a second's worth, at least one.
+func (b *Bucket) Take(perMinute int, now int64) (ok bool, retry int64) {
+	burst := max(1, float64(perMinute)/60)
+	if b.At == 0 {
+		b.Tokens, b.At = burst, now
+	}
+	b.Tokens = min(burst, b.Tokens+float64(max(now-b.At, 0))*float64(perMinute)/60000)
+	b.At = now
+	if b.Tokens < 1 {
+		return false, now + int64(math.Ceil((1-b.Tokens)*60000/float64(perMinute)))
+	}
+	b.Tokens--
+	return true, 0
 }
 
 // Settings are an event's settings changed at runtime (the admin API),
@@ -133,7 +161,9 @@ type Settings struct {
 	WaitingTTL   time.Duration `json:"waitingTTL,omitempty"`
 	MaxActive    time.Duration `json:"maxActive,omitempty"`
 	MaxWaiting   int           `json:"maxWaiting,omitempty"`
-	Paused       bool          `json:"paused,omitempty"`
+	// NewUsersPerMinute caps admissions per minute (see Policy).
+	NewUsersPerMinute int  `json:"newUsersPerMinute,omitempty"`
+	Paused            bool `json:"paused,omitempty"`
 }
 
 // With returns the policy with the settings' non-zero fields applied.
@@ -153,6 +183,9 @@ func (p Policy) With(s Settings) Policy {
 	if s.MaxWaiting > 0 {
 		p.MaxWaiting = s.MaxWaiting
 	}
+	if s.NewUsersPerMinute > 0 {
+		p.NewUsersPerMinute = s.NewUsersPerMinute
+	}
 	p.Paused = p.Paused || s.Paused
 	return p
 }
@@ -160,8 +193,8 @@ func (p Policy) With(s Settings) Policy {
 // Validate reports the first setting that cannot work.
 func (s Settings) Validate() error {
 	switch {
-	case s.Capacity < 0 || s.MaxWaiting < 0:
-		return errors.New("capacity and maxWaiting must not be negative")
+	case s.Capacity < 0 || s.MaxWaiting < 0 || s.NewUsersPerMinute < 0:
+		return errors.New("capacity, maxWaiting and newUsersPerMinute must not be negative")
 	case s.HeartbeatTTL < 0 || s.WaitingTTL < 0 || s.MaxActive < 0:
 		return errors.New("durations must not be negative")
 	case s.HeartbeatTTL > 0 && s.HeartbeatTTL < time.Second, s.MaxActive > 0 && s.MaxActive < time.Second:

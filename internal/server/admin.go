@@ -77,12 +77,12 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in api.EventSettings
-	if !s.decodeBody(w, r, &in, "capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting and paused") {
+	if !s.decodeBody(w, r, &in, "capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting, newUsersPerMinute and paused") {
 		return
 	}
 	st := room.Settings{
 		Capacity: in.Capacity, HeartbeatTTL: time.Duration(in.HeartbeatTTL), WaitingTTL: time.Duration(in.WaitingTTL),
-		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, Paused: in.Paused,
+		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, NewUsersPerMinute: in.NewUsersPerMinute, Paused: in.Paused,
 	}
 	if err := st.Validate(); err != nil {
 		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "", err.Error())
@@ -92,7 +92,7 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("event settings changed", "event", id, "capacity", st.Capacity, "paused", st.Paused,
-		"heartbeat_ttl", st.HeartbeatTTL, "waiting_ttl", st.WaitingTTL, "max_active", st.MaxActive, "max_waiting", st.MaxWaiting)
+		"heartbeat_ttl", st.HeartbeatTTL, "waiting_ttl", st.WaitingTTL, "max_active", st.MaxActive, "max_waiting", st.MaxWaiting, "new_users_per_minute", st.NewUsersPerMinute)
 	ev, err := s.adminEvent(r, id)
 	if !s.storeOK(w, err) {
 		return
@@ -120,16 +120,17 @@ func (s *Server) adminEvent(r *http.Request, id string) (api.AdminEvent, error) 
 	}
 	eff := st.Policy // merged by the store, as every decision sees it
 	return api.AdminEvent{
-		EventID:   id,
-		Settings:  toAPISettings(set),
-		Effective: toAPISettings(room.Settings{Capacity: eff.Capacity, HeartbeatTTL: eff.HeartbeatTTL, WaitingTTL: eff.WaitingTTL, MaxActive: eff.MaxActive, MaxWaiting: eff.MaxWaiting, Paused: eff.Paused}),
-		Stats:     toAPIStats(st),
+		EventID:  id,
+		Settings: toAPISettings(set),
+		Effective: toAPISettings(room.Settings{Capacity: eff.Capacity, HeartbeatTTL: eff.HeartbeatTTL, WaitingTTL: eff.WaitingTTL, MaxActive: eff.MaxActive,
+			MaxWaiting: eff.MaxWaiting, NewUsersPerMinute: eff.NewUsersPerMinute, Paused: eff.Paused}),
+		Stats: toAPIStats(st),
 	}, nil
 }
 
 func toAPISettings(s room.Settings) api.EventSettings {
 	return api.EventSettings{
 		Capacity: s.Capacity, HeartbeatTTL: api.Duration(s.HeartbeatTTL), WaitingTTL: api.Duration(s.WaitingTTL),
-		MaxActive: api.Duration(s.MaxActive), MaxWaiting: s.MaxWaiting, Paused: s.Paused,
+		MaxActive: api.Duration(s.MaxActive), MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute, Paused: s.Paused,
 	}
 }

@@ -85,6 +85,7 @@ type event struct {
 	joined    int64
 	peak      int64
 	rate      room.Rate
+	bucket    room.Bucket // NewUsersPerMinute's tokens
 	expiredBy map[room.EndReason]int64
 	idleSince time.Time // zero while the event has live sessions
 }
@@ -318,6 +319,11 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 			retry = e.active.recs[0].ExpiresAt
 		}
 		return room.GrantResult{Outcome: room.Full, Session: s.view(head, now), RetryAt: retry}, nil
+	}
+	if n := p.NewUsersPerMinute; n > 0 {
+		if ok, retry := e.bucket.Take(n, now.UnixMilli()); !ok {
+			return room.GrantResult{Outcome: room.Full, Session: s.view(head, now), RetryAt: time.UnixMilli(retry)}, nil
+		}
 	}
 	e.waiting.add(head.Seq, -1)
 	delete(e.bySeq, head.Seq)

@@ -178,11 +178,13 @@ func (s *Store) scriptArgs(eventID string, extra ...any) ([]string, []any) {
 	if s.clock != nil {
 		now = strconv.FormatInt(s.clock().UnixMilli(), 10)
 	}
-	return []string{base + ":meta"}, append([]any{
+	args := append([]any{
 		base, now, s.keep.Ended.Milliseconds(), p.HeartbeatTTL.Milliseconds(), p.WaitingTTL.Milliseconds(),
 		p.MaxActive.Milliseconds(), s.channel, eventID, p.Capacity, p.MaxWaiting,
 		s.keep.EnqueueGrace.Milliseconds(), s.keep.Event.Milliseconds(),
 	}, extra...)
+	// Last, so that each script's own arguments keep their places.
+	return []string{base + ":meta"}, append(args, p.NewUsersPerMinute)
 }
 
 // eventOf finds a session's event through the index, renewing it.
@@ -466,7 +468,7 @@ func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, err
 		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) != 10 {
+	if !ok || len(r) != 11 {
 		return room.EventStats{}, fmt.Errorf("redis: stats: unexpected reply %v", v)
 	}
 	m := pairs(r[0])
@@ -476,7 +478,7 @@ func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, err
 		Capacity: int(num(fmt.Sprint(r[4]))),
 		Paused:   r[5] == int64(1),
 		Policy: room.Policy{Capacity: int(num(fmt.Sprint(r[4]))), Paused: r[5] == int64(1), HeartbeatTTL: ms(6),
-			WaitingTTL: ms(7), MaxActive: ms(8), MaxWaiting: int(num(fmt.Sprint(r[9])))},
+			WaitingTTL: ms(7), MaxActive: ms(8), MaxWaiting: int(num(fmt.Sprint(r[9]))), NewUsersPerMinute: int(num(fmt.Sprint(r[10])))},
 		Active:     r[1].(int64),
 		Waiting:    r[2].(int64),
 		Joined:     num(m["joined"]),
@@ -527,8 +529,10 @@ func (s *Store) Settings(ctx context.Context, eventID string) (room.Settings, bo
 		MaxActive:    ms(3),
 		MaxWaiting:   int(num(str(4))),
 		Paused:       str(5) == "1",
+		// s_nupm was added after the others: its place follows them.
+		NewUsersPerMinute: int(num(str(6))),
 	}
-	return st, str(6) == "1", nil
+	return st, str(7) == "1", nil
 }
 
 // PutSettings implements room.Store.
@@ -541,7 +545,7 @@ func (s *Store) PutSettings(ctx context.Context, eventID string, st room.Setting
 		paused = 1
 	}
 	_, err := s.run(ctx, putSettingsScript, eventID, st.Capacity, st.HeartbeatTTL.Milliseconds(),
-		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused)
+		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused, st.NewUsersPerMinute)
 	if err != nil {
 		return fmt.Errorf("redis: put settings: %w", err)
 	}

@@ -18,9 +18,10 @@ import (
 // clock), 3 ended retention (ms), 4 heartbeatTTL (ms), 5 waitingTTL (ms),
 // 6 maxActive (ms), 7 freed channel, 8 event id, 9 capacity, 10 maxWaiting
 // (0: none), 11 enqueue grace (ms), 12 idle event retention (ms), then
-// per-script arguments from 13.
-// Settings stored in the meta hash (s_cap, s_hb, s_wt, s_ma, s_mw, s_paused)
-// override 4, 5, 6, 9 and 10.
+// per-script arguments from 13, and last of all newUsersPerMinute (0: no
+// rate cap).
+// Settings stored in the meta hash (s_cap, s_hb, s_wt, s_ma, s_mw, s_paused,
+// s_nupm) override 4, 5, 6, 9, 10 and the last.
 //
 // Each script first ends the event's sessions whose deadline has passed, as
 // the memory store does before every operation, and publishes the event on
@@ -43,6 +44,7 @@ local capacity = tonumber(ARGV[9])
 local maxWaiting = tonumber(ARGV[10])
 local grace = tonumber(ARGV[11])
 local eventRetention = tonumber(ARGV[12])
+local nupm = tonumber(ARGV[#ARGV])
 local meta = KEYS[1]
 local wait = base .. ':wait'
 local act = base .. ':act'
@@ -53,7 +55,8 @@ local paused = false
 
 -- Runtime settings (the admin API) override the configured policy.
 do
-  local ov = redis.call('HMGET', meta, 's_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused')
+  local ov = redis.call('HMGET', meta, 's_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm')
+  if ov[7] then nupm = tonumber(ov[7]) end
   if ov[1] then capacity = tonumber(ov[1]) end
   if ov[2] then hbTTL = tonumber(ov[2]) end
   if ov[3] then waitTTL = tonumber(ov[3]) end
@@ -295,6 +298,20 @@ if paused or n >= capacity then
   publish()
   return {'full', view(sid), first[2] or 0}
 end
+if nupm > 0 then
+  -- room.Bucket.Take: a token bucket of admissions, a second's worth.
+  local burst = math.max(1, nupm / 60)
+  local b = redis.call('HMGET', meta, 'tb', 'tbAt')
+  local tokens, at = tonumber(b[1] or ''), tonumber(b[2] or '')
+  if not tokens or not at or at == 0 then tokens, at = burst, now end
+  tokens = math.min(burst, tokens + math.max(now - at, 0) * nupm / 60000)
+  if tokens < 1 then
+    redis.call('HSET', meta, 'tb', tostring(tokens), 'tbAt', now)
+    publish()
+    return {'full', view(sid), now + math.ceil((1 - tokens) * 60000 / nupm)}
+  end
+  redis.call('HSET', meta, 'tb', tostring(tokens - 1), 'tbAt', now)
+end
 local dl = math.min(now + hbTTL, now + maxActive)
 redis.call('ZREM', wait, sid)
 redis.call('ZREM', wdl, sid)
@@ -353,23 +370,24 @@ return 1
 
 // stats: no extra ARGV. Returns {meta hash, active, waiting, rate, then the
 // effective policy: capacity, paused, heartbeatTTL, waitingTTL, maxActive,
-// maxWaiting}.
+// maxWaiting, newUsersPerMinute}.
 var statsScript = redis.NewScript(preamble + `
 publish()
 local p = 0
 if paused then p = 1 end
 return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now()), capacity, p,
-  hbTTL, waitTTL, maxActive, maxWaiting}
+  hbTTL, waitTTL, maxActive, maxWaiting, nupm}
 `)
 
 // settingsFields are the meta hash fields of runtime settings, in the order
-// of putSettingsScript's ARGV 13..18.
-var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused"}
+// of putSettingsScript's ARGV 13..19.
+var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused", "s_nupm"}
 
-// putSettings: ARGV 13..18 capacity, heartbeatTTL, waitingTTL, maxActive,
-// maxWaiting, paused ("0" clears a field). Wakes every granter.
+// putSettings: ARGV 13..19 capacity, heartbeatTTL, waitingTTL, maxActive,
+// maxWaiting, paused, newUsersPerMinute ("0" clears a field). Wakes every
+// granter.
 var putSettingsScript = redis.NewScript(preamble + `
-local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused'}
+local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm'}
 for i, f in ipairs(fields) do
   local v = ARGV[12 + i]
   if v == '0' or v == '' then

@@ -624,6 +624,51 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("newUsersPerMinute caps admissions per minute as well as capacity, shared by every replica", func(t *testing.T) {
+		st, clk := open(t)
+		if err := st.PutSettings(ctx, "big", room.Settings{NewUsersPerMinute: 120}); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i := range 8 {
+			ids = append(ids, join(t, st, "big", fmt.Sprint("r", i)).ID)
+		}
+		// 120 a minute is 2 a second: the bucket holds a second's worth.
+		admits(t, st, "big", ids[0], ids[0])
+		admits(t, st, "big", ids[1], ids[1])
+		r := grant(t, st, "big", ids[2], room.Full) // capacity 100 has room: the rate binds
+		if wait := r.RetryAt.Sub(clk.Now()); wait <= 0 || wait > 500*time.Millisecond {
+			t.Fatalf("retry in %v, want within the half second a token takes", wait)
+		}
+		clk.Advance(500 * time.Millisecond)
+		admits(t, st, "big", ids[2], ids[2])
+		grant(t, st, "big", ids[3], room.Full)
+		// Over 2 seconds, 4 more: the measured rate is the setting.
+		admitted := 0
+		for range 20 {
+			clk.Advance(100 * time.Millisecond)
+			if r, err := st.Grant(ctx, "big", ids[3]); err != nil {
+				t.Fatal(err)
+			} else if r.Outcome == room.Admitted {
+				admitted++
+			}
+		}
+		if admitted != 4 {
+			t.Fatalf("admitted %d in 2s at 120 a minute, want 4", admitted)
+		}
+		if s := stats(t, st, "big"); s.Policy.NewUsersPerMinute != 120 || s.Active != 7 {
+			t.Fatalf("stats = %+v", s)
+		}
+		if got, ok, err := st.Settings(ctx, "big"); !ok || err != nil || got.NewUsersPerMinute != 120 {
+			t.Fatalf("settings = %+v %v %v", got, ok, err)
+		}
+		// Cleared, only capacity binds again.
+		if err := st.PutSettings(ctx, "big", room.Settings{}); err != nil {
+			t.Fatal(err)
+		}
+		admits(t, st, "big", ids[7], ids[7])
+	})
+
 	t.Run("ping", func(t *testing.T) {
 		st, _ := open(t)
 		if err := st.Ping(ctx); err != nil {
