@@ -129,6 +129,16 @@ type Policy struct {
 	Paused bool
 }
 
+// CapRate is an observed admission rate (per second) as the policy lets it
+// go on: never above NewUsersPerMinute, so the estimated wait follows
+// whichever limit binds. An unknown rate (0) stays unknown.
+func (p Policy) CapRate(perSecond float64) float64 {
+	if limit := float64(p.NewUsersPerMinute) / 60; p.NewUsersPerMinute > 0 && perSecond > limit {
+		return limit
+	}
+	return perSecond
+}
+
 // Bucket is a token bucket of admissions: Tokens at At (Unix ms).
 type Bucket struct {
 	Tokens float64

@@ -370,7 +370,7 @@ func (s *Store) Stats(_ context.Context, eventID string) (room.EventStats, error
 		st.Joined, st.Admitted, st.Left, st.Expired = e.joined, e.admitted, e.left, e.expired
 		st.PeakActive = e.peak
 		st.ExpiredBy = maps.Clone(e.expiredBy)
-		st.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
+		st.AdmissionRate = p.CapRate(e.rate.PerSecond(now.UnixMilli()))
 	}
 	return st, nil
 }
@@ -522,8 +522,9 @@ func (s *Store) view(r *rec, now time.Time) room.Session {
 	if v.Status == room.StatusWaiting {
 		e := s.events[r.EventID]
 		v.Position = e.waiting.sum(r.Seq-1) + 1
-		v.AdmissionRate = e.rate.PerSecond(now.UnixMilli())
-		v.WaitingTTL = s.policy(r.EventID).WaitingTTL
+		p := s.policy(r.EventID)
+		v.AdmissionRate = p.CapRate(e.rate.PerSecond(now.UnixMilli()))
+		v.WaitingTTL = p.WaitingTTL
 	}
 	return v
 }

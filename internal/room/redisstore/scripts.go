@@ -118,15 +118,19 @@ local function publish()
   if freed then redis.call('PUBLISH', channel, event) end
 end
 
--- rate_now is room.Rate.PerSecond: the event's decayed admission rate, 0
--- when nothing was admitted for room.RateStale.
+-- rate_now is room.Rate.PerSecond capped by room.Policy.CapRate: the
+-- event's decayed admission rate, 0 when nothing was admitted for
+-- room.RateStale.
 local function rate_now()
   local m = redis.call('HMGET', meta, 'rate', 'rateAt', 'rateFirst')
   local first = tonumber(m[3] or '0') or 0
   if first == 0 or now - tonumber(m[2]) >= ` + strconv.FormatInt(room.RateStale.Milliseconds(), 10) + ` then return 0 end
   local v = tonumber(m[1]) * math.exp(-math.max(now - tonumber(m[2]), 0) / tau)
   local span = math.max(now - first, 1000)
-  return v / (1 - math.exp(-span / tau)) * 1000
+  local r = v / (1 - math.exp(-span / tau)) * 1000
+  -- room.Policy.CapRate: never above newUsersPerMinute.
+  if nupm > 0 and r > nupm / 60 then r = nupm / 60 end
+  return r
 end
 
 -- rate_add is room.Rate.Add: one admission at now.

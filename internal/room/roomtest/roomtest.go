@@ -656,8 +656,8 @@ func Run(t *testing.T, newStore NewStore) {
 		if admitted != 4 {
 			t.Fatalf("admitted %d in 2s at 120 a minute, want 4", admitted)
 		}
-		if s := stats(t, st, "big"); s.Policy.NewUsersPerMinute != 120 || s.Active != 7 {
-			t.Fatalf("stats = %+v", s)
+		if s := stats(t, st, "big"); s.Policy.NewUsersPerMinute != 120 || s.Active != 7 || s.AdmissionRate <= 0 || s.AdmissionRate > 2 {
+			t.Fatalf("stats = %+v; want the admission rate at most the cap of 2/s", s)
 		}
 		if got, ok, err := st.Settings(ctx, "big"); !ok || err != nil || got.NewUsersPerMinute != 120 {
 			t.Fatalf("settings = %+v %v %v", got, ok, err)
