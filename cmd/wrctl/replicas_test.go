@@ -438,3 +438,50 @@ func TestHeldMessageOutlivesKilledReplicasWithoutDeadLettering(t *testing.T) {
 	}
 	t.Logf("holder killed 3 times at max receive count 2: b admitted once a left, dead-letter queue empty")
 }
+
+// TestReplicasShareOneRateLimit: newUsersPerMinute is one token bucket in
+// Redis, so three replicas admitting the same event together never pass
+// it: in any stretch of time, the admissions (by the server's own
+// activation times, one clock) are at most a second's burst plus the rate.
+func TestReplicasShareOneRateLimit(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	queueURL := createQueue(t, uniqueQueue("e2e-rate"))["queueUrl"].(string)
+	const users, perMinute = 30, 120
+	f := newFleet(t, 3, "--queue", "sqs", "--queue-url", queueURL, "--sqs-endpoint", emu.URL,
+		"--store", "redis", "--redis-addr", rs.Addr, "--redis-prefix", "rate",
+		"--capacity", "1000", "--new-users-per-minute", strconv.Itoa(perMinute), "--waiting-ttl", "60s")
+	ids := make([]string, users)
+	var joins sync.WaitGroup
+	for i := range users {
+		joins.Go(func() { ids[i] = f.join("RATE", fmt.Sprintf("user-%02d", i)).SessionID })
+	}
+	joins.Wait()
+	activated := make([]time.Time, users)
+	waitFor(t, 90*time.Second, "everyone admitted at 2 a second", func() bool {
+		done := true
+		for i, id := range ids {
+			if activated[i].IsZero() {
+				if s := f.status(id); s.Status == "ACTIVE" && s.ActivatedAt != nil {
+					activated[i] = *s.ActivatedAt
+				} else {
+					done = false
+				}
+			}
+		}
+		return done
+	})
+	slices.SortFunc(activated, func(a, b time.Time) int { return a.Compare(b) })
+	burst, rate := 2.0, float64(perMinute)/60
+	for i := range activated {
+		for j := i; j < len(activated); j++ {
+			span := activated[j].Sub(activated[i]).Seconds()
+			if n := float64(j - i + 1); n > burst+rate*span+1e-3 {
+				t.Fatalf("%v admissions within %.3fs: over the shared limit of %d a minute", n, span, perMinute)
+			}
+		}
+	}
+	span := activated[users-1].Sub(activated[0]).Seconds()
+	t.Logf("3 replicas, newUsersPerMinute %d: %d admissions in %.2fs, %.2f a second (the setting: %.2f)",
+		perMinute, users, span, float64(users-1)/span, rate)
+}
