@@ -63,6 +63,7 @@ events:
     capacity: 3
   e2:
     capacity: 9
+    newUsersPerMinute: 600
 `)
 	t.Setenv("WRCTL_ROOM_CAPACITY", "8")
 	t.Setenv("WRCTL_ROOM_HEARTBEAT_TTL", "12s")
@@ -83,8 +84,9 @@ events:
 		{"file beats default (backend)", c.Queue, "sqs"},
 		{"default", c.MaxActive, 15 * time.Minute},
 		{"flag", c.Region, "eu-west-1"},
-		{"event ids keep their case", c.Events["VIP-Sale"].Capacity, 3},
-		{"second event", c.Events["e2"].Capacity, 9},
+		{"event ids keep their case", *c.Events["VIP-Sale"].Capacity, 3},
+		{"second event", *c.Events["e2"].Capacity, 9},
+		{"an event's rate cap", *c.Events["e2"].NewUsersPerMinute, 600},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -92,7 +94,7 @@ events:
 		}
 	}
 	p := c.Policies()
-	if p.Policy("VIP-Sale").Capacity != 3 || p.Policy("other").Capacity != 9 {
+	if p.Policy("VIP-Sale").Capacity != 3 || p.Policy("other").Capacity != 9 || p.Policy("e2").NewUsersPerMinute != 600 || p.Policy("VIP-Sale").NewUsersPerMinute != 0 {
 		t.Errorf("policies = %+v", p)
 	}
 }

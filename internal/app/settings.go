@@ -89,9 +89,11 @@ type Settings struct {
 	Events map[string]EventSettings
 }
 
-// EventSettings overrides the room's settings for one event.
+// EventSettings overrides the room's settings for one event; a setting not
+// given (nil) keeps the room's.
 type EventSettings struct {
-	Capacity int `yaml:"capacity"`
+	Capacity          *int `yaml:"capacity"`
+	NewUsersPerMinute *int `yaml:"newUsersPerMinute"`
 }
 
 // FieldError is a setting that cannot work.
@@ -239,8 +241,11 @@ func (s Settings) Validate() error {
 		if err := room.ValidateID(id); err != nil {
 			bad("events."+id, "event id %v", err)
 		}
-		if c := s.Events[id].Capacity; c < 1 {
-			bad("events."+id+".capacity", "must be at least 1, got %d", c)
+		if c := s.Events[id].Capacity; c != nil && *c < 1 {
+			bad("events."+id+".capacity", "must be at least 1, got %d", *c)
+		}
+		if n := s.Events[id].NewUsersPerMinute; n != nil && *n < 0 {
+			bad("events."+id+".newUsersPerMinute", "must not be negative, got %d", *n)
 		}
 	}
 	if len(errs) > 0 {
@@ -253,10 +258,18 @@ func (s Settings) Validate() error {
 func (s Settings) Policies() room.StaticPolicies {
 	p := room.StaticPolicies{Default: room.Policy{Capacity: s.Capacity, HeartbeatTTL: s.HeartbeatTTL,
 		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute}}
-	if len(s.Events) > 0 {
-		p.Capacity = make(map[string]int, len(s.Events))
-		for id, e := range s.Events {
-			p.Capacity[id] = e.Capacity
+	for id, e := range s.Events {
+		if e.Capacity != nil {
+			if p.Capacity == nil {
+				p.Capacity = map[string]int{}
+			}
+			p.Capacity[id] = *e.Capacity
+		}
+		if e.NewUsersPerMinute != nil {
+			if p.NewUsersPerMinute == nil {
+				p.NewUsersPerMinute = map[string]int{}
+			}
+			p.NewUsersPerMinute[id] = *e.NewUsersPerMinute
 		}
 	}
 	return p

@@ -27,7 +27,8 @@ func settings() app.Settings {
 func TestSettingsValidateNamesEveryKeyAtFault(t *testing.T) {
 	s := settings()
 	s.Capacity, s.WaitingTTL, s.TrustedProxies = 0, time.Second, []string{"10.0.0.0/8", "not-a-cidr"}
-	s.Events = map[string]app.EventSettings{"VIP": {Capacity: 0}}
+	zero := 0
+	s.Events = map[string]app.EventSettings{"VIP": {Capacity: &zero}}
 	var fes app.FieldErrors
 	if err := s.Validate(); !errors.As(err, &fes) {
 		t.Fatalf("Validate = %v, want FieldErrors", err)

@@ -274,6 +274,8 @@ type StaticPolicies struct {
 	Default Policy
 	// Capacity overrides Default.Capacity per event id.
 	Capacity map[string]int
+	// NewUsersPerMinute overrides Default.NewUsersPerMinute per event id.
+	NewUsersPerMinute map[string]int
 }
 
 // Policy returns the event's policy.
@@ -281,6 +283,9 @@ func (s StaticPolicies) Policy(eventID string) Policy {
 	p := s.Default
 	if c, ok := s.Capacity[eventID]; ok {
 		p.Capacity = c
+	}
+	if n, ok := s.NewUsersPerMinute[eventID]; ok {
+		p.NewUsersPerMinute = n
 	}
 	return p
 }
