@@ -189,3 +189,24 @@ func TestLoadInterruptedLeavesNothingBehind(t *testing.T) {
 		t.Fatalf("after the interrupt the server holds active %d, waiting %d (joined %d, left %d)", st.Active, st.Waiting, st.Joined, st.Left)
 	}
 }
+
+// TestLoadAuditsTheRateCap: against newUsersPerMinute, the report gives
+// the pace the users were admitted at, by the server's activation times.
+func TestLoadAuditsTheRateCap(t *testing.T) {
+	t.Parallel()
+	url := startApp(t, "--capacity", "100", "--new-users-per-minute", "600") // 10 a second
+	r := wrctl(t, []string{"WRCTL_SERVER=" + url}, "load", "-u", "30", "-r", "200", "--hold", "10ms", "--poll-interval", "20ms",
+		"--run-id", "rate-e2e", "--progress", "none", "--output", "json")
+	var rep loadgen.Report
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ev := rep.Events["rate-e2e-e0"]
+	// A second's burst of 10, then 10 a second: 30 admissions take 2s.
+	if ev.NewUsersPerMinute != 600 || ev.Admitted != 30 || ev.MaxPerMinute != 30 || ev.PerMinute <= 0 || ev.PerMinute > 1000 {
+		t.Fatalf("event audit = %+v", ev)
+	}
+	if span := float64(ev.Admitted-1) / ev.PerMinute * 60; span < 1.5 {
+		t.Fatalf("30 admissions in %.2fs: faster than 10 a second after the burst", span)
+	}
+}

@@ -70,8 +70,10 @@ func (s Session) Ended() bool { return s.Status == StatusLeft || s.Status == Sta
 type EventStats struct {
 	EventID  string `json:"eventId"`
 	Capacity int    `json:"capacity"`
-	Active   int64  `json:"active"`
-	Waiting  int64  `json:"waiting"`
+	// NewUsersPerMinute is the event's cap on admissions per minute (0: none).
+	NewUsersPerMinute int   `json:"newUsersPerMinute"`
+	Active            int64 `json:"active"`
+	Waiting           int64 `json:"waiting"`
 	// Joined counts every session ever created for the event; Admitted every
 	// admission; Left and Expired the sessions that ended so.
 	Joined   int64 `json:"joined"`

@@ -480,7 +480,7 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	g.nHeld -= len(done)
 	rest := list[i:]
 	if len(rest) > g.cfg.MaxHeldPerEvent {
-		g.postpone(ctx, rest[g.cfg.MaxHeldPerEvent:])
+		g.postpone(ctx, rest[g.cfg.MaxHeldPerEvent:], g.retryAt[ev])
 		rest = rest[:g.cfg.MaxHeldPerEvent]
 	}
 	if len(rest) == 0 {
@@ -498,14 +498,20 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	}
 }
 
-// postpone hands messages of a full event back to the queue for a while.
-func (g *Granter) postpone(ctx context.Context, hs []*heldMsg) {
+// postpone hands messages of a full event back to the queue for a while:
+// a third of the visibility timeout, or until the event may admit again
+// when that is known and sooner (a rate cap's next token), at least 1s.
+func (g *Granter) postpone(ctx context.Context, hs []*heldMsg, retryAt time.Time) {
 	msgs := make([]queue.Message, len(hs))
 	for i, h := range hs {
 		msgs[i] = h.msg
 	}
 	g.nHeld -= len(hs)
-	if err := g.q.ChangeVisibility(ctx, msgs, max(g.cfg.Visibility/3, time.Second)); err != nil && ctx.Err() == nil {
+	delay := g.cfg.Visibility / 3
+	if !retryAt.IsZero() {
+		delay = min(delay, retryAt.Sub(g.Now()))
+	}
+	if err := g.q.ChangeVisibility(ctx, msgs, max(delay, time.Second)); err != nil && ctx.Err() == nil {
 		g.log.Warn("postpone messages of a full event", "err", err, "count", len(msgs))
 	}
 }

@@ -130,3 +130,28 @@ func cmpInt(a, b int64) int {
 	}
 	return 0
 }
+
+// PerMinute reads the pace of admission from the server's activation
+// times: the most admissions in any 60 seconds, and the average per minute
+// over the span from the first to the last (0 with fewer than two).
+func PerMinute(adms []Admission) (maxInAMinute int64, perMinute float64) {
+	at := make([]int64, 0, len(adms))
+	for _, a := range adms {
+		if a.ActivatedAt > 0 {
+			at = append(at, a.ActivatedAt)
+		}
+	}
+	slices.Sort(at)
+	const minute = int64(60_000_000) // µs
+	j := 0
+	for i := range at {
+		for at[i]-at[j] >= minute {
+			j++
+		}
+		maxInAMinute = max(maxInAMinute, int64(i-j+1))
+	}
+	if n := len(at); n > 1 && at[n-1] > at[0] {
+		perMinute = float64(n-1) / (float64(at[n-1]-at[0]) / float64(minute))
+	}
+	return maxInAMinute, perMinute
+}

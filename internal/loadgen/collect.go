@@ -61,6 +61,7 @@ func (r *Runner) readStats(ctx context.Context) {
 		r.evMu.Lock()
 		e := &r.events[i]
 		e.ServerCapacity = st.Capacity
+		e.NewUsersPerMinute = st.NewUsersPerMinute
 		e.serverActive, e.serverWaiting = st.Active, st.Waiting
 		e.ServerMaxActiveSeen = max(e.ServerMaxActiveSeen, st.Active)
 		e.ServerPeakActive = max(e.ServerPeakActive, st.PeakActive)

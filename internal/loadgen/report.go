@@ -148,6 +148,13 @@ type Event struct {
 	// CapacityMismatch is a server reporting another capacity than the
 	// operator's.
 	CapacityMismatch bool `json:"capacityMismatch"`
+	// NewUsersPerMinute is the server's cap on admissions per minute (0:
+	// none); MaxPerMinute the most admissions in any 60 seconds and
+	// PerMinute the average over the admissions' span, both by the server's
+	// activation times.
+	NewUsersPerMinute int     `json:"newUsersPerMinute"`
+	MaxPerMinute      int64   `json:"maxPerMinute"`
+	PerMinute         float64 `json:"perMinute"`
 	// ServerPeakActive is the store's own high-water mark of ACTIVE
 	// sessions; ServerMaxActiveSeen the most the stats endpoint reported.
 	// Both come from the code that enforces capacity, so only ClientMaxActive
@@ -279,6 +286,7 @@ func (r *Report) finish(end int64) {
 				ev.CapacitySource = CapacityFromServer
 			}
 		}
+		ev.MaxPerMinute, ev.PerMinute = PerMinute(adms)
 		ev.CapacityMismatch = ev.CapacitySource == CapacityFromOperator && ev.ServerCapacity > 0 && ev.ServerCapacity != ev.Capacity
 		ev.CapacityViolation = ev.Capacity > 0 && (ev.ServerPeakActive > int64(ev.Capacity) ||
 			ev.ServerMaxActiveSeen > int64(ev.Capacity) || ev.ClientMaxActive > int64(ev.Capacity))
@@ -428,6 +436,7 @@ func Merge(reports ...*Report) (*Report, error) {
 				o.Capacity, o.CapacitySource = ev.Capacity, ev.CapacitySource
 			}
 			o.ServerCapacity = max(o.ServerCapacity, ev.ServerCapacity)
+			o.NewUsersPerMinute = max(o.NewUsersPerMinute, ev.NewUsersPerMinute)
 			o.ServerPeakActive = max(o.ServerPeakActive, ev.ServerPeakActive)
 			o.ServerMaxActiveSeen = max(o.ServerMaxActiveSeen, ev.ServerMaxActiveSeen)
 			out.Events[id] = o

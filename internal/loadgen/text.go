@@ -102,6 +102,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d (%.4f)\t%s\n", id, capacity, server, ev.ServerPeakActive, ev.ServerMaxActiveSeen, ev.ClientMaxActive, ev.Admitted, ev.Inversions, ev.InversionFraction, verdict)
 	}
 	tw.Flush()
+	for _, id := range slices.Sorted(maps.Keys(r.Events)) {
+		if ev := r.Events[id]; ev.NewUsersPerMinute > 0 {
+			fmt.Fprintf(&b, "rate       %s: %.1f admissions a minute on average, at most %d in any minute (newUsersPerMinute %d)\n",
+				id, ev.PerMinute, ev.MaxPerMinute, ev.NewUsersPerMinute)
+		}
+	}
 	fmt.Fprintf(&b, "\naudit      capacity violations %d, inversions %d (fraction %.4f)", r.Audit.CapacityViolations, r.Audit.Inversions, r.Audit.InversionFraction)
 	switch {
 	case r.Audit.CapacityUnverified > 0:

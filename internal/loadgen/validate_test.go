@@ -49,3 +49,22 @@ func TestParseShard(t *testing.T) {
 		}
 	}
 }
+
+func TestPerMinuteReadsThePaceOfAdmission(t *testing.T) {
+	const s = int64(1_000_000) // µs
+	var adms []loadgen.Admission
+	for i := range 121 { // 2 a second for a minute, then a burst of 10 at the end
+		adms = append(adms, loadgen.Admission{ActivatedAt: int64(i) * s / 2})
+	}
+	for range 10 {
+		adms = append(adms, loadgen.Admission{ActivatedAt: 60 * s})
+	}
+	maxIn, perMinute := loadgen.PerMinute(adms)
+	// The last minute (0.5s..60s) holds 119 + 1 + 10 = 130.
+	if maxIn != 130 || perMinute < 129.9 || perMinute > 130.1 {
+		t.Fatalf("max in a minute %d, per minute %.2f", maxIn, perMinute)
+	}
+	if m, p := loadgen.PerMinute(nil); m != 0 || p != 0 {
+		t.Fatalf("no admissions: %d %v", m, p)
+	}
+}

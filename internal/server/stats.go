@@ -60,16 +60,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 func toAPIStats(st room.EventStats) api.EventStats {
 	out := api.EventStats{
-		EventID:       st.EventID,
-		Capacity:      st.Capacity,
-		Active:        st.Active,
-		Waiting:       st.Waiting,
-		Joined:        st.Joined,
-		Admitted:      st.Admitted,
-		Left:          st.Left,
-		Expired:       st.Expired,
-		PeakActive:    st.PeakActive,
-		AdmissionRate: math.Round(st.AdmissionRate*1000) / 1000,
+		EventID:           st.EventID,
+		Capacity:          st.Capacity,
+		NewUsersPerMinute: st.Policy.NewUsersPerMinute,
+		Active:            st.Active,
+		Waiting:           st.Waiting,
+		Joined:            st.Joined,
+		Admitted:          st.Admitted,
+		Left:              st.Left,
+		Expired:           st.Expired,
+		PeakActive:        st.PeakActive,
+		AdmissionRate:     math.Round(st.AdmissionRate*1000) / 1000,
 	}
 	// The wait a newcomer would face: none to estimate with nobody waiting.
 	if wait, ok := room.EstimatedWait(st.Waiting+1, st.AdmissionRate); ok && st.Waiting > 0 {
