@@ -103,8 +103,15 @@ func TestALoneMessageGoesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Nothing else comes: the batch of one must not wait for company.
-	if err := ticket.Wait(); err != nil {
-		t.Fatal(err)
+	sent := make(chan error, 1)
+	go func() { sent <- ticket.Wait() }()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lone message waited for a full batch")
 	}
 }
 
