@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/app/apptest"
 	"github.com/wrctl/wrctl/internal/sqstest"
 )
 
@@ -104,15 +103,7 @@ func startApp(t *testing.T, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return a.URL()
+	return apptest.Start(t, cfg).URL()
 }
 
 // serveProc is a running `wrctl serve`.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/app/apptest"
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/room"
@@ -22,19 +23,12 @@ import (
 // realServer runs the waiting room on the embedded backends.
 func realServer(t *testing.T, capacity int) *client.Client {
 	t.Helper()
-	a, err := app.New(context.Background(), app.Config{
+	a := apptest.Start(t, app.Config{
 		Addr:     "127.0.0.1:0",
 		Server:   server.Config{PollInterval: 100 * time.Millisecond},
 		Granter:  granter.Config{Wait: time.Second},
 		Policies: room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	c, err := client.New(a.URL(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -148,8 +148,7 @@ func (r *Runner) leave(ctx context.Context, u *user, scheduled int64) {
 	r.inside[u.event].Add(-1)
 	err := r.c.Leave(ctx, u.session)
 	if r.measure(ctx, EndpointLeave, scheduled, http.StatusNoContent, err) {
-		u.state = stateWaiting // cut short: leaveOpen sends the leave again
-		return
+		return // cut short: still ACTIVE, so leaveOpen sends the leave again
 	}
 	r.finish(u, endLeft)
 }

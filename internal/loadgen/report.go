@@ -499,13 +499,7 @@ func CheckShards(reports []*Report, partial bool) error {
 }
 
 // ErrorCount is the number of the users' failed requests.
-func (r *Report) ErrorCount() int64 {
-	var n int64
-	for _, v := range r.Overall.Errors {
-		n += v
-	}
-	return n
-}
+func (r *Report) ErrorCount() int64 { return sum(r.Overall.Errors) }
 
 // RequestCount is the number of the users' requests.
 func (r *Report) RequestCount() int64 { return r.Overall.Count }

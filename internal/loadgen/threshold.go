@@ -134,10 +134,8 @@ func (r *Report) unmeasured(metric string) string {
 			return "nobody was admitted"
 		}
 	}
-	for _, p := range latencyPrefixes {
-		if q, ok := strings.CutPrefix(metric, p+"_"); ok && slices.Contains(quantiles, q) && r.latency(p).Count == 0 {
-			return "no " + p + " measured"
-		}
+	if p, ok := latencyOf(metric); ok && r.latency(p).Count == 0 {
+		return "no " + p + " measured"
 	}
 	return ""
 }
@@ -227,19 +225,28 @@ func metricKind(name string) (kind, bool) {
 	if slices.Contains(numberMetrics, name) {
 		return kindNumber, true
 	}
-	for _, p := range latencyPrefixes {
-		if q, ok := strings.CutPrefix(name, p+"_"); ok && slices.Contains(quantiles, q) {
-			return kindLatency, true
-		}
+	if _, ok := latencyOf(name); ok {
+		return kindLatency, true
 	}
 	return 0, false
+}
+
+// latencyOf returns the latency a metric such as join_p95 reads (join),
+// and whether it is a latency metric at all.
+func latencyOf(name string) (prefix string, ok bool) {
+	for _, p := range latencyPrefixes {
+		if q, found := strings.CutPrefix(name, p+"_"); found && slices.Contains(quantiles, q) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // MetricNames lists what thresholds can test.
 func MetricNames() []string {
 	names := slices.Clone(numberMetrics)
 	for _, p := range latencyPrefixes {
-		names = append(names, p+"_min|p50|p90|p95|p99|p99.9|max|mean")
+		names = append(names, p+"_"+strings.Join(slices.DeleteFunc(slices.Clone(quantiles), func(q string) bool { return q == "p999" }), "|"))
 	}
 	return names
 }
@@ -292,10 +299,8 @@ func Metrics(r *Report) map[string]float64 {
 
 // formatMetric shows a latency metric as a duration, others as numbers.
 func formatMetric(name string, v float64) string {
-	for _, q := range []string{"_min", "_p50", "_p90", "_p95", "_p99", "_p99.9", "_p999", "_max", "_mean"} {
-		if strings.HasSuffix(name, q) {
-			return (time.Duration(v * float64(time.Millisecond))).Round(time.Microsecond).String()
-		}
+	if _, ok := latencyOf(name); ok {
+		return (time.Duration(v * float64(time.Millisecond))).Round(time.Microsecond).String()
 	}
 	return strconv.FormatFloat(v, 'g', 6, 64)
 }

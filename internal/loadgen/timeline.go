@@ -110,13 +110,17 @@ func combine(a, b Sample) Sample {
 	out.ServerActive = maxEach(a.ServerActive, b.ServerActive)
 	out.ServerWaiting = maxEach(a.ServerWaiting, b.ServerWaiting)
 	out.Latency = map[string][3]Millis{}
-	for _, m := range []map[string][3]Millis{a.Latency, b.Latency} {
-		for k, v := range m {
-			o := out.Latency[k]
-			out.Latency[k] = [3]Millis{max(o[0], v[0]), max(o[1], v[1]), max(o[2], v[2])}
-		}
-	}
+	maxLatency(out.Latency, a.Latency)
+	maxLatency(out.Latency, b.Latency)
 	return out
+}
+
+// maxLatency raises each of dst's percentiles to src's where src's is higher.
+func maxLatency(dst, src map[string][3]Millis) {
+	for k, v := range src {
+		o := dst[k]
+		dst[k] = [3]Millis{max(o[0], v[0]), max(o[1], v[1]), max(o[2], v[2])}
+	}
 }
 
 func maxEach[T int | int64](a, b []T) []T {
@@ -198,10 +202,7 @@ func mergeTimelines(ts []*Timeline) *Timeline {
 				m.ServerWaiting[e] = max(m.ServerWaiting[e], s.ServerWaiting[e])
 				m.Capacity[e] = max(m.Capacity[e], s.Capacity[e])
 			}
-			for name, v := range s.Latency {
-				o := m.Latency[name]
-				m.Latency[name] = [3]Millis{max(o[0], v[0]), max(o[1], v[1]), max(o[2], v[2])}
-			}
+			maxLatency(m.Latency, s.Latency)
 		}
 		out.Samples = append(out.Samples, m)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/app/apptest"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
@@ -106,7 +107,7 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 	if signer == nil {
 		signer, _ = accesstoken.NewHS256Signer(testSecret)
 	}
-	a, err := app.New(context.Background(), app.Config{
+	a := apptest.Start(t, app.Config{
 		Addr:      "127.0.0.1:0",
 		Server:    o.server,
 		Granter:   o.granter,
@@ -118,13 +119,6 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		Now:       o.now,
 		Log:       log,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	return &harness{t: t, URL: a.URL(), Store: a.Store(), Queue: a.Queue(), http: &http.Client{Transport: &http.Transport{}}}
 }
 
