@@ -36,7 +36,43 @@ const (
 	ReasonAbandoned EndReason = "abandoned"  // WAITING without a sign of life for waitingTTL
 	ReasonHeartbeat EndReason = "heartbeat"  // ACTIVE without a heartbeat for heartbeatTTL
 	ReasonMaxActive EndReason = "max_active" // ACTIVE for maxActive
+	// ReasonEventEnded ends the WAITING sessions of an event past its endsAt.
+	ReasonEventEnded EndReason = "event_ended"
+	// ReasonRejected ends the WAITING sessions of an event whose queueing
+	// method is reject (sold out).
+	ReasonRejected EndReason = "rejected"
 )
+
+// Method is an event's queueing method.
+type Method string
+
+// Queueing methods.
+const (
+	// MethodFIFO admits in ticket order (the default).
+	MethodFIFO Method = "fifo"
+	// MethodRandom admits, each time, one of those waiting drawn uniformly: a lottery.
+	MethodRandom Method = "random"
+	// MethodPassthrough admits every join at once, without any cap: the room is open.
+	MethodPassthrough Method = "passthrough"
+	// MethodReject refuses joins with the event's message and ends the waiting sessions.
+	MethodReject Method = "reject"
+)
+
+// Methods lists the queueing methods.
+var Methods = []Method{MethodFIFO, MethodRandom, MethodPassthrough, MethodReject}
+
+// ParseMethod reads a queueing method; "" is fifo.
+func ParseMethod(s string) (Method, error) {
+	if s == "" {
+		return MethodFIFO, nil
+	}
+	for _, m := range Methods {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a queueing method (fifo, random, passthrough, reject)", s)
+}
 
 // Clock is the room's one clock. Every store takes its time from its own
 // clock (for Redis, the server's TIME inside each script), never from the
@@ -76,6 +112,14 @@ type Session struct {
 	// WaitingTTL is the event's effective waiting TTL, filled in for a
 	// WAITING session so the poll interval it is given keeps it alive.
 	WaitingTTL time.Duration
+	// PreQueued is set for a WAITING session in the pre-queue: it joined
+	// before the event's start and has no position until the shuffle.
+	PreQueued bool
+	// StartsAt is the event's start, filled in for a pre-queued session.
+	StartsAt time.Time
+	// Method is the event's queueing method, filled in for a WAITING
+	// session: under random its position is no promise.
+	Method Method
 }
 
 // JoinRequest asks for a place in an event's line.
@@ -127,6 +171,71 @@ type Policy struct {
 	NewUsersPerMinute int
 	// Paused stops admission and keeps the line.
 	Paused bool
+	// OpensAt, StartsAt and EndsAt are the event's schedule, each optional
+	// (zero): joins are refused before OpensAt; joins before StartsAt wait
+	// in the pre-queue, shuffled at StartsAt ahead of later joins, and no
+	// one is admitted before it; joins are refused from EndsAt, when the
+	// WAITING sessions end.
+	OpensAt, StartsAt, EndsAt time.Time
+	// Method is the queueing method; "" is fifo.
+	Method Method
+	// Message is what refused joins are told under the reject method
+	// (e.g. "Sold out").
+	Message string
+}
+
+// Phase is where an event stands in its schedule.
+type Phase string
+
+// Phases of an event's schedule.
+const (
+	// PhaseScheduled: before OpensAt; joins are refused.
+	PhaseScheduled Phase = "scheduled"
+	// PhasePreQueue: joins wait in the pre-queue until StartsAt.
+	PhasePreQueue Phase = "prequeue"
+	// PhaseLive: admission runs.
+	PhaseLive Phase = "live"
+	// PhaseEnded: from EndsAt; joins are refused.
+	PhaseEnded Phase = "ended"
+)
+
+// Phase is where the event stands at now.
+func (p Policy) Phase(now time.Time) Phase {
+	switch {
+	case !p.EndsAt.IsZero() && !now.Before(p.EndsAt):
+		return PhaseEnded
+	case !p.OpensAt.IsZero() && now.Before(p.OpensAt):
+		return PhaseScheduled
+	case !p.StartsAt.IsZero() && now.Before(p.StartsAt):
+		return PhasePreQueue
+	}
+	return PhaseLive
+}
+
+// Closed reports whether the event's line is closed at now: ended, or
+// rejecting under the reject method. Its WAITING sessions end.
+func (p Policy) Closed(now time.Time) (EndReason, bool) {
+	switch {
+	case p.Phase(now) == PhaseEnded:
+		return ReasonEventEnded, true
+	case p.Method == MethodReject:
+		return ReasonRejected, true
+	}
+	return "", false
+}
+
+// JoinError is why the policy refuses a join at now, or nil.
+func (p Policy) JoinError(now time.Time) error {
+	switch p.Phase(now) {
+	case PhaseScheduled:
+		return &NotOpenError{OpensAt: p.OpensAt}
+	case PhaseEnded:
+		return &EndedError{EndsAt: p.EndsAt}
+	}
+	if p.Method == MethodReject {
+		return &RejectedError{Message: p.Message}
+	}
+	return nil
 }
 
 // CapRate is an observed admission rate (per second) as the policy lets it
@@ -174,6 +283,13 @@ type Settings struct {
 	// NewUsersPerMinute caps admissions per minute (see Policy).
 	NewUsersPerMinute int  `json:"newUsersPerMinute,omitempty"`
 	Paused            bool `json:"paused,omitempty"`
+	// The schedule (see Policy).
+	OpensAt  time.Time `json:"opensAt,omitzero"`
+	StartsAt time.Time `json:"startsAt,omitzero"`
+	EndsAt   time.Time `json:"endsAt,omitzero"`
+	// Method is the queueing method (see Policy).
+	Method  Method `json:"queueingMethod,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // With returns the policy with the settings' non-zero fields applied.
@@ -197,6 +313,21 @@ func (p Policy) With(s Settings) Policy {
 		p.NewUsersPerMinute = s.NewUsersPerMinute
 	}
 	p.Paused = p.Paused || s.Paused
+	if !s.OpensAt.IsZero() {
+		p.OpensAt = s.OpensAt
+	}
+	if !s.StartsAt.IsZero() {
+		p.StartsAt = s.StartsAt
+	}
+	if !s.EndsAt.IsZero() {
+		p.EndsAt = s.EndsAt
+	}
+	if s.Method != "" {
+		p.Method = s.Method
+	}
+	if s.Message != "" {
+		p.Message = s.Message
+	}
 	return p
 }
 
@@ -211,6 +342,28 @@ func (s Settings) Validate() error {
 		return errors.New("durations must be at least 1s")
 	case s.WaitingTTL > 0 && s.WaitingTTL < MinWaitingTTL:
 		return fmt.Errorf("waitingTTL %v is too short: a waiting client polls at most once a second and needs margin, so it must be at least %v", s.WaitingTTL, MinWaitingTTL)
+	case len(s.Message) > MaxMessageLen:
+		return fmt.Errorf("message is %d bytes long; at most %d", len(s.Message), MaxMessageLen)
+	}
+	if _, err := ParseMethod(string(s.Method)); err != nil {
+		return fmt.Errorf("queueingMethod: %w", err)
+	}
+	return ValidateSchedule(s.OpensAt, s.StartsAt, s.EndsAt)
+}
+
+// MaxMessageLen bounds an event's message.
+const MaxMessageLen = 500
+
+// ValidateSchedule checks that the set times of a schedule come in order:
+// opensAt ≤ startsAt < endsAt.
+func ValidateSchedule(opens, starts, ends time.Time) error {
+	switch {
+	case !opens.IsZero() && !starts.IsZero() && starts.Before(opens):
+		return fmt.Errorf("startsAt %s is before opensAt %s", starts.Format(time.RFC3339), opens.Format(time.RFC3339))
+	case !starts.IsZero() && !ends.IsZero() && !ends.After(starts):
+		return fmt.Errorf("endsAt %s is not after startsAt %s", ends.Format(time.RFC3339), starts.Format(time.RFC3339))
+	case !opens.IsZero() && !ends.IsZero() && !ends.After(opens):
+		return fmt.Errorf("endsAt %s is not after opensAt %s", ends.Format(time.RFC3339), opens.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -276,6 +429,9 @@ type StaticPolicies struct {
 	Capacity map[string]int
 	// NewUsersPerMinute overrides Default.NewUsersPerMinute per event id.
 	NewUsersPerMinute map[string]int
+	// Events overrides whole settings per event id (the config file's
+	// schedule, method and message), applied like runtime settings.
+	Events map[string]Settings
 }
 
 // Policy returns the event's policy.
@@ -286,6 +442,9 @@ func (s StaticPolicies) Policy(eventID string) Policy {
 	}
 	if n, ok := s.NewUsersPerMinute[eventID]; ok {
 		p.NewUsersPerMinute = n
+	}
+	if e, ok := s.Events[eventID]; ok {
+		p = p.With(e)
 	}
 	return p
 }
@@ -299,7 +458,46 @@ var (
 	// ErrAlreadyJoined refuses a re-join that cannot prove it made the
 	// first join: the live session is neither named nor touched.
 	ErrAlreadyJoined = errors.New("the user already holds a place in this line")
+	// ErrNotOpen, ErrEventEnded and ErrRejected refuse joins by the event's
+	// schedule or method; the errors that carry them are NotOpenError,
+	// EndedError and RejectedError.
+	ErrNotOpen    = errors.New("the line is not open yet")
+	ErrEventEnded = errors.New("the event has ended")
+	ErrRejected   = errors.New("the event takes no joins")
 )
+
+// NotOpenError refuses a join before the event's pre-queue opens.
+type NotOpenError struct{ OpensAt time.Time }
+
+func (e *NotOpenError) Error() string {
+	return "the line opens at " + e.OpensAt.UTC().Format(time.RFC3339)
+}
+
+// Unwrap makes errors.Is(err, ErrNotOpen) hold.
+func (e *NotOpenError) Unwrap() error { return ErrNotOpen }
+
+// EndedError refuses a join from the event's end.
+type EndedError struct{ EndsAt time.Time }
+
+func (e *EndedError) Error() string {
+	return "the event ended at " + e.EndsAt.UTC().Format(time.RFC3339)
+}
+
+// Unwrap makes errors.Is(err, ErrEventEnded) hold.
+func (e *EndedError) Unwrap() error { return ErrEventEnded }
+
+// RejectedError refuses a join under the reject method, with the event's message.
+type RejectedError struct{ Message string }
+
+func (e *RejectedError) Error() string {
+	if e.Message == "" {
+		return ErrRejected.Error()
+	}
+	return e.Message
+}
+
+// Unwrap makes errors.Is(err, ErrRejected) hold.
+func (e *RejectedError) Unwrap() error { return ErrRejected }
 
 // NewSessionID returns a 128-bit random id, hex encoded: the session id is
 // the user's bearer secret, so it must be unguessable.

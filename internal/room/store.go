@@ -61,6 +61,9 @@ type Store interface {
 	// them at its next operation on the event, and granters holding the
 	// event's line are woken (raised capacity admits at once).
 	PutSettings(ctx context.Context, eventID string, s Settings) error
+	// Shuffle returns the record of the event's last start (the pre-queue's
+	// shuffle) and whether there was one.
+	Shuffle(ctx context.Context, eventID string) (Shuffle, bool, error)
 	// Freed delivers the id of an event each time admission in it may
 	// proceed: a slot frees (leave or expiry), its settings change, or the
 	// lowest ticket's message is confirmed on the queue (a granter may be
@@ -171,4 +174,31 @@ type EventStats struct {
 	PeakActive int64
 	// AdmissionRate is the recent admissions per second (see Rate).
 	AdmissionRate float64
+	// PreQueued counts the WAITING sessions in the pre-queue (a part of
+	// Waiting: they have no position until the start).
+	PreQueued int64
+	// Now is the room's time of the stats, to read the schedule by.
+	Now time.Time
+	// Shuffled is when the last start's shuffle ran, ShuffledCount how many
+	// it ordered.
+	Shuffled      time.Time
+	ShuffledCount int64
+}
+
+// Phase is where the event stands in its schedule.
+func (s EventStats) Phase() Phase { return s.Policy.Phase(s.Now) }
+
+// Binding names the limit that holds admission back: "capacity" while the
+// event is full, "rate" while people wait under a newUsersPerMinute cap
+// with room to spare, "" when neither binds.
+func (s EventStats) Binding() string {
+	switch {
+	case s.Policy.Method == MethodPassthrough:
+		return ""
+	case s.Active >= int64(s.Policy.Capacity) && s.Waiting > 0:
+		return "capacity"
+	case s.Policy.NewUsersPerMinute > 0 && s.Waiting > 0:
+		return "rate"
+	}
+	return ""
 }

@@ -111,6 +111,13 @@ func (s *store) Settings(ctx context.Context, eventID string) (room.Settings, bo
 	return st, ok, err
 }
 
+func (s *store) Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool, error) {
+	start := time.Now()
+	sh, ok, err := s.st.Shuffle(ctx, eventID)
+	s.observe("shuffle", start, err)
+	return sh, ok, err
+}
+
 func (s *store) PutSettings(ctx context.Context, eventID string, st room.Settings) error {
 	start := time.Now()
 	err := s.st.PutSettings(ctx, eventID, st)

@@ -46,12 +46,17 @@ func (f *fenwick) prefix(j int64) int64 {
 }
 
 // first returns the lowest ticket holding a value, or base+n+1 if none.
-func (f *fenwick) first() int64 {
+func (f *fenwick) first() int64 { return f.find(1) }
+
+// find returns the lowest ticket whose prefix sum reaches k (the k-th
+// WAITING session in line), or base+n+1 if there are fewer than k.
+func (f *fenwick) find(k int64) int64 {
 	n := int64(len(f.tree) - 1)
 	pos := int64(0)
 	for step := n; step > 0; step >>= 1 {
-		if next := pos + step; next <= n && f.tree[next] < 1 {
+		if next := pos + step; next <= n && f.tree[next] < k {
 			pos = next
+			k -= f.tree[next]
 		}
 	}
 	return f.base + pos + 1

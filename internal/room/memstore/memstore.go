@@ -12,6 +12,7 @@ import (
 	"container/heap"
 	"context"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -60,6 +61,11 @@ type rec struct {
 	room.Session
 	keyHash string
 	gi, ai  int // index in Store.deadlines and in event.active; -1 when absent
+	// ticket is the session's place in the line's order: its Seq, or after
+	// the start's shuffle, the pre-queue ticket the shuffle gave it.
+	ticket int64
+	// pre is set while the session waits in the pre-queue.
+	pre bool
 }
 
 type endedRef struct {
@@ -75,7 +81,9 @@ type idleRef struct {
 type event struct {
 	seq       int64
 	waiting   fenwick
-	bySeq     map[int64]*rec // WAITING sessions by ticket
+	bySeq     map[int64]*rec // WAITING sessions in line by ticket
+	pre       map[int64]*rec // WAITING sessions in the pre-queue by Seq
+	shuffle   *room.Shuffle  // the last start's record
 	nActive   int64
 	active    recHeap // ACTIVE sessions by deadline
 	admission int64
@@ -90,7 +98,8 @@ type event struct {
 	idleSince time.Time // zero while the event has live sessions
 }
 
-func (e *event) nWait() int64 { return int64(len(e.bySeq)) }
+// nWait counts the WAITING sessions, in line or in the pre-queue.
+func (e *event) nWait() int64 { return int64(len(e.bySeq) + len(e.pre)) }
 
 var _ room.Store = (*Store)(nil)
 
@@ -123,7 +132,7 @@ func (s *Store) policy(eventID string) room.Policy {
 func (s *Store) event(id string) *event {
 	e, ok := s.events[id]
 	if !ok {
-		e = &event{bySeq: make(map[int64]*rec), active: recHeap{active: true}}
+		e = &event{bySeq: make(map[int64]*rec), pre: make(map[int64]*rec), active: recHeap{active: true}}
 		s.events[id] = e
 	}
 	return e
@@ -135,6 +144,7 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireDue(now)
+	s.settle(req.EventID, now)
 	if r, ok := s.byUser[userKey{req.EventID, req.UserID}]; ok {
 		if !req.MayRejoin(r.keyHash) {
 			return room.Session{}, false, room.ErrAlreadyJoined
@@ -142,6 +152,9 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 		return s.view(r, now), false, nil
 	}
 	p := s.policy(req.EventID)
+	if err := p.JoinError(now); err != nil {
+		return room.Session{}, false, err
+	}
 	if e, ok := s.events[req.EventID]; ok && p.MaxWaiting > 0 && e.nWait() >= int64(p.MaxWaiting) {
 		return room.Session{}, false, room.ErrLineFull
 	}
@@ -163,13 +176,65 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 		keyHash: room.HashKey(req.Key),
 		gi:      -1,
 		ai:      -1,
+		ticket:  e.seq,
 	}
 	s.sessions[r.ID] = r
 	s.byUser[userKey{req.EventID, req.UserID}] = r
-	e.waiting.add(r.Seq, 1)
-	e.bySeq[r.Seq] = r
 	heap.Push(&s.deadlines, r)
+	switch {
+	case p.Method == room.MethodPassthrough:
+		r.Enqueued = true // admitted at once: no message to wait for
+		s.admit(e, r, p, now)
+	case p.Phase(now) == room.PhasePreQueue:
+		r.pre = true
+		e.pre[r.Seq] = r
+	default:
+		e.waiting.add(r.ticket, 1)
+		e.bySeq[r.ticket] = r
+	}
 	return s.view(r, now), true, nil
+}
+
+// settle brings an event up to its schedule and method at now: at the
+// start, the pre-queue is shuffled into the line once; while the line is
+// closed (ended, or rejecting), its WAITING sessions end.
+func (s *Store) settle(eventID string, now time.Time) {
+	e, ok := s.events[eventID]
+	if !ok || e.nWait() == 0 {
+		return
+	}
+	p := s.policy(eventID)
+	if reason, closed := p.Closed(now); closed {
+		for _, set := range []map[int64]*rec{e.pre, e.bySeq} {
+			for _, r := range set {
+				s.end(r, room.StatusExpired, reason, now)
+			}
+		}
+		return
+	}
+	if len(e.pre) > 0 && p.Phase(now) == room.PhaseLive {
+		s.start(e, p, now)
+	}
+}
+
+// start moves the pre-queue into the line in a uniformly random order,
+// ahead of every later join: the pre-queue's tickets, sorted, are dealt
+// out again by a seeded Fisher–Yates permutation, and the deal is recorded.
+func (s *Store) start(e *event, p room.Policy, now time.Time) {
+	tickets := slices.Sorted(maps.Keys(e.pre))
+	seed := room.NewSeed()
+	perm := room.PermuteWithSeed(len(tickets), seed)
+	order := make([]int64, len(tickets))
+	for i, j := range perm {
+		r := e.pre[tickets[j]]
+		order[i] = r.Seq
+		r.pre = false
+		r.ticket = tickets[i]
+		e.waiting.add(r.ticket, 1)
+		e.bySeq[r.ticket] = r
+	}
+	clear(e.pre)
+	e.shuffle = &room.Shuffle{At: now, StartsAt: p.StartsAt, Seed: room.SeedString(seed), Order: order}
 }
 
 // MarkEnqueued implements room.Store.
@@ -181,7 +246,7 @@ func (s *Store) MarkEnqueued(_ context.Context, eventID, id string) error {
 		return room.ErrNotFound
 	}
 	r.Enqueued = true
-	if r.Status == room.StatusWaiting && s.events[eventID].head() == r {
+	if r.Status == room.StatusWaiting && s.events[eventID].head() == r || s.policy(eventID).Method == room.MethodRandom {
 		s.notifyFreed(eventID) // a granter may be blocked on this ticket
 	}
 	return nil
@@ -200,8 +265,7 @@ func (s *Store) Abort(_ context.Context, eventID, id string) error {
 // abort removes a WAITING session as if it never joined.
 func (s *Store) abort(r *rec) {
 	e := s.events[r.EventID]
-	e.waiting.add(r.Seq, -1)
-	delete(e.bySeq, r.Seq)
+	e.unline(r)
 	e.joined--
 	heap.Remove(&s.deadlines, r.gi)
 	delete(s.sessions, r.ID)
@@ -219,6 +283,7 @@ func (s *Store) Get(_ context.Context, id string) (room.Session, error) {
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
+	s.settle(r.EventID, now)
 	return s.view(r, now), nil
 }
 
@@ -232,6 +297,7 @@ func (s *Store) Touch(_ context.Context, id string) (room.Session, error) {
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
+	s.settle(r.EventID, now)
 	if r.Status == room.StatusWaiting {
 		s.seen(r, now)
 	}
@@ -248,6 +314,7 @@ func (s *Store) Heartbeat(_ context.Context, id string) (room.Session, error) {
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
+	s.settle(r.EventID, now)
 	if !r.Status.Live() {
 		return s.view(r, now), room.ErrEnded
 	}
@@ -279,6 +346,7 @@ func (s *Store) Leave(_ context.Context, id string) (room.Session, error) {
 	if !ok {
 		return room.Session{}, room.ErrNotFound
 	}
+	s.settle(r.EventID, now)
 	if r.Status.Live() {
 		s.end(r, room.StatusLeft, room.ReasonLeft, now)
 	}
@@ -294,13 +362,22 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 	if r, ok := s.sessions[id]; ok && r.EventID == eventID && r.Status == room.StatusWaiting {
 		r.Enqueued = true // its message is in the granter's hands
 	}
+	s.settle(eventID, now)
 	e, ok := s.events[eventID]
 	if !ok {
 		return room.GrantResult{Outcome: room.Skipped}, nil
 	}
+	p := s.policy(eventID)
+	if !p.StartsAt.IsZero() && now.Before(p.StartsAt) {
+		// No one is admitted before the start; the message waits for it.
+		return room.GrantResult{Outcome: room.Full, RetryAt: p.StartsAt}, nil
+	}
 	var head *rec
 	for {
 		head = e.head()
+		if p.Method == room.MethodRandom && head != nil {
+			head = e.draw(now, s.keep.EnqueueGrace)
+		}
 		if head == nil {
 			return room.GrantResult{Outcome: room.Skipped}, nil
 		}
@@ -312,7 +389,10 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 		}
 		s.abort(head) // its join was never answered: it cannot hold the line
 	}
-	p := s.policy(eventID)
+	if p.Method == room.MethodPassthrough {
+		s.admit(e, head, p, now) // the room is open: no cap
+		return room.GrantResult{Outcome: room.Admitted, Session: s.view(head, now)}, nil
+	}
 	if p.Paused || e.nActive >= int64(p.Capacity) {
 		var retry time.Time
 		if len(e.active.recs) > 0 {
@@ -325,24 +405,42 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 			return room.GrantResult{Outcome: room.Full, Session: s.view(head, now), RetryAt: time.UnixMilli(retry)}, nil
 		}
 	}
-	e.waiting.add(head.Seq, -1)
-	delete(e.bySeq, head.Seq)
+	s.admit(e, head, p, now)
+	return room.GrantResult{Outcome: room.Admitted, Session: s.view(head, now)}, nil
+}
+
+// admit makes a session ACTIVE.
+func (s *Store) admit(e *event, r *rec, p room.Policy, now time.Time) {
+	if r.Status == room.StatusWaiting {
+		e.unline(r)
+	}
 	e.nActive++
 	e.admitted++
 	e.admission++
 	e.peak = max(e.peak, e.nActive)
 	e.rate.Add(now.UnixMilli())
-	head.Status = room.StatusActive
-	head.Admission = e.admission
-	head.ActivatedAt = now
-	head.LastSeenAt = now
-	head.ExpiresAt = p.ActiveDeadline(now, now)
-	heap.Fix(&s.deadlines, head.gi)
-	heap.Push(&e.active, head)
-	return room.GrantResult{Outcome: room.Admitted, Session: s.view(head, now)}, nil
+	r.Status = room.StatusActive
+	r.Admission = e.admission
+	r.ActivatedAt = now
+	r.LastSeenAt = now
+	r.ExpiresAt = p.ActiveDeadline(now, now)
+	heap.Fix(&s.deadlines, r.gi)
+	heap.Push(&e.active, r)
 }
 
-// head is the event's lowest-ticket WAITING session, or nil.
+// unline takes a WAITING session out of the line or the pre-queue.
+func (e *event) unline(r *rec) {
+	if r.pre {
+		delete(e.pre, r.Seq)
+		return
+	}
+	if _, ok := e.bySeq[r.ticket]; ok {
+		e.waiting.add(r.ticket, -1)
+		delete(e.bySeq, r.ticket)
+	}
+}
+
+// head is the event's lowest-ticket WAITING session in line, or nil.
 func (e *event) head() *rec {
 	if len(e.bySeq) == 0 {
 		return nil
@@ -350,11 +448,36 @@ func (e *event) head() *rec {
 	return e.bySeq[e.waiting.first()]
 }
 
+// draw is the random method's pick: one of the sessions in line, drawn
+// uniformly. One whose message is not yet confirmed on the queue is passed
+// over for the next in line (its join is still sending), unless its grace
+// has run out, when the caller gives up on it.
+func (e *event) draw(now time.Time, grace time.Duration) *rec {
+	n := int64(len(e.bySeq))
+	k := 1 + rand.Int64N(n)
+	for i := int64(0); i < min(n, 100); i++ {
+		r := e.bySeq[e.waiting.find(1+(k-1+i)%n)]
+		if r.Enqueued || !now.Before(r.CreatedAt.Add(grace)) {
+			return r
+		}
+	}
+	return e.bySeq[e.waiting.find(k)]
+}
+
 // Sweep implements room.Store.
 func (s *Store) Sweep(_ context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.expireDue(s.now()), nil
+	now := s.now()
+	n := s.expireDue(now)
+	for id, e := range s.events {
+		if e.nWait() > 0 {
+			before := e.expired
+			s.settle(id, now)
+			n += int(e.expired - before)
+		}
+	}
+	return n, nil
 }
 
 // Stats implements room.Store.
@@ -363,10 +486,14 @@ func (s *Store) Stats(_ context.Context, eventID string) (room.EventStats, error
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireDue(now)
+	s.settle(eventID, now)
 	p := s.policy(eventID)
-	st := room.EventStats{EventID: eventID, Capacity: p.Capacity, Paused: p.Paused, Policy: p}
+	st := room.EventStats{EventID: eventID, Capacity: p.Capacity, Paused: p.Paused, Policy: p, Now: now}
 	if e, ok := s.events[eventID]; ok {
-		st.Active, st.Waiting = e.nActive, e.nWait()
+		st.Active, st.Waiting, st.PreQueued = e.nActive, e.nWait(), int64(len(e.pre))
+		if e.shuffle != nil {
+			st.Shuffled, st.ShuffledCount = e.shuffle.At, int64(len(e.shuffle.Order))
+		}
 		st.Joined, st.Admitted, st.Left, st.Expired = e.joined, e.admitted, e.left, e.expired
 		st.PeakActive = e.peak
 		st.ExpiredBy = maps.Clone(e.expiredBy)
@@ -395,6 +522,19 @@ func (s *Store) Settings(_ context.Context, eventID string) (room.Settings, bool
 	defer s.mu.Unlock()
 	st, ok := s.settings[eventID]
 	return st, ok, nil
+}
+
+// Shuffle implements room.Store.
+func (s *Store) Shuffle(_ context.Context, eventID string) (room.Shuffle, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle(eventID, s.now())
+	if e, ok := s.events[eventID]; ok && e.shuffle != nil {
+		sh := *e.shuffle
+		sh.Order = slices.Clone(sh.Order)
+		return sh, true, nil
+	}
+	return room.Shuffle{}, false, nil
 }
 
 // PutSettings implements room.Store.
@@ -463,8 +603,7 @@ func (s *Store) end(r *rec, st room.Status, reason room.EndReason, at time.Time)
 	e := s.events[r.EventID]
 	switch r.Status {
 	case room.StatusWaiting:
-		e.waiting.add(r.Seq, -1)
-		delete(e.bySeq, r.Seq)
+		e.unline(r)
 	case room.StatusActive:
 		e.nActive--
 		heap.Remove(&e.active, r.ai)
@@ -500,7 +639,7 @@ func (s *Store) forget(r *rec) {
 
 // maybeIdle starts an event's idle retention once nothing in it is live.
 func (s *Store) maybeIdle(id string, e *event, at time.Time) {
-	if e.nActive == 0 && len(e.bySeq) == 0 && e.idleSince.IsZero() {
+	if e.nActive == 0 && e.nWait() == 0 && e.idleSince.IsZero() {
 		e.idleSince = at
 		s.idle.push(idleRef{id: id, since: at})
 	}
@@ -521,10 +660,15 @@ func (s *Store) view(r *rec, now time.Time) room.Session {
 	v := r.Session
 	if v.Status == room.StatusWaiting {
 		e := s.events[r.EventID]
-		v.Position = e.waiting.sum(r.Seq-1) + 1
 		p := s.policy(r.EventID)
-		v.AdmissionRate = p.CapRate(e.rate.PerSecond(now.UnixMilli()))
+		v.Method = p.Method
 		v.WaitingTTL = p.WaitingTTL
+		if r.pre {
+			v.PreQueued, v.StartsAt = true, p.StartsAt
+			return v
+		}
+		v.Position = e.waiting.sum(r.ticket-1) + 1
+		v.AdmissionRate = p.CapRate(e.rate.PerSecond(now.UnixMilli()))
 	}
 	return v
 }

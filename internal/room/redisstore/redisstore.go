@@ -11,8 +11,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,14 +162,57 @@ func (s *Store) indexKey(id string) string  { return s.prefix + ":sid:" + id }
 // settings. It is the event list, and it only holds what is live.
 func (s *Store) dueKey() string { return s.prefix + ":due" }
 
-// run runs a script on an event.
+// run runs a script on an event. A script that finds the event's start
+// due is run again once the pre-queue is shuffled.
 func (s *Store) run(ctx context.Context, sc *redis.Script, eventID string, extra ...any) (any, error) {
 	keys, args := s.scriptArgs(eventID, extra...)
-	v, err := sc.Run(ctx, s.rdb, keys, args...).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+	for attempt := 0; ; attempt++ {
+		v, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err == nil || !redis.HasErrorPrefix(err, startPending) || attempt == 3 {
+			return v, err
+		}
+		if err := s.start(ctx, eventID); err != nil {
+			return nil, err
+		}
 	}
-	return v, err
+}
+
+// start shuffles the event's pre-queue into the line, once: the permutation
+// is drawn here (crypto/rand seeds a ChaCha8 Fisher–Yates) and applied by
+// startScript, atomically, only if the start is still due and the
+// pre-queue's size is the one it was drawn for. Several replicas may race
+// to it; one applies, the others find nothing left to do.
+func (s *Store) start(ctx context.Context, eventID string) error {
+	n, err := s.rdb.ZCard(ctx, s.base(eventID)+":pq").Result()
+	if err != nil {
+		return fmt.Errorf("redis: start: %w", err)
+	}
+	for range 5 {
+		seed := room.NewSeed()
+		perm := room.PermuteWithSeed(int(n), seed)
+		var b strings.Builder
+		b.Grow(len(perm) * 7)
+		for i, j := range perm {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(j))
+		}
+		keys, args := s.scriptArgs(eventID, n, b.String(), room.SeedString(seed))
+		v, err := startScript.Run(ctx, s.rdb, keys, args...).Result()
+		if err != nil {
+			return fmt.Errorf("redis: start: %w", err)
+		}
+		r, ok := v.([]any)
+		if !ok {
+			return nil // done, here or by another replica
+		}
+		n = num(fmt.Sprint(r[1])) // the pre-queue changed size (an expiry): draw again
+	}
+	return fmt.Errorf("redis: start: the pre-queue of %s kept changing", eventID)
 }
 
 // scriptArgs are the keys and arguments every script of an event takes.
@@ -184,7 +229,16 @@ func (s *Store) scriptArgs(eventID string, extra ...any) ([]string, []any) {
 		s.keep.EnqueueGrace.Milliseconds(), s.keep.Event.Milliseconds(),
 	}, extra...)
 	// Last, so that each script's own arguments keep their places.
-	return []string{base + ":meta"}, append(args, p.NewUsersPerMinute)
+	return []string{base + ":meta"}, append(args, p.NewUsersPerMinute, unixMilli(p.OpensAt), unixMilli(p.StartsAt),
+		unixMilli(p.EndsAt), string(p.Method))
+}
+
+// unixMilli is t in Unix ms, 0 for the zero time.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // eventOf finds a session's event through the index, renewing it.
@@ -247,7 +301,7 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 	script := joinScript.EvalSha(ctx, pipe, keys, args...)
 	pipe.Exec(ctx) // each command's own error is read below
 	v, err := script.Result()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if err != nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || redis.HasErrorPrefix(err, startPending)) {
 		v, err = s.run(ctx, joinScript, req.EventID, id, req.UserID, room.HashKey(req.Key), trusted) // loads it
 	}
 	if err != nil {
@@ -259,13 +313,27 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 		return room.Session{}, false, fmt.Errorf("redis: join: index: %w", err)
 	}
 	r, ok := v.([]any)
-	if ok && len(r) == 1 {
+	var code int64
+	if ok && len(r) > 0 {
+		code, _ = r[0].(int64)
+	}
+	if code < 0 {
 		s.rdb.Del(ctx, s.indexKey(id))
-		switch r[0] {
-		case int64(-1):
+		switch code {
+		case -1:
 			return room.Session{}, false, room.ErrLineFull
-		case int64(-2):
+		case -2:
 			return room.Session{}, false, room.ErrAlreadyJoined
+		case -3:
+			return room.Session{}, false, &room.NotOpenError{OpensAt: millis(fmt.Sprint(r[1]))}
+		case -4:
+			msg := fmt.Sprint(r[1])
+			if msg == "" {
+				msg = s.policies.Policy(req.EventID).Message
+			}
+			return room.Session{}, false, &room.RejectedError{Message: msg}
+		case -5:
+			return room.Session{}, false, &room.EndedError{EndsAt: millis(fmt.Sprint(r[1]))}
 		}
 	}
 	if !ok || len(r) != 2 {
@@ -376,7 +444,7 @@ func (s *Store) Leave(ctx context.Context, id string) (room.Session, error) {
 
 // Grant implements room.Store.
 func (s *Store) Grant(ctx context.Context, eventID, id string) (room.GrantResult, error) {
-	v, err := s.run(ctx, grantScript, eventID, id)
+	v, err := s.run(ctx, grantScript, eventID, id, rand.Float64())
 	if err != nil {
 		return room.GrantResult{}, fmt.Errorf("redis: grant: %w", err)
 	}
@@ -468,7 +536,7 @@ func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, err
 		return room.EventStats{}, fmt.Errorf("redis: stats: %w", err)
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) != 11 {
+	if !ok || len(r) != 17 {
 		return room.EventStats{}, fmt.Errorf("redis: stats: unexpected reply %v", v)
 	}
 	m := pairs(r[0])
@@ -486,9 +554,19 @@ func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, err
 		Left:       num(m["left"]),
 		Expired:    num(m["expired"]),
 		PeakActive: num(m["peak"]),
+		PreQueued:  r[11].(int64),
+		Now:        millis(fmt.Sprint(r[16])),
 	}
+	st.Waiting += st.PreQueued
+	st.Policy.OpensAt, st.Policy.StartsAt, st.Policy.EndsAt = millis(fmt.Sprint(r[12])), millis(fmt.Sprint(r[13])), millis(fmt.Sprint(r[14]))
+	st.Policy.Method = room.Method(fmt.Sprint(r[15]))
+	st.Policy.Message = s.policies.Policy(eventID).Message
+	if msg, ok := m["s_msg"]; ok {
+		st.Policy.Message = msg
+	}
+	st.Shuffled, st.ShuffledCount = millis(m["shuf_at"]), num(m["shuf_n"])
 	st.AdmissionRate, _ = strconv.ParseFloat(fmt.Sprint(r[3]), 64)
-	for _, reason := range []room.EndReason{room.ReasonAbandoned, room.ReasonHeartbeat, room.ReasonMaxActive} {
+	for _, reason := range []room.EndReason{room.ReasonAbandoned, room.ReasonHeartbeat, room.ReasonMaxActive, room.ReasonEventEnded, room.ReasonRejected} {
 		if n := num(m["exp_"+string(reason)]); n > 0 {
 			if st.ExpiredBy == nil {
 				st.ExpiredBy = map[room.EndReason]int64{}
@@ -529,10 +607,38 @@ func (s *Store) Settings(ctx context.Context, eventID string) (room.Settings, bo
 		MaxActive:    ms(3),
 		MaxWaiting:   int(num(str(4))),
 		Paused:       str(5) == "1",
-		// s_nupm was added after the others: its place follows them.
+		// s_nupm and the schedule were added after the others: their
+		// places follow them.
 		NewUsersPerMinute: int(num(str(6))),
+		OpensAt:           millis(str(7)),
+		StartsAt:          millis(str(8)),
+		EndsAt:            millis(str(9)),
+		Method:            room.Method(str(10)),
+		Message:           str(11),
 	}
-	return st, str(7) == "1", nil
+	return st, str(12) == "1", nil
+}
+
+// Shuffle implements room.Store.
+func (s *Store) Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool, error) {
+	base := s.base(eventID)
+	pipe := s.rdb.Pipeline()
+	meta := pipe.HMGet(ctx, base+":meta", "shuf_at", "shuf_starts", "shuf_seed")
+	order := pipe.Get(ctx, base+":shuf")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return room.Shuffle{}, false, fmt.Errorf("redis: shuffle: %w", err)
+	}
+	vals := meta.Val()
+	if len(vals) != 3 || vals[0] == nil {
+		return room.Shuffle{}, false, nil
+	}
+	sh := room.Shuffle{At: millis(fmt.Sprint(vals[0])), StartsAt: millis(fmt.Sprint(vals[1])), Seed: fmt.Sprint(vals[2])}
+	for _, f := range strings.Split(order.Val(), ",") {
+		if f != "" {
+			sh.Order = append(sh.Order, num(f))
+		}
+	}
+	return sh, true, nil
 }
 
 // PutSettings implements room.Store.
@@ -545,7 +651,8 @@ func (s *Store) PutSettings(ctx context.Context, eventID string, st room.Setting
 		paused = 1
 	}
 	_, err := s.run(ctx, putSettingsScript, eventID, st.Capacity, st.HeartbeatTTL.Milliseconds(),
-		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused, st.NewUsersPerMinute)
+		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused, st.NewUsersPerMinute,
+		unixMilli(st.OpensAt), unixMilli(st.StartsAt), unixMilli(st.EndsAt), string(st.Method), st.Message)
 	if err != nil {
 		return fmt.Errorf("redis: put settings: %w", err)
 	}
@@ -619,6 +726,11 @@ func parseSession(v any) (room.Session, error) {
 		Position:    num(m["pos"]),
 		Admission:   num(m["adm"]),
 		WaitingTTL:  time.Duration(num(m["wttl"])) * time.Millisecond,
+		PreQueued:   m["pq"] == "1",
+		Method:      room.Method(m["method"]),
+	}
+	if sess.PreQueued {
+		sess.StartsAt = millis(m["starts"])
 	}
 	sess.AdmissionRate, _ = strconv.ParseFloat(m["rate"], 64)
 	return sess, nil

@@ -3,8 +3,10 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -292,6 +294,99 @@ func TestJoinAfterScriptFlush(t *testing.T) {
 		got, err := st.Get(ctx, s.ID)
 		if err != nil || got.ID != s.ID || got.Position != int64(i+1) {
 			t.Fatalf("the session of join %d: %+v, %v", i, got, err)
+		}
+	}
+}
+
+// TestReplicasRaceToTheStartAndShuffleOnce: three replicas on one Redis
+// reach an event's start at once, each from a status poll, a grant and the
+// stats; the pre-queue is shuffled exactly once, and every replica sees the
+// same order.
+func TestReplicasRaceToTheStartAndShuffleOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	clk := roomtest.NewClock(roomtest.T0)
+	starts := roomtest.T0.Add(30 * time.Second) // within the waiting TTL
+	pol := room.StaticPolicies{Default: roomtest.Policy, Capacity: map[string]int{"E1": 1000},
+		Events: map[string]room.Settings{"E1": {StartsAt: starts}}}
+	cfg := redisstore.Config{Addrs: []string{srv.Addr}, Prefix: "race", Clock: clk.Now}
+	replicas := []*redisstore.Store{open(t, cfg, pol), open(t, cfg, pol), open(t, cfg, pol)}
+	ctx := context.Background()
+	const n = 200
+	ids := make([]string, n)
+	for i := range n {
+		st := replicas[i%3]
+		s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: fmt.Sprint("u", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkEnqueued(ctx, "E1", s.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = s.ID
+	}
+	clk.Set(starts)
+	start := make(chan struct{})
+	errs := make(chan error, 3*n)
+	var wg sync.WaitGroup
+	for i, st := range replicas {
+		wg.Go(func() {
+			<-start
+			for j := i; j < n; j += 3 {
+				var err error
+				switch j % 3 {
+				case 0:
+					_, err = st.Touch(ctx, ids[j])
+				case 1:
+					_, err = st.Stats(ctx, "E1")
+				default:
+					_, err = st.Grant(ctx, "E1", ids[j])
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	at, err := rdb.HGet(ctx, "race:{E1}:meta", "shuf_at").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, ok, err := replicas[0].Shuffle(ctx, "E1")
+	if err != nil || !ok || len(sh.Order) != n || strconv.FormatInt(sh.At.UnixMilli(), 10) != at {
+		t.Fatalf("shuffle record: %d tickets at %v (%v %v)", len(sh.Order), sh.At, ok, err)
+	}
+	seen := map[int64]bool{}
+	for _, ticket := range sh.Order {
+		if seen[ticket] || ticket < 1 || ticket > n {
+			t.Fatalf("ticket %d twice or out of range: not a permutation", ticket)
+		}
+		seen[ticket] = true
+	}
+	for _, st := range replicas[1:] {
+		if other, _, _ := st.Shuffle(ctx, "E1"); !slices.Equal(other.Order, sh.Order) {
+			t.Fatal("replicas disagree on the order")
+		}
+	}
+	// Admission (the grants above) followed the recorded order.
+	for i, ticket := range sh.Order {
+		s, err := replicas[0].Get(ctx, ids[ticket-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Status == room.StatusActive && s.Admission != int64(i+1) {
+			t.Fatalf("ticket %d admitted %d-th, but placed %d-th", ticket, s.Admission, i+1)
+		}
+		if s.Status == room.StatusWaiting && s.Position == 0 {
+			t.Fatalf("ticket %d has no position after the start", ticket)
 		}
 	}
 }

@@ -18,15 +18,37 @@ import (
 // clock), 3 ended retention (ms), 4 heartbeatTTL (ms), 5 waitingTTL (ms),
 // 6 maxActive (ms), 7 freed channel, 8 event id, 9 capacity, 10 maxWaiting
 // (0: none), 11 enqueue grace (ms), 12 idle event retention (ms), then
-// per-script arguments from 13, and last of all newUsersPerMinute (0: no
-// rate cap).
+// per-script arguments from 13, and last of all five policy arguments:
+// newUsersPerMinute (0: no rate cap), opensAt, startsAt, endsAt (Unix ms, 0:
+// none) and the queueing method.
 // Settings stored in the meta hash (s_cap, s_hb, s_wt, s_ma, s_mw, s_paused,
-// s_nupm) override 4, 5, 6, 9, 10 and the last.
+// s_nupm, s_open, s_start, s_end, s_method) override them.
 //
 // Each script first ends the event's sessions whose deadline has passed, as
 // the memory store does before every operation, and publishes the event on
-// the freed channel when an ACTIVE slot was released.
-var preamble = `
+// the freed channel when an ACTIVE slot was released. Past the event's
+// start, while its pre-queue is not yet shuffled into the line, a script
+// answers the error startPending without changing anything: the store then
+// shuffles (startScript) and runs the script again.
+var preamble = prelude(true)
+
+// startPending is the error a script answers while the event's start is
+// due and its pre-queue not yet shuffled.
+const startPending = "WRCTL_START"
+
+func prelude(checkStart bool) string {
+	check := ""
+	if checkStart {
+		check = `
+if not closing and started() and redis.call('EXISTS', pq) == 1 then
+  return redis.error_reply('` + startPending + ` the pre-queue of ' .. event .. ' is due to be shuffled')
+end
+`
+	}
+	return preludeHead + check + preludeBody
+}
+
+var preludeHead = `
 local tau = ` + strconv.FormatInt(room.RateTau.Milliseconds(), 10) + `
 local base = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -44,19 +66,30 @@ local capacity = tonumber(ARGV[9])
 local maxWaiting = tonumber(ARGV[10])
 local grace = tonumber(ARGV[11])
 local eventRetention = tonumber(ARGV[12])
-local nupm = tonumber(ARGV[#ARGV])
+local tail = #ARGV - 4
+local nupm = tonumber(ARGV[tail])
+local opensAt = tonumber(ARGV[tail + 1])
+local startsAt = tonumber(ARGV[tail + 2])
+local endsAt = tonumber(ARGV[tail + 3])
+local method = ARGV[tail + 4]
 local meta = KEYS[1]
 local wait = base .. ':wait'
 local act = base .. ':act'
 local wdl = base .. ':wdl'
+local pq = base .. ':pq'
 local freed = false
 local ended = 0
 local paused = false
 
 -- Runtime settings (the admin API) override the configured policy.
 do
-  local ov = redis.call('HMGET', meta, 's_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm')
+  local ov = redis.call('HMGET', meta, 's_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm',
+    's_open', 's_start', 's_end', 's_method')
   if ov[7] then nupm = tonumber(ov[7]) end
+  if ov[8] then opensAt = tonumber(ov[8]) end
+  if ov[9] then startsAt = tonumber(ov[9]) end
+  if ov[10] then endsAt = tonumber(ov[10]) end
+  if ov[11] then method = ov[11] end
   if ov[1] then capacity = tonumber(ov[1]) end
   if ov[2] then hbTTL = tonumber(ov[2]) end
   if ov[3] then waitTTL = tonumber(ov[3]) end
@@ -65,6 +98,17 @@ do
   paused = ov[6] == '1'
 end
 
+-- The schedule and the method (room.Policy.Phase and Closed).
+local function started() return startsAt == 0 or now >= startsAt end
+local closing = false
+if endsAt > 0 and now >= endsAt then
+  closing = 'event_ended'
+elseif method == 'reject' then
+  closing = 'rejected'
+end
+`
+
+var preludeBody = `
 local function skey(sid) return base .. ':s:' .. sid end
 local function ukey(user) return base .. ':u:' .. user end
 
@@ -83,6 +127,7 @@ local function finish(sid, status, reason, at)
   local k = skey(sid)
   local st = redis.call('HGET', k, 'status')
   redis.call('ZREM', wait, sid)
+  redis.call('ZREM', pq, sid)
   redis.call('ZREM', wdl, sid)
   if redis.call('ZREM', act, sid) == 1 then freed = true end
   if st ~= 'WAITING' and st ~= 'ACTIVE' then return end
@@ -111,6 +156,17 @@ local function expire_due()
   due = redis.call('ZRANGEBYSCORE', wdl, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
   for i = 1, #due, 2 do
     finish(due[i], 'EXPIRED', 'abandoned', tonumber(due[i + 1]))
+  end
+end
+
+-- close_line ends the WAITING sessions of a closed line (ended, or
+-- rejecting), a batch at a time.
+local function close_line()
+  if not closing then return end
+  for _, set in ipairs({pq, wait}) do
+    for _, sid in ipairs(redis.call('ZRANGE', set, 0, 4999)) do
+      finish(sid, 'EXPIRED', closing, now)
+    end
   end
 end
 
@@ -152,13 +208,23 @@ local function view(sid)
     if h[i] == 'ended' and tonumber(h[i + 1]) > 0 and tonumber(h[i + 1]) + retention <= now then return false end
   end
   local r = redis.call('ZRANK', wait, sid)
+  local pre = not r and redis.call('ZSCORE', pq, sid)
   if r then
     table.insert(h, 'pos')
     table.insert(h, r + 1)
     table.insert(h, 'rate')
     table.insert(h, tostring(rate_now()))
+  elseif pre then
+    table.insert(h, 'pq')
+    table.insert(h, 1)
+    table.insert(h, 'starts')
+    table.insert(h, startsAt)
+  end
+  if r or pre then
     table.insert(h, 'wttl')
     table.insert(h, waitTTL)
+    table.insert(h, 'method')
+    table.insert(h, method)
   end
   return h
 end
@@ -170,13 +236,32 @@ local function abort_session(sid)
   local k = skey(sid)
   local user = redis.call('HGET', k, 'user')
   redis.call('ZREM', wait, sid)
+  redis.call('ZREM', pq, sid)
   redis.call('ZREM', wdl, sid)
   if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
   redis.call('DEL', k)
   redis.call('HINCRBY', meta, 'joined', -1)
 end
 
+-- activate makes a session ACTIVE now, taken out of the line.
+local function activate(sid)
+  local dl = math.min(now + hbTTL, now + maxActive)
+  local n = redis.call('ZCARD', act)
+  redis.call('ZREM', wait, sid)
+  redis.call('ZREM', wdl, sid)
+  redis.call('ZADD', act, dl, sid)
+  local adm = redis.call('HINCRBY', meta, 'admseq', 1)
+  redis.call('HSET', skey(sid), 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl, 'adm', adm)
+  redis.call('HINCRBY', meta, 'admitted', 1)
+  rate_add()
+  if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
+    redis.call('HSET', meta, 'peak', n + 1)
+  end
+  keep(sid, dl)
+end
+
 expire_due()
+close_line()
 `
 
 // join: ARGV 13 new session id, 14 user id, 15 key hash, 16 "1" if the
@@ -194,7 +279,10 @@ if existing and live(redis.call('HGET', skey(existing), 'status')) then
   if trusted or (keyHash ~= '' and kh == keyHash) then return {0, view(existing)} end
   return {-2}
 end
-if maxWaiting > 0 and redis.call('ZCARD', wait) >= maxWaiting then
+if opensAt > 0 and now < opensAt then publish(); return {-3, opensAt} end
+if closing == 'event_ended' then publish(); return {-5, endsAt} end
+if closing then publish(); return {-4, redis.call('HGET', meta, 's_msg') or ''} end
+if maxWaiting > 0 and redis.call('ZCARD', wait) + redis.call('ZCARD', pq) >= maxWaiting then
   publish()
   return {-1}
 end
@@ -204,10 +292,17 @@ redis.call('HDEL', meta, 'idle')
 local dl = now + waitTTL
 redis.call('HSET', skey(sid), 'id', sid, 'event', event, 'user', user, 'seq', seq, 'status', 'WAITING',
   'enq', 0, 'created', now, 'seen', now, 'activated', 0, 'expires', dl, 'ended', 0, 'reason', '', 'key', keyHash)
-redis.call('ZADD', wait, seq, sid)
 redis.call('ZADD', wdl, dl, sid)
 redis.call('SET', ukey(user), sid)
 keep(sid, dl)
+if method == 'passthrough' then
+  redis.call('HSET', skey(sid), 'enq', 1) -- admitted at once: no message to wait for
+  activate(sid)
+elseif not started() then
+  redis.call('ZADD', pq, seq, sid)
+else
+  redis.call('ZADD', wait, seq, sid)
+end
 publish()
 return {1, view(sid)}
 `)
@@ -218,7 +313,7 @@ var enqueuedScript = redis.NewScript(preamble + `
 local sid = ARGV[13]
 if redis.call('EXISTS', skey(sid)) == 0 then publish(); return 0 end
 redis.call('HSET', skey(sid), 'enq', 1)
-if redis.call('ZRANGE', wait, 0, 0)[1] == sid then freed = true end
+if method == 'random' or redis.call('ZRANGE', wait, 0, 0)[1] == sid then freed = true end
 publish()
 return 1
 `)
@@ -277,17 +372,37 @@ publish()
 return view(sid)
 `)
 
-// grant: ARGV 13 the session id the message names. Marks it enqueued (its
-// message is in the granter's hands), then admits the event's lowest-ticket
-// WAITING session. Returns {outcome, view, retryAt}.
+// grant: ARGV 13 the session id the message names, 14 a uniform random
+// number in [0, 1) for the random method's draw. Marks the session enqueued
+// (its message is in the granter's hands), then admits the event's
+// lowest-ticket WAITING session (random: one drawn uniformly). Returns
+// {outcome, view, retryAt}.
 var grantScript = redis.NewScript(preamble + `
 local msg = ARGV[13]
 if redis.call('HGET', skey(msg), 'status') == 'WAITING' then redis.call('HSET', skey(msg), 'enq', 1) end
+if not started() then
+  -- No one is admitted before the start; the message waits for it.
+  publish()
+  return {'full', false, startsAt}
+end
 local sid
 for _ = 1, 100 do
+  local n = redis.call('ZCARD', wait)
+  if n == 0 then publish(); return {'skipped', false, 0} end
   local first = redis.call('ZRANGE', wait, 0, 0)
   sid = first[1]
-  if not sid then publish(); return {'skipped', false, 0} end
+  if method == 'random' then
+    -- The lottery: one drawn uniformly; one whose join is still sending
+    -- is passed over for the next in line.
+    local k = math.floor(tonumber(ARGV[14]) * n)
+    for i = 0, math.min(n, 100) - 1 do
+      local cand = redis.call('ZRANGE', wait, (k + i) % n, (k + i) % n)[1]
+      if redis.call('HGET', skey(cand), 'enq') == '1' or now >= tonumber(redis.call('HGET', skey(cand), 'created')) + grace then
+        sid = cand
+        break
+      end
+    end
+  end
   if redis.call('HGET', skey(sid), 'enq') == '1' then break end
   local until_ = tonumber(redis.call('HGET', skey(sid), 'created')) + grace
   if now < until_ then publish(); return {'blocked', view(sid), until_} end
@@ -295,7 +410,11 @@ for _ = 1, 100 do
   sid = nil
 end
 if not sid then publish(); return {'blocked', false, now + 1000} end
-local k = skey(sid)
+if method == 'passthrough' then
+  activate(sid) -- the room is open: no cap
+  publish()
+  return {'admitted', view(sid), 0}
+end
 local n = redis.call('ZCARD', act)
 if paused or n >= capacity then
   local first = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
@@ -316,18 +435,7 @@ if nupm > 0 then
   end
   redis.call('HSET', meta, 'tb', tostring(tokens - 1), 'tbAt', now)
 end
-local dl = math.min(now + hbTTL, now + maxActive)
-redis.call('ZREM', wait, sid)
-redis.call('ZREM', wdl, sid)
-redis.call('ZADD', act, dl, sid)
-local adm = redis.call('HINCRBY', meta, 'admseq', 1)
-redis.call('HSET', k, 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl, 'adm', adm)
-redis.call('HINCRBY', meta, 'admitted', 1)
-rate_add()
-if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
-  redis.call('HSET', meta, 'peak', n + 1)
-end
-keep(sid, dl)
+activate(sid)
 publish()
 return {'admitted', view(sid), 0}
 `)
@@ -338,12 +446,16 @@ return {'admitted', view(sid), 0}
 // settings (kept); "gone" once an idle event has been forgotten.
 var sweepScript = redis.NewScript(preamble + `
 publish()
-if redis.call('ZCARD', wait) > 0 or redis.call('ZCARD', act) > 0 then
+if redis.call('ZCARD', wait) > 0 or redis.call('ZCARD', act) > 0 or redis.call('ZCARD', pq) > 0 then
   redis.call('HDEL', meta, 'idle')
   local a = redis.call('ZRANGE', wdl, 0, 0, 'WITHSCORES')
   local b = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
   local next = tonumber(a[2] or b[2])
   if b[2] and tonumber(b[2]) < next then next = tonumber(b[2]) end
+  -- The start and the end are due moments too: the shuffle and the end of
+  -- the waiting sessions happen then even without traffic.
+  if startsAt > now and redis.call('ZCARD', pq) > 0 and startsAt < next then next = startsAt end
+  if endsAt > now and a[2] and endsAt < next then next = endsAt end
   return {ended, 'live', next}
 end
 if redis.call('HGET', meta, 's_set') == '1' then return {ended, 'configured', 0} end
@@ -354,7 +466,7 @@ if not idle then
   return {ended, 'idle', now + eventRetention}
 end
 if now < idle + eventRetention then return {ended, 'idle', idle + eventRetention} end
-redis.call('DEL', meta, wait, act, wdl)
+redis.call('DEL', meta, wait, act, wdl, pq, base .. ':shuf')
 return {ended, 'gone', 0}
 `)
 
@@ -372,26 +484,56 @@ end
 return 1
 `)
 
-// stats: no extra ARGV. Returns {meta hash, active, waiting, rate, then the
-// effective policy: capacity, paused, heartbeatTTL, waitingTTL, maxActive,
-// maxWaiting, newUsersPerMinute}.
+// stats: no extra ARGV. Returns {meta hash, active, waiting in line, rate,
+// then the effective policy: capacity, paused, heartbeatTTL, waitingTTL,
+// maxActive, maxWaiting, newUsersPerMinute, then the pre-queue's size, the
+// schedule (opensAt, startsAt, endsAt), the method and the time}.
 var statsScript = redis.NewScript(preamble + `
 publish()
 local p = 0
 if paused then p = 1 end
 return {redis.call('HGETALL', meta), redis.call('ZCARD', act), redis.call('ZCARD', wait), tostring(rate_now()), capacity, p,
-  hbTTL, waitTTL, maxActive, maxWaiting, nupm}
+  hbTTL, waitTTL, maxActive, maxWaiting, nupm, redis.call('ZCARD', pq), opensAt, startsAt, endsAt, method, now}
+`)
+
+// start: ARGV 13 the pre-queue's size the permutation is for, 14 the
+// permutation (0-based indexes into the pre-queue sorted by ticket, comma
+// separated: the one at place i goes i-th), 15 its seed. Past the start,
+// moves the pre-queue into the line in that order, on the pre-queue's own
+// tickets (all below every later join's), and records the shuffle. Returns
+// 1 once done, 0 when there is nothing to shuffle (done already, or not
+// due), {-1, size} when the pre-queue's size has changed.
+var startScript = redis.NewScript(prelude(false) + `
+publish()
+if closing or not started() or redis.call('EXISTS', pq) == 0 then return 0 end
+local members = redis.call('ZRANGE', pq, 0, -1, 'WITHSCORES')
+local n = #members / 2
+if n ~= tonumber(ARGV[13]) then return {-1, n} end
+local order = {}
+local i = 0
+for j in string.gmatch(ARGV[14], '%d+') do
+  i = i + 1
+  local idx = tonumber(j) + 1
+  local sid, seq = members[2 * idx - 1], members[2 * idx]
+  redis.call('ZADD', wait, members[2 * i], sid)
+  order[i] = seq
+end
+redis.call('DEL', pq)
+redis.call('HSET', meta, 'shuf_at', now, 'shuf_starts', startsAt, 'shuf_seed', ARGV[15], 'shuf_n', n)
+redis.call('SET', base .. ':shuf', table.concat(order, ','))
+return 1
 `)
 
 // settingsFields are the meta hash fields of runtime settings, in the order
 // of putSettingsScript's ARGV 13..19.
-var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused", "s_nupm"}
+var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused", "s_nupm", "s_open", "s_start", "s_end", "s_method", "s_msg"}
 
-// putSettings: ARGV 13..19 capacity, heartbeatTTL, waitingTTL, maxActive,
-// maxWaiting, paused, newUsersPerMinute ("0" clears a field). Wakes every
-// granter.
-var putSettingsScript = redis.NewScript(preamble + `
-local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm'}
+// putSettings: ARGV 13..24 capacity, heartbeatTTL, waitingTTL, maxActive,
+// maxWaiting, paused, newUsersPerMinute, opensAt, startsAt, endsAt,
+// method, message ("0" or "" clears a field). Wakes every granter. It runs
+// without the start check: a new schedule may move the start.
+var putSettingsScript = redis.NewScript(prelude(false) + `
+local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm', 's_open', 's_start', 's_end', 's_method', 's_msg'}
 for i, f in ipairs(fields) do
   local v = ARGV[12 + i]
   if v == '0' or v == '' then
