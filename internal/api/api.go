@@ -47,8 +47,15 @@ type Session struct {
 	// Admission is the session's place in the event's order of admission
 	// (1 for the first admitted); absent until ACTIVE.
 	Admission int64 `json:"admission,omitempty"`
-	// Position is 1 for the next in line; null unless WAITING.
+	// Position is 1 for the next in line; null unless WAITING, in the
+	// pre-queue (before the event's start) and under the random method.
 	Position *int64 `json:"position"`
+	// StartsAt is the event's start, for a session in the pre-queue: its
+	// place is drawn then.
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// QueueingMethod is the event's queueing method while WAITING (fifo,
+	// random, passthrough).
+	QueueingMethod string `json:"queueingMethod,omitempty"`
 	// EstimatedWaitSeconds is position ÷ the recent admission rate; null
 	// unless WAITING and something has been admitted.
 	EstimatedWaitSeconds *float64   `json:"estimatedWaitSeconds"`
@@ -57,7 +64,8 @@ type Session struct {
 	// ExpiresAt is when a live session ends without a sign of life.
 	ExpiresAt *time.Time `json:"expiresAt"`
 	EndedAt   *time.Time `json:"endedAt,omitempty"`
-	// EndReason is left, abandoned, heartbeat or max_active once ended.
+	// EndReason is left, abandoned, heartbeat, max_active, event_ended or
+	// rejected once ended.
 	EndReason string `json:"endReason,omitempty"`
 	// AccessToken is a signed JWT for the protected site; only while ACTIVE.
 	AccessToken string `json:"accessToken,omitempty"`
@@ -88,7 +96,42 @@ type EventStats struct {
 	Paused bool `json:"paused"`
 	// EstimatedWaitSeconds is what a newcomer would wait; null while unknown.
 	EstimatedWaitSeconds *float64 `json:"estimatedWaitSeconds"`
+	// Phase is where the event stands in its schedule: scheduled (before
+	// opensAt), prequeue (before startsAt), live or ended.
+	Phase string `json:"phase"`
+	// The schedule, each null when not set.
+	OpensAt  *time.Time `json:"opensAt"`
+	StartsAt *time.Time `json:"startsAt"`
+	EndsAt   *time.Time `json:"endsAt"`
+	// QueueingMethod is fifo, random, passthrough or reject.
+	QueueingMethod string `json:"queueingMethod"`
+	// PreQueued counts the waiting sessions in the pre-queue (part of Waiting).
+	PreQueued int64 `json:"preQueued"`
+	// Binding is the limit holding admission back: capacity, rate or "".
+	Binding string `json:"binding"`
+	// ShuffledAt is when the pre-queue was shuffled at the last start,
+	// ShuffledCount how many it ordered.
+	ShuffledAt    *time.Time `json:"shuffledAt,omitempty"`
+	ShuffledCount int64      `json:"shuffledCount,omitempty"`
+	// Now is the server's time of these figures, for countdowns.
+	Now time.Time `json:"now"`
 }
+
+// Shuffle is GET /api/admin/events/{event}/shuffle: the record of the
+// event's last start, to audit its random order.
+type Shuffle struct {
+	EventID  string    `json:"eventId"`
+	At       time.Time `json:"at"`
+	StartsAt time.Time `json:"startsAt"`
+	// Algorithm names how Seed gives Order.
+	Algorithm string `json:"algorithm"`
+	Seed      string `json:"seed"`
+	// Order lists the pre-queued sessions' tickets in their drawn order.
+	Order []int64 `json:"order"`
+}
+
+// ShuffleAlgorithm describes how a shuffle's seed gives its order.
+const ShuffleAlgorithm = "Fisher–Yates over the pre-queue's tickets in ascending order, for i from n-1 down to 1 swapping i with j = IntN(i+1) of Go's math/rand/v2 ChaCha8 keyed with the 32-byte seed; the seed is drawn from crypto/rand"
 
 // EventList is GET /api/waiting-room/events.
 type EventList struct {
@@ -116,6 +159,10 @@ type Problem struct {
 	Code string `json:"code,omitempty"`
 	// Field names the input at fault, when there is one.
 	Field string `json:"field,omitempty"`
+	// OpensAt, for event_not_open, is when the line opens; EndsAt, for
+	// event_ended, when the event ended.
+	OpensAt *time.Time `json:"opensAt,omitempty"`
+	EndsAt  *time.Time `json:"endsAt,omitempty"`
 }
 
 // Problem codes.
@@ -136,10 +183,16 @@ const (
 	CodeAlreadyJoined    = "already_joined"
 	CodeBadUserToken     = "invalid_user_token"
 	CodeAdminOff         = "admin_api_off"
+	CodeEventNotOpen     = "event_not_open"
+	CodeEventEnded       = "event_ended"
+	CodeEventRejected    = "event_rejected"
 )
 
 // AdminEventsPath is the admin API's collection of event settings.
 const AdminEventsPath = "/api/admin/events"
+
+// AdminShufflePath is the record of an event's last start.
+func AdminShufflePath(eventID string) string { return AdminEventsPath + "/" + eventID + "/shuffle" }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
 type Duration time.Duration
@@ -182,6 +235,17 @@ type EventSettings struct {
 	// as capacity caps sessions at once.
 	NewUsersPerMinute int  `json:"newUsersPerMinute"`
 	Paused            bool `json:"paused"`
+	// The schedule (RFC 3339; null keeps the configured time): the
+	// pre-queue opens, admission starts (the pre-queue is shuffled), joins
+	// close.
+	OpensAt  *time.Time `json:"opensAt"`
+	StartsAt *time.Time `json:"startsAt"`
+	EndsAt   *time.Time `json:"endsAt"`
+	// QueueingMethod is fifo, random, passthrough or reject ("" keeps the
+	// configured one).
+	QueueingMethod string `json:"queueingMethod"`
+	// Message is what joins are told under reject (e.g. "Sold out").
+	Message string `json:"message"`
 }
 
 // Overrides names, by their JSON names, the settings that are set (and so
@@ -194,6 +258,8 @@ func (s EventSettings) Overrides() []string {
 	}{
 		{"capacity", s.Capacity > 0}, {"heartbeatTTL", s.HeartbeatTTL > 0}, {"waitingTTL", s.WaitingTTL > 0},
 		{"maxActive", s.MaxActive > 0}, {"maxWaiting", s.MaxWaiting > 0}, {"newUsersPerMinute", s.NewUsersPerMinute > 0}, {"paused", s.Paused},
+		{"opensAt", s.OpensAt != nil}, {"startsAt", s.StartsAt != nil}, {"endsAt", s.EndsAt != nil},
+		{"queueingMethod", s.QueueingMethod != ""}, {"message", s.Message != ""},
 	} {
 		if o.set {
 			out = append(out, o.name)

@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	sc := cfg.Server
+	sc.Policies = cfg.Policies
 	if cfg.UserTokens != nil {
 		if sc.UserTokens, err = usertoken.New(*cfg.UserTokens); err != nil {
 			return nil, err

@@ -65,6 +65,7 @@ type Settings struct {
 	MaxActive         time.Duration `key:"room.maxActive" flag:"max-active" default:"15m" group:"Room" usage:"an ACTIVE session ends at this age whatever it does"`
 	MaxWaiting        int           `key:"room.maxWaiting" flag:"max-waiting" default:"0" group:"Room" usage:"per event, refuse joins with 503 while this many wait (0: no limit)"`
 	NewUsersPerMinute int           `key:"room.newUsersPerMinute" flag:"new-users-per-minute" default:"0" group:"Room" usage:"per event, admit at most this many a minute as well as the capacity cap, whichever binds; shared by every replica (0: no rate cap)"`
+	QueueingMethod    string        `key:"room.queueingMethod" flag:"queueing-method" default:"fifo" group:"Room" usage:"how events admit unless set per event: fifo, random (a lottery), passthrough (no cap) or reject (joins get 503)"`
 	UnknownEvents     string        `key:"room.unknownEvents" flag:"unknown-events" default:"accept" group:"Room" usage:"joins to events not configured nor set by the admin API: accept or refuse (404)"`
 	EndedRetention    time.Duration `key:"room.endedRetention" flag:"ended-retention" default:"10m" group:"Room" usage:"an ended session answers status (LEFT or EXPIRED) this long, then 404"`
 	EventRetention    time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
@@ -94,6 +95,47 @@ type Settings struct {
 type EventSettings struct {
 	Capacity          *int `yaml:"capacity"`
 	NewUsersPerMinute *int `yaml:"newUsersPerMinute"`
+	// The schedule, in RFC 3339: the pre-queue opens, admission starts
+	// (the pre-queue is shuffled), joins close.
+	OpensAt  string `yaml:"opensAt"`
+	StartsAt string `yaml:"startsAt"`
+	EndsAt   string `yaml:"endsAt"`
+	// QueueingMethod is fifo, random, passthrough or reject.
+	QueueingMethod string `yaml:"queueingMethod"`
+	// Message is what joins are told under reject.
+	Message string `yaml:"message"`
+}
+
+// settings are the event's schedule, method and message as runtime
+// settings, or the first key at fault.
+func (e EventSettings) settings(id string) (room.Settings, *FieldError) {
+	var st room.Settings
+	for _, f := range []struct {
+		key string
+		in  string
+		out *time.Time
+	}{{"opensAt", e.OpensAt, &st.OpensAt}, {"startsAt", e.StartsAt, &st.StartsAt}, {"endsAt", e.EndsAt, &st.EndsAt}} {
+		if f.in == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, f.in)
+		if err != nil {
+			return st, &FieldError{Key: "events." + id + "." + f.key, Msg: fmt.Sprintf("%q is not an RFC 3339 time such as 2026-12-01T18:00:00Z", f.in)}
+		}
+		*f.out = t
+	}
+	m, err := room.ParseMethod(e.QueueingMethod)
+	if err != nil {
+		return st, &FieldError{Key: "events." + id + ".queueingMethod", Msg: err.Error()}
+	}
+	if e.QueueingMethod != "" {
+		st.Method = m
+	}
+	st.Message = e.Message
+	if err := st.Validate(); err != nil {
+		return st, &FieldError{Key: "events." + id, Msg: err.Error()}
+	}
+	return st, nil
 }
 
 // FieldError is a setting that cannot work.
@@ -204,6 +246,9 @@ func (s Settings) Validate() error {
 	positive("room.eventRetention", s.EventRetention, time.Second)
 	notNegative("room.maxWaiting", s.MaxWaiting)
 	notNegative("room.newUsersPerMinute", s.NewUsersPerMinute)
+	if _, err := room.ParseMethod(s.QueueingMethod); err != nil {
+		bad("room.queueingMethod", "%v", err)
+	}
 	if s.UnknownEvents != "accept" && s.UnknownEvents != "refuse" {
 		bad("room.unknownEvents", "must be accept or refuse, got %q", s.UnknownEvents)
 	}
@@ -247,6 +292,9 @@ func (s Settings) Validate() error {
 		if n := s.Events[id].NewUsersPerMinute; n != nil && *n < 0 {
 			bad("events."+id+".newUsersPerMinute", "must not be negative, got %d", *n)
 		}
+		if _, err := s.Events[id].settings(id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return errs
@@ -257,8 +305,15 @@ func (s Settings) Validate() error {
 // Policies are the events' rules the settings describe.
 func (s Settings) Policies() room.StaticPolicies {
 	p := room.StaticPolicies{Default: room.Policy{Capacity: s.Capacity, HeartbeatTTL: s.HeartbeatTTL,
-		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute}}
+		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute,
+		Method: room.Method(s.QueueingMethod)}}
 	for id, e := range s.Events {
+		if st, err := e.settings(id); err == nil && st != (room.Settings{}) {
+			if p.Events == nil {
+				p.Events = map[string]room.Settings{}
+			}
+			p.Events[id] = st
+		}
 		if e.Capacity != nil {
 			if p.Capacity == nil {
 				p.Capacity = map[string]int{}

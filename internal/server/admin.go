@@ -77,22 +77,30 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in api.EventSettings
-	if !s.decodeBody(w, r, &in, "capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting, newUsersPerMinute and paused") {
+	if !s.decodeBody(w, r, &in, "capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting, newUsersPerMinute, paused, opensAt, startsAt, endsAt, queueingMethod and message") {
 		return
 	}
-	st := room.Settings{
-		Capacity: in.Capacity, HeartbeatTTL: time.Duration(in.HeartbeatTTL), WaitingTTL: time.Duration(in.WaitingTTL),
-		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, NewUsersPerMinute: in.NewUsersPerMinute, Paused: in.Paused,
-	}
+	st := fromAPISettings(in)
 	if err := st.Validate(); err != nil {
 		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "", err.Error())
 		return
+	}
+	// The schedule in force must still come in order with the configured
+	// times the settings keep.
+	if s.cfg.Policies != nil {
+		conf := s.cfg.Policies.Policy(id).With(st)
+		if err := room.ValidateSchedule(conf.OpensAt, conf.StartsAt, conf.EndsAt); err != nil {
+			writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "", "with the configured schedule, "+err.Error())
+			return
+		}
 	}
 	if err := s.st.PutSettings(r.Context(), id, st); !s.storeOK(w, err) {
 		return
 	}
 	s.log.Info("event settings changed", "event", id, "capacity", st.Capacity, "paused", st.Paused,
-		"heartbeat_ttl", st.HeartbeatTTL, "waiting_ttl", st.WaitingTTL, "max_active", st.MaxActive, "max_waiting", st.MaxWaiting, "new_users_per_minute", st.NewUsersPerMinute)
+		"heartbeat_ttl", st.HeartbeatTTL, "waiting_ttl", st.WaitingTTL, "max_active", st.MaxActive, "max_waiting", st.MaxWaiting,
+		"new_users_per_minute", st.NewUsersPerMinute, "opens_at", st.OpensAt, "starts_at", st.StartsAt, "ends_at", st.EndsAt,
+		"queueing_method", st.Method)
 	ev, err := s.adminEvent(r, id)
 	if !s.storeOK(w, err) {
 		return
@@ -119,18 +127,62 @@ func (s *Server) adminEvent(r *http.Request, id string) (api.AdminEvent, error) 
 		return api.AdminEvent{}, err
 	}
 	eff := st.Policy // merged by the store, as every decision sees it
-	return api.AdminEvent{
-		EventID:  id,
-		Settings: toAPISettings(set),
-		Effective: toAPISettings(room.Settings{Capacity: eff.Capacity, HeartbeatTTL: eff.HeartbeatTTL, WaitingTTL: eff.WaitingTTL, MaxActive: eff.MaxActive,
-			MaxWaiting: eff.MaxWaiting, NewUsersPerMinute: eff.NewUsersPerMinute, Paused: eff.Paused}),
-		Stats: toAPIStats(st),
-	}, nil
+	effective := toAPISettings(room.Settings{Capacity: eff.Capacity, HeartbeatTTL: eff.HeartbeatTTL, WaitingTTL: eff.WaitingTTL, MaxActive: eff.MaxActive,
+		MaxWaiting: eff.MaxWaiting, NewUsersPerMinute: eff.NewUsersPerMinute, Paused: eff.Paused,
+		OpensAt: eff.OpensAt, StartsAt: eff.StartsAt, EndsAt: eff.EndsAt, Method: eff.Method, Message: eff.Message})
+	if effective.QueueingMethod == "" {
+		effective.QueueingMethod = string(room.MethodFIFO)
+	}
+	return api.AdminEvent{EventID: id, Settings: toAPISettings(set), Effective: effective, Stats: toAPIStats(st)}, nil
+}
+
+// adminShuffle is GET /api/admin/events/{event}/shuffle: the record of the
+// pre-queue's shuffle at the event's last start, to audit it.
+func (s *Server) adminShuffle(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.adminEventID(w, r)
+	if !ok {
+		return
+	}
+	sh, ok, err := s.st.Shuffle(r.Context(), id)
+	if !s.storeOK(w, err) {
+		return
+	}
+	if !ok {
+		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "event "+id+" has had no start with a pre-queue to shuffle (or it was forgotten)")
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Shuffle{EventID: id, At: sh.At.UTC(), StartsAt: sh.StartsAt.UTC(), Algorithm: api.ShuffleAlgorithm,
+		Seed: sh.Seed, Order: append([]int64{}, sh.Order...)})
 }
 
 func toAPISettings(s room.Settings) api.EventSettings {
 	return api.EventSettings{
 		Capacity: s.Capacity, HeartbeatTTL: api.Duration(s.HeartbeatTTL), WaitingTTL: api.Duration(s.WaitingTTL),
 		MaxActive: api.Duration(s.MaxActive), MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute, Paused: s.Paused,
+		OpensAt: timePtr(s.OpensAt), StartsAt: timePtr(s.StartsAt), EndsAt: timePtr(s.EndsAt), QueueingMethod: string(s.Method), Message: s.Message,
 	}
+}
+
+func fromAPISettings(in api.EventSettings) room.Settings {
+	return room.Settings{
+		Capacity: in.Capacity, HeartbeatTTL: time.Duration(in.HeartbeatTTL), WaitingTTL: time.Duration(in.WaitingTTL),
+		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, NewUsersPerMinute: in.NewUsersPerMinute, Paused: in.Paused,
+		OpensAt: timeOf(in.OpensAt), StartsAt: timeOf(in.StartsAt), EndsAt: timeOf(in.EndsAt), Method: room.Method(in.QueueingMethod), Message: in.Message,
+	}
+}
+
+// timePtr is t in UTC, nil for the zero time.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// deployments where only the site's backend calls the API. Off by
 	// default: a re-join must send the first join's Idempotency-Key.
 	TrustUserID bool
+	// Policies are the events' configured rules, against which the admin
+	// API checks new settings (a schedule must stay in order); optional.
+	Policies room.Policies
 }
 
 func (c *Config) defaults() {
@@ -91,6 +94,7 @@ type Store interface {
 	Events(ctx context.Context) ([]string, error)
 	Settings(ctx context.Context, eventID string) (room.Settings, bool, error)
 	PutSettings(ctx context.Context, eventID string, s room.Settings) error
+	Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool, error)
 	Ping(ctx context.Context) error
 }
 
@@ -157,6 +161,7 @@ func (s *Server) routes() http.Handler {
 		http.MethodGet: s.admin(s.adminEventGet),
 		http.MethodPut: s.admin(s.adminEventPut),
 	}))
+	apiMux.HandleFunc(api.AdminEventsPath+"/{event}/shuffle", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.admin(s.adminShuffle)}))
 	apiMux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
 	apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")

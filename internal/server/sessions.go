@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,11 +30,22 @@ func toAPI(s room.Session) api.Session {
 		EndReason: string(s.EndReason),
 	}
 	if s.Status == room.StatusWaiting {
-		p := s.Position
-		out.Position = &p
-		if w, ok := room.EstimatedWait(s.Position, s.AdmissionRate); ok {
-			sec := math.Round(w.Seconds()*10) / 10
-			out.EstimatedWaitSeconds = &sec
+		if s.Method != "" && s.Method != room.MethodFIFO {
+			out.QueueingMethod = string(s.Method)
+		}
+		switch {
+		case s.PreQueued:
+			t := s.StartsAt.UTC()
+			out.StartsAt = &t // no place until the start's draw
+		case s.Method == room.MethodRandom:
+			// A lottery: no place in line to promise.
+		default:
+			p := s.Position
+			out.Position = &p
+			if w, ok := room.EstimatedWait(s.Position, s.AdmissionRate); ok {
+				sec := math.Round(w.Seconds()*10) / 10
+				out.EstimatedWaitSeconds = &sec
+			}
 		}
 	}
 	if !s.ActivatedAt.IsZero() {
@@ -87,6 +99,11 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	// the store and the queue must agree.
 	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: trusted || s.cfg.TrustUserID}
 	sess, created, err := s.intake.Join(context.WithoutCancel(r.Context()), jr)
+	var (
+		notOpen  *room.NotOpenError
+		ended    *room.EndedError
+		rejected *room.RejectedError
+	)
 	switch {
 	case errors.Is(err, room.ErrAlreadyJoined):
 		s.metrics.Join(telemetry.JoinAlreadyIn)
@@ -96,6 +113,29 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, room.ErrLineFull):
 		s.metrics.Join(telemetry.JoinLineFull)
 		unavailableCode(w, 5*time.Second, api.CodeLineFull, "the line for this event is full; try again later")
+		return
+	case errors.As(err, &notOpen):
+		s.metrics.Join(telemetry.JoinNotOpen)
+		opens := notOpen.OpensAt.UTC()
+		w.Header().Set("Retry-After", retryAfter(opens.Sub(s.Now())))
+		p := newProblem(http.StatusForbidden, api.CodeEventNotOpen, "eventId", "the line for this event opens at "+opens.Format(time.RFC3339)+"; join then")
+		p.OpensAt = &opens
+		writeProblemBody(w, http.StatusForbidden, p)
+		return
+	case errors.As(err, &ended):
+		s.metrics.Join(telemetry.JoinEnded)
+		ends := ended.EndsAt.UTC()
+		p := newProblem(http.StatusGone, api.CodeEventEnded, "eventId", "this event ended at "+ends.Format(time.RFC3339)+"; it takes no more joins")
+		p.EndsAt = &ends
+		writeProblemBody(w, http.StatusGone, p)
+		return
+	case errors.As(err, &rejected):
+		s.metrics.Join(telemetry.JoinRejected)
+		msg := rejected.Message
+		if msg == "" {
+			msg = "this event takes no joins"
+		}
+		writeProblem(w, http.StatusServiceUnavailable, api.CodeEventRejected, "", msg)
 		return
 	case errors.Is(err, intake.ErrQueue):
 		s.metrics.Join(telemetry.JoinQueueFailed)
@@ -237,7 +277,7 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 		h.Set("Location", api.SessionsPath+"/"+sess.ID)
 	}
 	if sess.Status == room.StatusWaiting {
-		h.Set("Retry-After", retryAfter(room.WaitingPollInterval(s.cfg.PollInterval, sess.WaitingTTL, sess.Position, sess.AdmissionRate)))
+		h.Set("Retry-After", retryAfter(s.pollInterval(sess)))
 	}
 	out := toAPI(sess)
 	if sess.Status == room.StatusActive {
@@ -309,4 +349,17 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// pollInterval is how long a WAITING client may wait before its next poll.
+// In the pre-queue, each answer draws it at random between half and all of
+// the longest interval that keeps the session alive: the polls of the many
+// who joined before the start spread out instead of landing together at
+// the start, and none comes later than the waiting TTL allows.
+func (s *Server) pollInterval(sess room.Session) time.Duration {
+	if sess.PreQueued {
+		longest := room.PollInterval(max(s.cfg.PollInterval, sess.WaitingTTL/3), sess.WaitingTTL)
+		return longest/2 + rand.N(longest/2+1)
+	}
+	return room.WaitingPollInterval(s.cfg.PollInterval, sess.WaitingTTL, sess.Position, sess.AdmissionRate)
 }

@@ -71,6 +71,20 @@ func toAPIStats(st room.EventStats) api.EventStats {
 		Expired:           st.Expired,
 		PeakActive:        st.PeakActive,
 		AdmissionRate:     math.Round(st.AdmissionRate*1000) / 1000,
+		Paused:            st.Paused,
+		Phase:             string(st.Phase()),
+		OpensAt:           timePtr(st.Policy.OpensAt),
+		StartsAt:          timePtr(st.Policy.StartsAt),
+		EndsAt:            timePtr(st.Policy.EndsAt),
+		QueueingMethod:    string(st.Policy.Method),
+		PreQueued:         st.PreQueued,
+		Binding:           st.Binding(),
+		ShuffledAt:        timePtr(st.Shuffled),
+		ShuffledCount:     st.ShuffledCount,
+		Now:               st.Now.UTC(),
+	}
+	if out.QueueingMethod == "" {
+		out.QueueingMethod = string(room.MethodFIFO)
 	}
 	// The wait a newcomer would face: none to estimate with nobody waiting.
 	if wait, ok := room.EstimatedWait(st.Waiting+1, st.AdmissionRate); ok && st.Waiting > 0 {

@@ -44,6 +44,9 @@ const (
 	JoinQueueFailed  = "queue_failed"
 	JoinStoreFailed  = "store_failed"
 	JoinAlreadyIn    = "already_joined"
+	JoinNotOpen      = "not_open"
+	JoinEnded        = "event_ended"
+	JoinRejected     = "rejected"
 )
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -92,7 +95,7 @@ func New() *Metrics {
 	}
 	// Every labelled series of a known value exists from the start, so
 	// rates work from the first scrape.
-	for _, r := range []string{JoinCreated, JoinExisting, JoinRateLimited, JoinLineFull, JoinUnknownEvent, JoinQueueFailed, JoinStoreFailed, JoinAlreadyIn} {
+	for _, r := range []string{JoinCreated, JoinExisting, JoinRateLimited, JoinLineFull, JoinUnknownEvent, JoinQueueFailed, JoinStoreFailed, JoinAlreadyIn, JoinNotOpen, JoinEnded, JoinRejected} {
 		m.joins.WithLabelValues(r)
 	}
 	for _, o := range []room.GrantOutcome{room.Admitted, room.Skipped} {
