@@ -108,7 +108,13 @@ func printSession(w io.Writer, format string, s api.Session) error {
 	if s.Position != nil {
 		rows = append(rows, [2]string{"position", fmt.Sprint(*s.Position)})
 	}
-	if s.Status == api.StatusWaiting {
+	if s.StartsAt != nil {
+		rows = append(rows, [2]string{"pre-queue", "places are drawn at random at the start, " + s.StartsAt.Format(time.RFC3339)})
+	}
+	if s.QueueingMethod == "random" {
+		rows = append(rows, [2]string{"lottery", "each admission is drawn at random among those waiting"})
+	}
+	if s.Status == api.StatusWaiting && s.Position != nil {
 		rows = append(rows, [2]string{"wait", estimate(s.EstimatedWaitSeconds)})
 	}
 	if s.ActivatedAt != nil {
@@ -161,10 +167,21 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (p *progress) update(s api.Session) {
-	if s.Status != api.StatusWaiting || s.Position == nil {
+	if s.Status != api.StatusWaiting {
 		return
 	}
-	line := fmt.Sprintf("waiting: position %d, wait %s", *s.Position, estimate(s.EstimatedWaitSeconds))
+	var line string
+	switch {
+	case s.StartsAt != nil:
+		line = "waiting in the pre-queue: places are drawn at the start, in " + time.Until(*s.StartsAt).Round(time.Second).String()
+		if !p.tty {
+			line = "waiting in the pre-queue: places are drawn at the start, " + s.StartsAt.Format(time.RFC3339)
+		}
+	case s.Position != nil:
+		line = fmt.Sprintf("waiting: position %d, wait %s", *s.Position, estimate(s.EstimatedWaitSeconds))
+	default:
+		line = "waiting: admission by lottery"
+	}
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s (waited %s)", line, time.Since(p.start).Round(time.Second))
 		return

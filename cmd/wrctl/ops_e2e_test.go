@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
 )
@@ -87,5 +90,74 @@ func TestEventCommandsSayWhenTheAdminAPIIsOff(t *testing.T) {
 	r := wrctl(t, []string{"WRCTL_SERVER=" + s.URL, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "event", "list")
 	if r.code != exitAdminOff || !strings.Contains(r.stderr, "admin API is off") || !strings.Contains(r.stderr, "--admin-token") {
 		t.Fatalf("event list against a server without an admin token: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestAnOnSaleScheduledInTheConfigFile: the config file schedules one event
+// and sells another out; wrctl event set starts the first at once.
+func TestAnOnSaleScheduledInTheConfigFile(t *testing.T) {
+	t.Parallel()
+	starts := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	file := filepath.Join(t.TempDir(), "wrctl.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf("room:\n  capacity: 2\nevents:\n  SALE:\n    startsAt: %s\n  SOLD:\n    queueingMethod: reject\n    message: Sold out\n",
+		starts.Format(time.RFC3339))), 0o600)
+	s := startServe(t, []string{"WRCTL_CONFIG=" + file, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "--addr", "127.0.0.1:0")
+	env := []string{"WRCTL_SERVER=" + s.URL}
+	admin := append(env, "WRCTL_ADMIN_TOKEN="+e2eAdminToken)
+
+	var pre []api.Session
+	for i := range 6 {
+		sess := joinJSON(t, env, "SALE", fmt.Sprint("u", i))
+		if sess.Position != nil || sess.StartsAt == nil || !sess.StartsAt.Equal(starts) {
+			t.Fatalf("join before the configured start: position %v startsAt %v", sess.Position, sess.StartsAt)
+		}
+		pre = append(pre, sess)
+	}
+	r := wrctl(t, env, "join", "--event", "SOLD", "--user", "x")
+	if r.code != exitEnded || !strings.Contains(r.stderr, "Sold out") {
+		t.Fatalf("join of a sold-out event: exit %d %s", r.code, r.stderr)
+	}
+	if r := wrctl(t, admin, "event", "set", "SALE", "--starts-at", "tomorrow"); r.code != exitUsage || !strings.Contains(r.stderr, "--starts-at") {
+		t.Fatalf("event set --starts-at tomorrow: exit %d %s", r.code, r.stderr)
+	}
+	if r := wrctl(t, admin, "event", "set", "SALE", "--queueing-method", "lifo"); r.code != exitUsage || !strings.Contains(r.stderr, "--queueing-method") {
+		t.Fatalf("event set --queueing-method lifo: exit %d %s", r.code, r.stderr)
+	}
+	r = wrctl(t, admin, "event", "set", "SALE", "--starts-at", "now", "--output", "json")
+	var ev api.AdminEvent
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Effective.StartsAt == nil || ev.Effective.StartsAt.After(time.Now()) {
+		t.Fatalf("event set --starts-at now: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// The capacity (2) is admitted from the shuffled pre-queue; the others
+	// have positions 1..4.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		active, positions := 0, map[int]bool{}
+		for _, p := range pre {
+			st := s.status(p.SessionID)
+			switch {
+			case st.Status == "ACTIVE":
+				active++
+			case st.Position == nil:
+				t.Fatalf("%s has no position after the start", p.UserID)
+			default:
+				positions[*st.Position] = true
+			}
+		}
+		if active == 2 && len(positions) == 4 && positions[1] && positions[4] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the start: %d active, positions %v", active, positions)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+	r = wrctl(t, admin, "event", "get", "SALE")
+	if r.code != 0 || !strings.Contains(r.stdout, "live") || !strings.Contains(r.stdout, "startsAt") {
+		t.Fatalf("event get after the start: exit %d %s", r.code, r.stdout)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("events:\n  SALE:\n    startsAt: tomorrow\n"), 0o600)
+	if r := wrctl(t, []string{"WRCTL_CONFIG=" + bad}, "serve", "--addr", "127.0.0.1:0"); r.code != exitUsage || !strings.Contains(r.stderr, "events.SALE.startsAt") {
+		t.Fatalf("serve with a bad startsAt: exit %d %s", r.code, r.stderr)
 	}
 }

@@ -76,7 +76,7 @@ func exitCode(err error) int {
 			return exitNotFound
 		case ae.StatusCode == http.StatusUnauthorized:
 			return exitUsage // a missing or wrong --admin-token
-		case ae.StatusCode == http.StatusConflict:
+		case ae.StatusCode == http.StatusConflict, ae.Problem.Code == api.CodeEventEnded, ae.Problem.Code == api.CodeEventRejected:
 			return exitEnded
 		case ae.Temporary():
 			return exitUnavailable

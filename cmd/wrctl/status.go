@@ -19,7 +19,7 @@ var exitMeanings = map[int]string{
 	exitFailure:      "another failure (e.g. serve could not reach its queue)",
 	exitUsage:        "usage error: a bad flag, argument or configuration value; nothing was done",
 	exitNotFound:     "no such session",
-	exitEnded:        "the session has ended (LEFT or EXPIRED)",
+	exitEnded:        "the session has ended (LEFT or EXPIRED), or the event takes no joins (ended, or sold out under reject)",
 	exitTimeout:      "--timeout passed before admission",
 	exitUnavailable:  "the server could not be reached or answered 5xx",
 	exitInvalidToken: "the access token is invalid",

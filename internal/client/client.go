@@ -63,6 +63,9 @@ func (e *APIError) Error() string {
 
 // Temporary reports whether trying again later may succeed (5xx, 429).
 func (e *APIError) Temporary() bool {
+	if e.Problem.Code == api.CodeEventRejected {
+		return false // the event's answer (sold out), not an outage
+	}
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
 }
 
@@ -181,7 +184,7 @@ func (c *Client) JoinRetrying(ctx context.Context, eventID, userID, key string, 
 		switch {
 		case err == nil:
 			return s, nil
-		case errors.As(err, &ae) && ae.StatusCode == http.StatusServiceUnavailable:
+		case errors.As(err, &ae) && ae.StatusCode == http.StatusServiceUnavailable && ae.Temporary():
 			wait = max(ae.RetryAfter, wait)
 		case errors.As(err, &ne):
 		default:
