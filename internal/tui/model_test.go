@@ -266,3 +266,40 @@ func TestFitsEightyByTwentyFour(t *testing.T) {
 	m = update(t, m, key("?"))
 	check("help", m.View())
 }
+
+// TestScheduledEventsShowTheirState: an event in its pre-queue shows the
+// pre-queue's size and a countdown to its start by the server's clock (not
+// the terminal's), a live one its start's shuffle and the limit that binds,
+// an ended or sold-out one says so; a plain event takes no second line.
+func TestScheduledEventsShowTheirState(t *testing.T) {
+	m := newModel()
+	serverNow := t0.Add(-time.Hour) // the server's clock is an hour behind the terminal's
+	starts := serverNow.Add(4*time.Minute + 12*time.Second)
+	shuffled := serverNow.Add(-time.Minute)
+	pre := stats("SALE", 100, 0, 1200, 1200, 0)
+	pre.Phase, pre.StartsAt, pre.PreQueued, pre.Now, pre.QueueingMethod = "prequeue", &starts, 1200, serverNow, "fifo"
+	live := stats("LIVE", 100, 40, 300, 2000, 1700)
+	live.Phase, live.NewUsersPerMinute, live.Binding, live.ShuffledAt, live.ShuffledCount, live.Now = "live", 600, "rate", &shuffled, 1500, serverNow
+	sold := stats("SOLD", 100, 3, 0, 10, 10)
+	sold.Phase, sold.QueueingMethod, sold.Now = "live", "reject", serverNow
+	plain := stats("PLAIN", 5, 5, 2, 7, 5)
+	plain.Phase, plain.QueueingMethod = "live", "fifo"
+	m = update(t, m, StatsMsg{At: t0, List: list(pre, live, sold, plain)})
+	v := m.View()
+	for _, want := range []string{"pre-queue 1200 · starts in 4m12s", "live · started", "1500 shuffled", "rate cap 600/min", "limit: rate", "rejecting joins (sold out)"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	// Ten seconds later by the terminal's clock, the countdown follows.
+	m.Now = func() time.Time { return t0.Add(10 * time.Second) }
+	if v := m.View(); !strings.Contains(v, "starts in 4m2s") {
+		t.Errorf("countdown did not follow the clock:\n%s", v)
+	}
+	lines := strings.Split(v, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "PLAIN ") && i+1 < len(lines) && strings.Contains(lines[i+1], "└") {
+			t.Errorf("a plain event got a state line: %q", lines[i+1])
+		}
+	}
+}

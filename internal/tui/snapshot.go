@@ -44,7 +44,7 @@ func Read(ctx context.Context, server string, src Source, qsrc QueueSource) (Sna
 func (s Snapshot) Text(width int) string {
 	m := New(Config{Server: s.Server}, nil, nil)
 	m.Now = func() time.Time { return s.At }
-	m.width, m.height = width, len(s.Events)+12
+	m.width, m.height = width, 2*len(s.Events)+12 // a row and its state line each
 	m.once = true
 	m.applyStats(StatsMsg{At: s.At, List: api.EventList{Events: s.Events, Total: s.Total}})
 	if s.Queue != nil {

@@ -57,12 +57,24 @@ func (m Model) View() string {
 	if m.filtering || m.filter != "" {
 		room--
 	}
+	// An event with a schedule, a queueing method or a rate cap takes a
+	// second line, its state; the rows that fit are shown.
 	shown := rows
-	if room >= 1 && len(shown) > room {
-		shown = shown[:room-1]
+	if room >= 1 {
+		lines := 0
+		for i, r := range rows {
+			lines += 1 + min(len(m.stateLine(r, now)), 1)
+			if lines > room-1 && i < len(rows)-1 || lines > room {
+				shown = rows[:i]
+				break
+			}
+		}
 	}
 	for _, r := range shown {
 		b.WriteString(m.rowLine(r, evW, sparkW) + "\n")
+		if s := m.stateLine(r, now); s != "" {
+			b.WriteString(clip(s, max(m.width, 20)) + "\n")
+		}
 	}
 	if len(rows) == 0 {
 		b.WriteString(dimStyle.Render("  no events yet") + "\n")
@@ -141,6 +153,66 @@ func (m Model) rowLine(r *row, evW, sparkW int) string {
 		return dimStyle.Render(line) // nothing live: it leaves the list once the server forgets it
 	}
 	return line
+}
+
+// stateLine is an event's state under its row: where it stands in its
+// schedule (with a countdown by the server's clock), its pre-queue, its
+// queueing method and the limit that binds; "" for an event without a
+// schedule, a method other than fifo or a rate cap.
+func (m Model) stateLine(r *row, now time.Time) string {
+	st := r.st
+	method := st.QueueingMethod
+	if st.OpensAt == nil && st.StartsAt == nil && st.EndsAt == nil && st.NewUsersPerMinute == 0 && (method == "" || method == "fifo") {
+		return ""
+	}
+	// The server's time now: its time at the sample plus what passed here since.
+	server := now
+	if !st.Now.IsZero() {
+		server = st.Now.Add(now.Sub(r.at))
+	}
+	in := func(t time.Time) string { return max(t.Sub(server), 0).Round(time.Second).String() }
+	var parts []string
+	state := okStyle
+	switch st.Phase {
+	case "scheduled":
+		parts = append(parts, "scheduled: the line opens in "+in(*st.OpensAt)+" ("+st.OpensAt.UTC().Format("15:04:05Z")+")")
+		state = dimStyle
+	case "prequeue":
+		s := fmt.Sprintf("pre-queue %d", st.PreQueued)
+		if st.StartsAt != nil {
+			s += " · starts in " + in(*st.StartsAt) + " (" + st.StartsAt.UTC().Format("15:04:05Z") + ")"
+		}
+		parts = append(parts, s)
+		state = warnStyle
+	case "ended":
+		parts = append(parts, "ended")
+		state = dimStyle
+	default:
+		s := "live"
+		if st.ShuffledAt != nil {
+			s += fmt.Sprintf(" · started %s, %d shuffled", st.ShuffledAt.UTC().Format("15:04:05Z"), st.ShuffledCount)
+		}
+		parts = append(parts, s)
+	}
+	if st.EndsAt != nil && st.Phase != "ended" {
+		parts = append(parts, "ends in "+in(*st.EndsAt))
+	}
+	switch method {
+	case "random":
+		parts = append(parts, "lottery")
+	case "passthrough":
+		parts = append(parts, "open (passthrough, no cap)")
+	case "reject":
+		parts = append(parts, "rejecting joins (sold out)")
+		state = badStyle
+	}
+	if st.NewUsersPerMinute > 0 {
+		parts = append(parts, fmt.Sprintf("rate cap %d/min", st.NewUsersPerMinute))
+	}
+	if st.Binding != "" {
+		parts = append(parts, "limit: "+st.Binding)
+	}
+	return "  └ " + state.Render(strings.Join(parts, " · "))
 }
 
 func (m Model) queueLine() string {
@@ -226,6 +298,7 @@ func (m Model) helpView() string {
 		"  /           filter events by id as you type (enter keeps it, esc clears)\n" +
 		"  ?           this help (any key closes it)\n\n" +
 		"  ADMIT/s and JOIN/s come from the change between refreshes; EST WAIT is what a newcomer would wait at the recent admission rate. " +
+			"An event with a schedule, a queueing method or a rate cap shows its state below its row: the pre-queue and the countdown to its start, live or ended, and the limit that binds (capacity or rate). " +
 		"Queue counts are SQS's approximate attributes. Events with nothing live are dimmed, and leave the list once the server forgets them."
 	w := m.width - 2 // the border
 	if w < 20 {
