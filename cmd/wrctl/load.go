@@ -70,8 +70,20 @@ Threshold metrics: errors, error_rate, requests, capacity_violations,
 inversions, inversion_fraction, join_rate, joined, admitted, failed_users,
 late_arrivals, dropped_arrivals, expired_waiting, expired_active, incomplete,
 requests_per_admitted, sqs_requests_per_admitted (from the replicas'
-/metrics, --metrics), and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
+/metrics, --metrics), prequeue_overtaken, prequeue_rank_correlation (the
+largest |rank correlation| over the events), and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
 p95,p99,p99.9,max,mean} compared with durations.
+
+An on-sale with a start: --starts-in 30s (or --starts-at TIME, the same on
+every shard) first gives every event of the run that start through the admin
+API (--admin-token), so the users arriving before it join the pre-queue and
+those after it the line behind them. The audit then checks the start: the
+rank correlation between the pre-queued users' join order and their admission
+order (near 0 for a fair shuffle), that nobody who joined after the start was
+admitted before a pre-queued user (prequeue_overtaken, a default check), that
+admission followed the server's recorded shuffle, and FIFO among the later
+joins (inversions). With newUsersPerMinute, the report gives the admission
+rate per minute against the setting.
 
 Ctrl-C stops arrivals, leaves every session the run opened, prints the partial
 report marked INTERRUPTED and exits 130; a second Ctrl-C stops at once.
@@ -95,6 +107,10 @@ Exit codes:
   # Ramp to 2000 joins/s over a minute, hold two minutes, over 10 events
   wrctl load --users 300000 --stages 1m:2000,2m:2000 --events 10 --output json --out run.json
 
+  # An on-sale: 400 arrive in the 20s before the start, 200 after it
+  wrctl load --users 600 --rate 20 --starts-in 20s --admin-token "$WRCTL_ADMIN_TOKEN" \
+    --threshold 'prequeue_rank_correlation<0.3'
+
   # One of four hosts
   wrctl load --users 400000 --rate 4000 --shard 2/4 --run-id drop-1 --out shard-2.json`,
 		Args: noArgs,
@@ -108,6 +124,10 @@ Exit codes:
 	f.DurationVarP(&sc.Duration, "duration", "d", 0, "cap on the whole run; arrivals not started by then are dropped and open sessions left (0: none)")
 	f.StringArrayVar(&o.metrics, "metrics", nil, "a replica's /metrics URL, repeatable, read before and after the run for the SQS requests it cost (default: the server's /metrics; 'none' skips it)")
 	f.StringVar(&o.capacity, "capacity", "", "capacity to audit against, whatever the server reports: N for every event, or EVENT=N,… (EVENT an id or eI)")
+	f.DurationVar(&o.startsIn, "starts-in", 0, "drive an on-sale: give the run's events a start this long after the run begins (needs --admin-token)")
+	f.StringVar(&o.startsAt, "starts-at", "", "like --starts-in, at an RFC 3339 time (the same for every shard)")
+	f.StringVar(&sc.AdminToken, "admin-token", "", "admin API token, for --starts-in and to read the start's shuffle record (admin.token, WRCTL_ADMIN_TOKEN)")
+	keyFlag(cmd, "admin-token", "admin.token")
 
 	f.IntVar(&sc.Events, "events", 1, "spread users over this many events")
 	f.StringVar(&sc.RunID, "run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
@@ -131,6 +151,8 @@ type loadOptions struct {
 	scenario                      loadgen.Config
 	stages, hold, shard, capacity string
 	metrics                       []string
+	startsIn                      time.Duration
+	startsAt                      string
 	report                        reportOptions
 	progress                      string
 	progressInterval              time.Duration
@@ -158,6 +180,14 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	cfg, err := o.scenarioConfig()
 	if err != nil {
 		return err
+	}
+	if v, err := newViper(cmd); err != nil {
+		return err
+	} else if cfg.AdminToken == "" {
+		cfg.AdminToken = v.GetString("admin.token")
+	}
+	if !cfg.StartsAt.IsZero() && cfg.AdminToken == "" {
+		return usagef("--starts-in and --starts-at set the events' start through the admin API: give --admin-token (or WRCTL_ADMIN_TOKEN)")
 	}
 	thresholds, err := o.report.parseThresholds()
 	if err != nil {
@@ -241,6 +271,18 @@ func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
 		return cfg, usagef("--hold: %v", err)
 	}
 	cfg.Hold = d
+	switch {
+	case o.startsIn < 0:
+		return cfg, usagef("--starts-in must not be negative, got %s", o.startsIn)
+	case o.startsIn > 0 && o.startsAt != "":
+		return cfg, usagef("--starts-in and --starts-at: give one, not both")
+	case o.startsIn > 0:
+		cfg.StartsAt = time.Now().Add(o.startsIn)
+	case o.startsAt != "":
+		if cfg.StartsAt, err = time.Parse(time.RFC3339, o.startsAt); err != nil {
+			return cfg, usagef("--starts-at: %q is not an RFC 3339 time such as 2026-12-01T18:00:00Z", o.startsAt)
+		}
+	}
 	if cfg.Shard, cfg.Shards, err = loadgen.ParseShard(o.shard); err != nil {
 		return cfg, usagef("--shard %v", err)
 	}
@@ -273,7 +315,7 @@ func (o *reportOptions) parseThresholds() ([]loadgen.Threshold, error) {
 
 // finish prints the report, writes --out and checks the thresholds.
 func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
-	failed := rep.Check(loadgen.Gates(thresholds, o.maxErrors, cmd.Flags().Changed("max-errors")))
+	failed := rep.Check(loadgen.Gates(thresholds, o.maxErrors, cmd.Flags().Changed("max-errors"), rep.Audit.PreQueued > 0 || rep.Scenario.StartsAt != ""))
 	if o.out != "" {
 		if err := rep.WriteFile(o.out); err != nil {
 			return fmt.Errorf("--out: %w", err)

@@ -127,7 +127,10 @@ func (f *fleet) callKey(method, path, body, key string) (int, []byte) {
 type fullSession struct {
 	SessionID   string     `json:"sessionId"`
 	Status      string     `json:"status"`
+	Ticket      int64      `json:"ticket"`
+	Admission   int64      `json:"admission"`
 	Position    *int64     `json:"position"`
+	StartsAt    *time.Time `json:"startsAt"`
 	ActivatedAt *time.Time `json:"activatedAt"`
 }
 

@@ -386,6 +386,14 @@ func (a *AdminClient) Event(ctx context.Context, id string) (api.AdminEvent, err
 	return ev, err
 }
 
+// Shuffle returns the record of the event's last start (its pre-queue's
+// shuffle); a 404 APIError when it had none.
+func (a *AdminClient) Shuffle(ctx context.Context, id string) (api.Shuffle, error) {
+	var sh api.Shuffle
+	err := a.do(ctx, http.MethodGet, api.AdminShufflePath(url.PathEscape(id)), nil, &sh)
+	return sh, err
+}
+
 // PutEvent replaces one event's settings.
 func (a *AdminClient) PutEvent(ctx context.Context, id string, s api.EventSettings) (api.AdminEvent, error) {
 	var ev api.AdminEvent

@@ -54,6 +54,7 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 	r.joined.Add(1)
 	r.lastJoin.Store(time.Now().UnixNano())
 	u.session, u.ticket = s.SessionID, s.Ticket
+	u.pre = s.Status == api.StatusWaiting && s.StartsAt != nil
 	u.state = stateWaiting
 	r.waiting.Add(1)
 	if s.Status == api.StatusActive {

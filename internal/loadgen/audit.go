@@ -18,25 +18,121 @@ type Admission struct {
 	// SeenAt is when the user first saw itself ACTIVE; LeftAt when it sent
 	// its leave or saw its session end (0: still inside at the end).
 	SeenAt, LeftAt int64
+	// PreQueued is a user that joined into the event's pre-queue, before
+	// its start.
+	PreQueued bool
 }
 
 // MarshalJSON writes an admission as a compact array:
-// [ticket, activatedAt, seenAt, leftAt, order].
+// [ticket, activatedAt, seenAt, leftAt, order, preQueued (0 or 1)].
 func (a Admission) MarshalJSON() ([]byte, error) {
-	return []byte("[" + itoa(a.Ticket) + "," + itoa(a.ActivatedAt) + "," + itoa(a.SeenAt) + "," + itoa(a.LeftAt) + "," + itoa(a.Order) + "]"), nil
+	pre := "0"
+	if a.PreQueued {
+		pre = "1"
+	}
+	return []byte("[" + itoa(a.Ticket) + "," + itoa(a.ActivatedAt) + "," + itoa(a.SeenAt) + "," + itoa(a.LeftAt) + "," + itoa(a.Order) + "," + pre + "]"), nil
 }
 
-// UnmarshalJSON reads the compact array (shards from older runs have no order).
+// UnmarshalJSON reads the compact array (shards from older runs have no
+// order, or no pre-queue flag).
 func (a *Admission) UnmarshalJSON(b []byte) error {
-	var v [5]int64
+	var v [6]int64
 	if err := unmarshalInts(b, v[:]); err != nil {
-		if err := unmarshalInts(b, v[:4]); err != nil {
-			return err
+		v = [6]int64{}
+		if err := unmarshalInts(b, v[:5]); err != nil {
+			v = [6]int64{}
+			if err := unmarshalInts(b, v[:4]); err != nil {
+				return err
+			}
 		}
-		v[4] = 0
 	}
-	a.Ticket, a.ActivatedAt, a.SeenAt, a.LeftAt, a.Order = v[0], v[1], v[2], v[3], v[4]
+	a.Ticket, a.ActivatedAt, a.SeenAt, a.LeftAt, a.Order, a.PreQueued = v[0], v[1], v[2], v[3], v[4], v[5] == 1
 	return nil
+}
+
+// StartAudit checks an event's start: the users who joined its pre-queue
+// must be admitted in an order unrelated to their join order, all of them
+// before anyone who joined after the start.
+type StartAudit struct {
+	// PreQueued counts the admitted users who had joined the pre-queue;
+	// AfterStart those who joined after the start.
+	PreQueued  int64 `json:"preQueued"`
+	AfterStart int64 `json:"afterStart"`
+	// RankCorrelation is Spearman's rank correlation between the
+	// pre-queued users' join order (ticket) and their admission order: near
+	// 0 for a fair shuffle (its standard error is about 1/sqrt(n-1)), 1
+	// for join order kept. Null with fewer than 3.
+	RankCorrelation *float64 `json:"rankCorrelation"`
+	// Overtaken counts the users who joined after the start yet were
+	// admitted before some pre-queued user: 0 when the pre-queue goes first.
+	Overtaken int64 `json:"overtaken"`
+	// ShuffleSize is how many the server's record of the start ordered
+	// (-1: not read, without --admin-token); ShuffleMatches says the
+	// pre-queued users were admitted in the record's order.
+	ShuffleSize    int64 `json:"shuffleSize"`
+	ShuffleMatches bool  `json:"shuffleMatches"`
+}
+
+// AuditStart audits an event's start from its admissions (ordered by the
+// server's admission number), or nil when nobody was pre-queued. record,
+// if not nil, is the server's shuffle record: tickets in the drawn order.
+func AuditStart(adms []Admission, record []int64) *StartAudit {
+	var pre, after []Admission
+	for _, a := range adms {
+		if a.PreQueued {
+			pre = append(pre, a)
+		} else {
+			after = append(after, a)
+		}
+	}
+	if len(pre) == 0 {
+		return nil
+	}
+	byOrder := func(a, b Admission) int { return cmpInt(a.Order, b.Order) }
+	slices.SortFunc(pre, byOrder)
+	s := &StartAudit{PreQueued: int64(len(pre)), AfterStart: int64(len(after)), ShuffleSize: -1}
+	last := pre[len(pre)-1].Order
+	for _, a := range after {
+		if a.Order < last {
+			s.Overtaken++
+		}
+	}
+	if n := len(pre); n >= 3 {
+		// Admission ranks are 0..n-1 as sorted; ticket ranks by sorting.
+		byTicket := slices.Clone(pre)
+		slices.SortFunc(byTicket, func(a, b Admission) int { return cmpInt(a.Ticket, b.Ticket) })
+		rank := make(map[int64]int, n)
+		for i, a := range byTicket {
+			rank[a.Ticket] = i
+		}
+		var d2 float64
+		for i, a := range pre {
+			d := float64(i - rank[a.Ticket])
+			d2 += d * d
+		}
+		rho := 1 - 6*d2/(float64(n)*(float64(n)*float64(n)-1))
+		s.RankCorrelation = &rho
+	}
+	if record != nil {
+		s.ShuffleSize = int64(len(record))
+		// The pre-queued users' tickets, in admission order, must come in
+		// the record's order (some may have left the line before theirs).
+		place := make(map[int64]int, len(record))
+		for i, t := range record {
+			place[t] = i
+		}
+		s.ShuffleMatches = true
+		prev := -1
+		for _, a := range pre {
+			p, ok := place[a.Ticket]
+			if !ok || p < prev {
+				s.ShuffleMatches = false
+				break
+			}
+			prev = p
+		}
+	}
+	return s
 }
 
 // Inversions counts the pairs admitted out of join order: admitted earlier

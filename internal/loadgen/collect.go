@@ -135,7 +135,7 @@ func (r *Runner) report() *Report {
 		us := &r.users[i]
 		if us.seen != 0 {
 			id := r.cfg.EventID(int(us.event))
-			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, Order: us.admission, ActivatedAt: us.activated, SeenAt: us.seen, LeftAt: us.left})
+			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, Order: us.admission, ActivatedAt: us.activated, SeenAt: us.seen, LeftAt: us.left, PreQueued: us.pre})
 			u.Admitted++
 		}
 		switch us.ended {
@@ -171,6 +171,9 @@ func (r *Runner) scenario() Scenario {
 	}
 	if r.cfg.Duration > 0 {
 		s.Duration = r.cfg.Duration.String()
+	}
+	if !r.cfg.StartsAt.IsZero() {
+		s.StartsAt = r.cfg.StartsAt.UTC().Format(time.RFC3339Nano)
 	}
 	return s
 }

@@ -134,6 +134,14 @@ type Config struct {
 	// MetricsURLs are the replicas' /metrics, read before and after the
 	// run for the SQS requests it cost. None: no SQS figure.
 	MetricsURLs []string
+	// StartsAt, when set, drives an on-sale: before the run, every event
+	// of the run is given this start (the admin API, with AdminToken), so
+	// the users arriving before it join the pre-queue and those after it
+	// the line behind them; the audit then checks the start.
+	StartsAt time.Time
+	// AdminToken is the admin API's bearer token: needed by StartsAt; with
+	// it the run also reads each event's shuffle record for the audit.
+	AdminToken string
 }
 
 // ParseCapacity reads --capacity: N for every event, or EVENT=N,… where
@@ -234,6 +242,8 @@ func (c Config) Validate() error {
 		return bad("run-id", "%q: up to 40 of A-Z a-z 0-9 - _ .", c.RunID)
 	case c.Capacity < 0:
 		return bad("capacity", "must not be negative, got %d", c.Capacity)
+	case !c.StartsAt.IsZero() && c.AdminToken == "":
+		return bad("starts-in", "sets each event's start through the admin API: give --admin-token (or WRCTL_ADMIN_TOKEN)")
 	}
 	for id := range c.EventCapacity {
 		known := false

@@ -55,7 +55,7 @@ func TestHTMLReportInABrowser(t *testing.T) {
 	cfg.Hold = loadgen.Dist{Min: 50 * time.Millisecond, Max: 150 * time.Millisecond}
 	rep := run(t, cfg, newFake(3, 3, inOrder))
 	th, _ := loadgen.ParseThreshold("join_p95<5s")
-	rep.Check(loadgen.Gates([]loadgen.Threshold{th}, 0, false))
+	rep.Check(loadgen.Gates([]loadgen.Threshold{th}, 0, false, false))
 	page := filepath.Join(t.TempDir(), "report.html")
 	if err := rep.WriteHTMLFile(page); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -67,6 +68,8 @@ type Scenario struct {
 	Abandon      float64 `json:"abandon"`
 	PollInterval string  `json:"pollInterval,omitempty"`
 	Duration     string  `json:"duration,omitempty"`
+	// StartsAt is the start the run gave its events (--starts-in).
+	StartsAt string `json:"startsAt,omitempty"`
 }
 
 // Users counts what became of the users.
@@ -163,10 +166,18 @@ type Event struct {
 	ServerMaxActiveSeen int64 `json:"serverMaxActiveSeen"`
 	// ClientMaxActive is the most users that saw themselves inside at once.
 	ClientMaxActive   int64   `json:"clientMaxActive"`
-	Admitted          int64   `json:"admitted"`
+	Admitted int64 `json:"admitted"`
+	// Inversions counts the pairs admitted out of join order, among the
+	// users who joined after the start (the pre-queue's order is drawn at
+	// random on purpose: Start audits it).
 	Inversions        int64   `json:"inversions"`
 	InversionFraction float64 `json:"inversionFraction"`
 	CapacityViolation bool    `json:"capacityViolation"`
+	// Start audits the event's start when users joined its pre-queue.
+	Start *StartAudit `json:"start,omitempty"`
+	// ShuffleRecord is the server's record of the start (tickets in the
+	// drawn order), read with --admin-token.
+	ShuffleRecord []int64 `json:"shuffleRecord,omitempty"`
 
 	serverActive, serverWaiting int64 // the last stats read, for the timeline
 }
@@ -188,6 +199,13 @@ type Audit struct {
 	CapacityUnverified int `json:"capacityUnverified"`
 	// Pairs is how many pairs of admitted users the inversion audit compared.
 	Pairs int64 `json:"pairs"`
+	// PreQueued counts the admitted users who joined a pre-queue;
+	// Overtaken those who joined after a start yet were admitted before a
+	// pre-queued user of their event; MaxRankCorrelation the largest
+	// |rank correlation| between a pre-queue's join and admission orders.
+	PreQueued          int64   `json:"preQueued"`
+	Overtaken          int64   `json:"overtaken"`
+	MaxRankCorrelation float64 `json:"maxRankCorrelation"`
 }
 
 // SQSUsage is the SQS requests the replicas made during the run (sends,
@@ -269,12 +287,22 @@ func (l Latency) histogram() (*hdr.Histogram, error) {
 // rates and overall figures from the endpoints.
 func (r *Report) finish(end int64) {
 	r.Audit.CapacityViolations, r.Audit.CapacityUnverified, r.Audit.Inversions, r.Audit.InversionFraction, r.Audit.Pairs = 0, 0, 0, 0, 0
+	r.Audit.PreQueued, r.Audit.Overtaken, r.Audit.MaxRankCorrelation = 0, 0, 0
 	for id, ev := range r.Events {
 		adms := r.Admissions[id]
 		ev.Admitted = int64(len(adms))
 		ev.ClientMaxActive = MaxConcurrent(adms, end)
 		var p int64
-		ev.Inversions, p = Inversions(adms)
+		// FIFO holds among those who joined after the start.
+		ev.Inversions, p = Inversions(slices.DeleteFunc(slices.Clone(adms), func(a Admission) bool { return a.PreQueued }))
+		ev.Start = AuditStart(adms, ev.ShuffleRecord)
+		if s := ev.Start; s != nil {
+			r.Audit.PreQueued += s.PreQueued
+			r.Audit.Overtaken += s.Overtaken
+			if s.RankCorrelation != nil {
+				r.Audit.MaxRankCorrelation = max(r.Audit.MaxRankCorrelation, math.Abs(*s.RankCorrelation))
+			}
+		}
 		r.Audit.Pairs += p
 		ev.InversionFraction = 0
 		if p > 0 {
@@ -439,6 +467,9 @@ func Merge(reports ...*Report) (*Report, error) {
 			o.NewUsersPerMinute = max(o.NewUsersPerMinute, ev.NewUsersPerMinute)
 			o.ServerPeakActive = max(o.ServerPeakActive, ev.ServerPeakActive)
 			o.ServerMaxActiveSeen = max(o.ServerMaxActiveSeen, ev.ServerMaxActiveSeen)
+			if len(ev.ShuffleRecord) > len(o.ShuffleRecord) {
+				o.ShuffleRecord = ev.ShuffleRecord // one start: every shard read the same record
+			}
 			out.Events[id] = o
 		}
 		for id, adms := range r.Admissions {

@@ -102,7 +102,7 @@ func TestThresholds(t *testing.T) {
 		!strings.Contains(failed[0].Reason, "capacity unverified") || !strings.Contains(failed[0].Reason, "no --capacity") {
 		t.Fatalf("unverified capacity: %+v", failed)
 	}
-	if failed := unverified.Check(loadgen.Gates(nil, 5, false)); len(failed) != 1 || failed[0].Metric != "inversions" || unverified.Thresholds[1].Reason == "" || !strings.HasPrefix(unverified.Thresholds[1].String(), "–") {
+	if failed := unverified.Check(loadgen.Gates(nil, 5, false, false)); len(failed) != 1 || failed[0].Metric != "inversions" || unverified.Thresholds[1].Reason == "" || !strings.HasPrefix(unverified.Thresholds[1].String(), "–") {
 		t.Fatalf("default gates on an unverified run: failed %+v, all %+v", failed, unverified.Thresholds)
 	}
 	th, _ = loadgen.ParseThreshold("status_p99<1s")
@@ -110,15 +110,15 @@ func TestThresholds(t *testing.T) {
 		t.Fatalf("latency of an endpoint never called: %+v", failed)
 	}
 	// The default gates: errors beyond --max-errors, capacity and order.
-	gates := loadgen.Gates(nil, 0, false)
+	gates := loadgen.Gates(nil, 0, false, false)
 	if failed := rep.Check(gates); len(failed) != 2 || failed[0].Metric != "errors" || failed[1].Metric != "inversions" {
 		t.Fatalf("default gates = %+v", rep.Thresholds)
 	}
 	er, _ := loadgen.ParseThreshold("error_rate<0.05")
-	if g := loadgen.Gates([]loadgen.Threshold{er}, 0, false); len(g) != 3 || g[1].Metric != "capacity_violations" {
+	if g := loadgen.Gates([]loadgen.Threshold{er}, 0, false, false); len(g) != 3 || g[1].Metric != "capacity_violations" {
 		t.Fatalf("an error threshold replaces the default errors gate: %+v", g)
 	}
-	if g := loadgen.Gates([]loadgen.Threshold{er}, 3, true); len(g) != 4 || g[1].Raw != "errors<=3" || g[1].Default {
+	if g := loadgen.Gates([]loadgen.Threshold{er}, 3, true, false); len(g) != 4 || g[1].Raw != "errors<=3" || g[1].Default {
 		t.Fatalf("--max-errors always gates: %+v", g)
 	}
 	for _, bad := range []string{"join_p99", "latency<5ms", "join_p99<fast", "errors<none", "join_p42<1ms", "errors=0"} {
@@ -244,7 +244,7 @@ func goldenReport(t *testing.T) *loadgen.Report {
 		t.Fatal(err)
 	}
 	th, _ := loadgen.ParseThreshold("join_p95<50ms")
-	m.Check(loadgen.Gates([]loadgen.Threshold{th}, 0, false))
+	m.Check(loadgen.Gates([]loadgen.Threshold{th}, 0, false, false))
 	return m
 }
 

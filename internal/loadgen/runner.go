@@ -52,6 +52,7 @@ type user struct {
 	due       int64 // the scheduled time of the action being run, Unix ns
 	session   string
 	ticket    int64
+	pre       bool  // joined into the event's pre-queue (before its start)
 	admission int64 // the server's order of admission in the event
 	activated int64 // server clock, Unix µs
 	seen      int64 // Unix µs
@@ -205,6 +206,11 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
+	if !r.cfg.StartsAt.IsZero() {
+		if err := r.schedule(ctx); err != nil {
+			return nil, err
+		}
+	}
 	sqsBefore, sqsOK := r.scrapeSQS(ctx)
 	runtime.GC()
 	var before runtime.MemStats
@@ -255,6 +261,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	r.readStats(ctx) // the final figures, before the run's own leaves
 	r.sample()
 	r.leaveOpen(ctx)
+	r.readShuffles(ctx)
 	rep := r.report()
 	if after, ok := r.scrapeSQS(ctx); ok && sqsOK {
 		rep.SQS = &SQSUsage{Requests: after - sqsBefore, Replicas: len(r.cfg.MetricsURLs)}
@@ -444,4 +451,45 @@ func (h *actionHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// ErrSchedule is a start that could not be set on the server.
+var ErrSchedule = errors.New("cannot set the events' start")
+
+// schedule gives every event of the run the start StartsAt, keeping its
+// other runtime settings: users who arrive before it join the pre-queue.
+func (r *Runner) schedule(ctx context.Context) error {
+	admin := r.c.Admin(r.cfg.AdminToken)
+	starts := r.cfg.StartsAt.UTC()
+	for i := range r.cfg.Events {
+		id := r.cfg.EventID(i)
+		ev, err := admin.Event(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrSchedule, id, err)
+		}
+		s := ev.Settings
+		s.StartsAt = &starts
+		if s.OpensAt != nil && s.OpensAt.After(starts) {
+			s.OpensAt = nil
+		}
+		if _, err := admin.PutEvent(ctx, id, s); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrSchedule, id, err)
+		}
+	}
+	return nil
+}
+
+// readShuffles reads each event's record of its start, with the admin
+// token, for the start audit; an event without one keeps none.
+func (r *Runner) readShuffles(ctx context.Context) {
+	if r.cfg.AdminToken == "" {
+		return
+	}
+	admin := r.c.Admin(r.cfg.AdminToken)
+	for i := range r.events {
+		sh, err := admin.Shuffle(ctx, r.cfg.EventID(i))
+		if err == nil {
+			r.events[i].ShuffleRecord = sh.Order
+		}
+	}
 }

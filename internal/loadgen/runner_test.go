@@ -277,10 +277,10 @@ func TestErrorsAreGroupedByMessageWithStatusCodes(t *testing.T) {
 	if rep.Overall.Errors[msg] != 10 || rep.ErrorCount() != 10 || rep.Overall.Latency.P95 == 0 || rep.Overall.RPS <= 0 {
 		t.Fatalf("overall = %+v", rep.Overall)
 	}
-	if failed := rep.Check(loadgen.Gates(nil, 0, false)); len(failed) != 1 || failed[0].Metric != "errors" {
+	if failed := rep.Check(loadgen.Gates(nil, 0, false, false)); len(failed) != 1 || failed[0].Metric != "errors" {
 		t.Fatalf("10 failed joins passed the default gates: %+v", rep.Thresholds)
 	}
-	if failed := rep.Check(loadgen.Gates(nil, 10, true)); len(failed) != 0 {
+	if failed := rep.Check(loadgen.Gates(nil, 10, true, false)); len(failed) != 0 {
 		t.Fatalf("--max-errors 10 still failed: %+v", rep.Thresholds)
 	}
 }

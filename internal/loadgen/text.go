@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -107,6 +108,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "rate       %s: %.1f admissions a minute on average, at most %d in any minute (newUsersPerMinute %d)\n",
 				id, ev.PerMinute, ev.MaxPerMinute, ev.NewUsersPerMinute)
 		}
+		if st := r.Events[id].Start; st != nil {
+			fmt.Fprintf(&b, "start      %s: %s\n", id, st.summary())
+		}
 	}
 	fmt.Fprintf(&b, "\naudit      capacity violations %d, inversions %d (fraction %.4f)", r.Audit.CapacityViolations, r.Audit.Inversions, r.Audit.InversionFraction)
 	switch {
@@ -171,4 +175,21 @@ func ms(m Millis) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// summary is the start audit in a line.
+func (s *StartAudit) summary() string {
+	corr := "rank correlation n/a (fewer than 3)"
+	if s.RankCorrelation != nil {
+		corr = fmt.Sprintf("rank correlation of join and admission order %+.3f (±%.3f by chance)", *s.RankCorrelation, 1/math.Sqrt(float64(max(s.PreQueued-1, 1))))
+	}
+	rec := "shuffle record not read (no --admin-token)"
+	switch {
+	case s.ShuffleSize >= 0 && s.ShuffleMatches:
+		rec = fmt.Sprintf("admitted in the server's recorded order of %d", s.ShuffleSize)
+	case s.ShuffleSize >= 0:
+		rec = fmt.Sprintf("NOT in the server's recorded order of %d", s.ShuffleSize)
+	}
+	return fmt.Sprintf("%d pre-queued admitted, %s; %d joined after the start, %d of them admitted before a pre-queued user; %s",
+		s.PreQueued, corr, s.AfterStart, s.Overtaken, rec)
 }

@@ -58,7 +58,10 @@ func (t ThresholdResult) String() string {
 // default checks whose metrics they leave out. Failed requests fail a run
 // beyond maxErrors (when maxErrorsSet, whatever the operator's thresholds
 // say); capacity violations and admission-order inversions fail it always.
-func Gates(user []Threshold, maxErrors int, maxErrorsSet bool) []Threshold {
+//
+// With a pre-queue (startAudit), users who joined after the start
+// admitted before a pre-queued one fail it too.
+func Gates(user []Threshold, maxErrors int, maxErrorsSet, startAudit bool) []Threshold {
 	covers := func(metrics ...string) bool {
 		return slices.ContainsFunc(user, func(t Threshold) bool { return slices.Contains(metrics, t.Metric) })
 	}
@@ -71,6 +74,9 @@ func Gates(user []Threshold, maxErrors int, maxErrorsSet bool) []Threshold {
 	}
 	if !covers("inversions", "inversion_fraction") {
 		out = append(out, Threshold{Metric: "inversions", Op: "==", Raw: "inversions==0", Default: true})
+	}
+	if startAudit && !covers("prequeue_overtaken") {
+		out = append(out, Threshold{Metric: "prequeue_overtaken", Op: "==", Raw: "prequeue_overtaken==0", Default: true})
 	}
 	return out
 }
@@ -125,6 +131,10 @@ func (r *Report) unmeasured(metric string) string {
 	case "requests_per_admitted":
 		if r.Users.Admitted == 0 {
 			return "nobody was admitted"
+		}
+	case "prequeue_overtaken", "prequeue_rank_correlation":
+		if r.Audit.PreQueued == 0 {
+			return "nobody admitted had joined a pre-queue (--starts-in)"
 		}
 	case "sqs_requests_per_admitted":
 		if r.SQS == nil {
@@ -219,6 +229,7 @@ var numberMetrics = []string{
 	"errors", "error_rate", "requests", "capacity_violations", "inversions", "inversion_fraction",
 	"join_rate", "joined", "admitted", "failed_users", "late_arrivals", "dropped_arrivals",
 	"expired_waiting", "expired_active", "incomplete", "requests_per_admitted", "sqs_requests_per_admitted",
+	"prequeue_overtaken", "prequeue_rank_correlation",
 }
 
 func metricKind(name string) (kind, bool) {
@@ -277,6 +288,10 @@ func Metrics(r *Report) map[string]float64 {
 	}
 	if r.SQS != nil {
 		m["sqs_requests_per_admitted"] = r.SQS.PerAdmitted
+	}
+	if r.Audit.PreQueued > 0 {
+		m["prequeue_overtaken"] = float64(r.Audit.Overtaken)
+		m["prequeue_rank_correlation"] = r.Audit.MaxRankCorrelation
 	}
 	add := func(prefix string, l Latency) {
 		m[prefix+"_min"] = float64(l.Min)
