@@ -177,17 +177,14 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := o.scenarioConfig()
+	v, err := newViper(cmd)
 	if err != nil {
 		return err
 	}
-	if v, err := newViper(cmd); err != nil {
+	o.scenario.AdminToken = v.GetString("admin.token")
+	cfg, err := o.scenarioConfig()
+	if err != nil {
 		return err
-	} else if cfg.AdminToken == "" {
-		cfg.AdminToken = v.GetString("admin.token")
-	}
-	if !cfg.StartsAt.IsZero() && cfg.AdminToken == "" {
-		return usagef("--starts-in and --starts-at set the events' start through the admin API: give --admin-token (or WRCTL_ADMIN_TOKEN)")
 	}
 	thresholds, err := o.report.parseThresholds()
 	if err != nil {

@@ -210,3 +210,41 @@ func TestLoadAuditsTheRateCap(t *testing.T) {
 		t.Fatalf("30 admissions in %.2fs: faster than 10 a second after the burst", span)
 	}
 }
+
+// TestLoadDrivesAnOnSaleAndAuditsItsStart: --starts-in gives the run's
+// event a start; users arriving before it are pre-queued and the audit
+// finds them admitted first, in the server's recorded random order, the
+// later ones after them in join order. Without an admin token it is a usage
+// error.
+func TestLoadDrivesAnOnSaleAndAuditsItsStart(t *testing.T) {
+	t.Parallel()
+	url := startApp(t, "--capacity", "4", "--admin-token", e2eAdminToken)
+	env := []string{"WRCTL_SERVER=" + url}
+	if r := wrctl(t, env, "load", "-u", "10", "-r", "10", "--starts-in", "1s", "--progress", "none"); r.code != exitUsage || !strings.Contains(r.stderr, "--admin-token") {
+		t.Fatalf("--starts-in without an admin token: exit %d %s", r.code, r.stderr)
+	}
+	r := wrctl(t, append(env, "WRCTL_ADMIN_TOKEN="+e2eAdminToken), "load", "-u", "60", "-r", "30", "--starts-in", "1s",
+		"--hold", "20ms", "--poll-interval", "50ms", "--run-id", "onsale-e2e", "--progress", "none", "--output", "json")
+	var rep loadgen.Report
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	st := rep.Events["onsale-e2e-e0"].Start
+	if st == nil || st.PreQueued < 10 || st.AfterStart < 10 || st.PreQueued+st.AfterStart != 60 {
+		t.Fatalf("start audit = %+v", st)
+	}
+	if st.Overtaken != 0 || !st.ShuffleMatches || st.ShuffleSize != st.PreQueued || st.RankCorrelation == nil {
+		t.Fatalf("start audit = %+v (the pre-queue must go first, in the recorded order)", st)
+	}
+	if rep.Audit.Inversions != 0 || rep.Audit.PreQueued != st.PreQueued {
+		t.Fatalf("audit = %+v", rep.Audit)
+	}
+	gated := false
+	for _, th := range rep.Thresholds {
+		gated = gated || th.Metric == "prequeue_overtaken" && th.Pass && th.Observed != nil
+	}
+	if !gated {
+		t.Fatalf("no prequeue_overtaken check among %+v", rep.Thresholds)
+	}
+	t.Logf("load --starts-in: %d pre-queued, rank correlation %+.3f, %d after the start", st.PreQueued, *st.RankCorrelation, st.AfterStart)
+}

@@ -385,8 +385,10 @@ func (g *Granter) accept(ctx context.Context, msgs []queue.Message) {
 		}
 	}
 	for _, ev := range order {
-		g.process(ctx, ev)
+		// Recycled first, so that a message about to be postponed is saved
+		// from the dead-letter queue too.
 		g.recycle(ctx, ev)
+		g.process(ctx, ev)
 	}
 }
 
@@ -450,6 +452,7 @@ func randomSuffix() string {
 func (g *Granter) process(ctx context.Context, ev string) {
 	list := g.held[ev]
 	var done []queue.Message
+	var rate float64 // the event's admission rate, when Full says it
 	i := 0
 	for ; i < len(list); i++ {
 		m := list[i].msg
@@ -469,6 +472,7 @@ func (g *Granter) process(ctx context.Context, ev string) {
 			} else {
 				delete(g.retryAt, ev) // no known deadline: the tick retries
 			}
+			rate = r.Session.AdmissionRate
 			break
 		}
 		g.log.Debug("admission decision", "event", ev, "outcome", r.Outcome.String(), "ticket", r.Session.Seq)
@@ -480,7 +484,7 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	g.nHeld -= len(done)
 	rest := list[i:]
 	if len(rest) > g.cfg.MaxHeldPerEvent {
-		g.postpone(ctx, rest[g.cfg.MaxHeldPerEvent:], g.retryAt[ev])
+		g.postpone(ctx, rest[g.cfg.MaxHeldPerEvent:], g.retryAt[ev], rate)
 		rest = rest[:g.cfg.MaxHeldPerEvent]
 	}
 	if len(rest) == 0 {
@@ -498,21 +502,39 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	}
 }
 
-// postpone hands messages of a full event back to the queue for a while:
-// a third of the visibility timeout, or until the event may admit again
-// when that is known and sooner (a rate cap's next token), at least 1s.
-func (g *Granter) postpone(ctx context.Context, hs []*heldMsg, retryAt time.Time) {
-	msgs := make([]queue.Message, len(hs))
-	for i, h := range hs {
-		msgs[i] = h.msg
-	}
+// postpone hands messages of a full event back to the queue for a while,
+// staggered so that each comes back about when the line will need it: the
+// i-th past the held ones after (held + i) more admissions at the event's
+// admission rate (one more second per batch of held messages while the
+// rate is unknown), never sooner than a second, never later than a third
+// of the visibility timeout, nor than the moment the event may admit again
+// when that is known (a rate cap's next token, the start). A deep line
+// then never waits for its wake-ups while slots free, and the messages far
+// back cycle no faster than before.
+func (g *Granter) postpone(ctx context.Context, hs []*heldMsg, retryAt time.Time, rate float64) {
 	g.nHeld -= len(hs)
-	delay := g.cfg.Visibility / 3
+	longest := g.cfg.Visibility / 3
 	if !retryAt.IsZero() {
-		delay = min(delay, retryAt.Sub(g.Now()))
+		longest = min(longest, retryAt.Sub(g.Now()))
 	}
-	if err := g.q.ChangeVisibility(ctx, msgs, max(delay, time.Second)); err != nil && ctx.Err() == nil {
-		g.log.Warn("postpone messages of a full event", "err", err, "count", len(msgs))
+	held := float64(g.cfg.MaxHeldPerEvent)
+	byDelay := map[time.Duration][]queue.Message{}
+	var delays []time.Duration
+	for i, h := range hs {
+		d := time.Duration((1 + float64(i)/held) * float64(time.Second))
+		if rate > 0 {
+			d = time.Duration((held + float64(i)) / rate * float64(time.Second))
+		}
+		d = max(min(d, longest), time.Second).Truncate(time.Second)
+		if _, ok := byDelay[d]; !ok {
+			delays = append(delays, d)
+		}
+		byDelay[d] = append(byDelay[d], h.msg)
+	}
+	for _, d := range delays {
+		if err := g.q.ChangeVisibility(ctx, byDelay[d], d); err != nil && ctx.Err() == nil {
+			g.log.Warn("postpone messages of a full event", "err", err, "count", len(byDelay[d]))
+		}
 	}
 }
 

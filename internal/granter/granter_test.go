@@ -381,3 +381,45 @@ func TestWakeUpInTheDeadLetterQueueIsBroughtBack(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the dead-letter queue emptied", func() bool { return len(q.Dead()) == 0 })
 }
+
+// TestADeepLineDrainsWithoutWaitingForItsWakeUps: a full event with far
+// more waiting than the granter holds messages (as after a start, when the
+// whole pre-queue waits at once) keeps admitting as slots free: the
+// messages it postponed come back as the line needs them, not after a
+// third of the visibility timeout (here 60s). Each admitted user leaves at
+// once, so the line moves at the pace of the granter alone.
+func TestADeepLineDrainsWithoutWaitingForItsWakeUps(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			st := memstore.New(memstore.Config{}, policies(2))
+			t.Cleanup(func() { st.Close() })
+			q := newQueue(t, backend)
+			const n = 60 // six times the messages held per event
+			var sessions []room.Session
+			for i := range n {
+				sessions = append(sessions, join(t, st, q, "DEEP", fmt.Sprint("u", i)))
+			}
+			g := granter.New(granter.Config{Wait: time.Second, Visibility: 3 * time.Minute}, q, st, quiet)
+			admitted := make(chan string, n)
+			g.Observe = func(d granter.Decision) {
+				if d.Outcome == room.Admitted {
+					admitted <- d.Session.ID
+				}
+			}
+			run(t, g)
+			ctx := context.Background()
+			timeout := time.After(40 * time.Second) // under the 60s a postponed message would stay away
+			for i := range n {
+				select {
+				case id := <-admitted:
+					if _, err := st.Leave(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+				case <-timeout:
+					t.Fatalf("%d of %d admitted: the line waited for its postponed wake-ups", i, n)
+				}
+			}
+		})
+	}
+}
