@@ -165,8 +165,8 @@ type Event struct {
 	ServerPeakActive    int64 `json:"serverPeakActive"`
 	ServerMaxActiveSeen int64 `json:"serverMaxActiveSeen"`
 	// ClientMaxActive is the most users that saw themselves inside at once.
-	ClientMaxActive   int64   `json:"clientMaxActive"`
-	Admitted int64 `json:"admitted"`
+	ClientMaxActive int64 `json:"clientMaxActive"`
+	Admitted        int64 `json:"admitted"`
 	// Inversions counts the pairs admitted out of join order, among the
 	// users who joined after the start (the pre-queue's order is drawn at
 	// random on purpose: Start audits it).

@@ -298,7 +298,7 @@ func (m Model) helpView() string {
 		"  /           filter events by id as you type (enter keeps it, esc clears)\n" +
 		"  ?           this help (any key closes it)\n\n" +
 		"  ADMIT/s and JOIN/s come from the change between refreshes; EST WAIT is what a newcomer would wait at the recent admission rate. " +
-			"An event with a schedule, a queueing method or a rate cap shows its state below its row: the pre-queue and the countdown to its start, live or ended, and the limit that binds (capacity or rate). " +
+		"An event with a schedule, a queueing method or a rate cap shows its state below its row: the pre-queue and the countdown to its start, live or ended, and the limit that binds (capacity or rate). " +
 		"Queue counts are SQS's approximate attributes. Events with nothing live are dimmed, and leave the list once the server forgets them."
 	w := m.width - 2 // the border
 	if w < 20 {
