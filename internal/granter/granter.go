@@ -119,6 +119,10 @@ type Granter struct {
 	nHeld   int
 	heldPub atomic.Int64 // nHeld, for other goroutines
 	retryAt map[string]time.Time
+	// wakeAt is, per event with held messages, when the next message it
+	// postpones is due back: postponed wake-ups return spaced at the
+	// event's admission rate (see postpone).
+	wakeAt map[string]time.Time
 	// maxReceive is the queue's redrive limit, 0 if none or unknown.
 	maxReceive int
 }
@@ -139,6 +143,7 @@ func New(cfg Config, q queue.Queue, st Store, log *slog.Logger) *Granter {
 func (g *Granter) Run(ctx context.Context) error {
 	g.held = make(map[string][]*heldMsg)
 	g.retryAt = make(map[string]time.Time)
+	g.wakeAt = make(map[string]time.Time)
 	g.readRedrive(ctx)
 	// Sweeps and redrives run apart: they never delay an admission.
 	var background sync.WaitGroup
@@ -433,6 +438,7 @@ func (g *Granter) recycle(ctx context.Context, ev string) {
 	if len(keep) == 0 {
 		delete(g.held, ev)
 		delete(g.retryAt, ev)
+		delete(g.wakeAt, ev)
 	} else {
 		g.held[ev] = keep
 	}
@@ -490,6 +496,7 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	if len(rest) == 0 {
 		delete(g.held, ev)
 		delete(g.retryAt, ev)
+		delete(g.wakeAt, ev)
 	} else {
 		g.held[ev] = rest
 	}
@@ -502,35 +509,42 @@ func (g *Granter) process(ctx context.Context, ev string) {
 	}
 }
 
-// postpone hands messages of a full event back to the queue for a while,
-// staggered so that each comes back about when the line will need it: the
-// i-th past the held ones after (held + i) more admissions at the event's
-// admission rate (one more second per batch of held messages while the
-// rate is unknown), never sooner than a second, never later than a third
-// of the visibility timeout, nor than the moment the event may admit again
-// when that is known (a rate cap's next token, the start). A deep line
-// then never waits for its wake-ups while slots free, and the messages far
-// back cycle no faster than before.
+// postpone hands messages of a full event back to the queue for a while.
+// They come back spaced at the event's admission rate (ten a second while
+// it is unknown), one after another from a second from now, so that the
+// line never waits for its wake-ups while slots free, and no sooner than
+// it uses them: past a third of the visibility timeout, or the moment the
+// event may admit again when that is known (a rate cap's next token, the
+// start), the rest come back then, as before.
 func (g *Granter) postpone(ctx context.Context, hs []*heldMsg, retryAt time.Time, rate float64) {
 	g.nHeld -= len(hs)
+	now := g.Now()
 	longest := g.cfg.Visibility / 3
 	if !retryAt.IsZero() {
-		longest = min(longest, retryAt.Sub(g.Now()))
+		longest = min(longest, retryAt.Sub(now))
 	}
-	held := float64(g.cfg.MaxHeldPerEvent)
+	longest = max(longest, time.Second)
+	if rate <= 0 {
+		rate = float64(g.cfg.MaxHeldPerEvent)
+	}
+	ev := hs[0].msg.Body.EventID
+	next := now.Add(time.Second)
+	if at := g.wakeAt[ev]; at.After(next) {
+		next = at
+	}
 	byDelay := map[time.Duration][]queue.Message{}
 	var delays []time.Duration
-	for i, h := range hs {
-		d := time.Duration((1 + float64(i)/held) * float64(time.Second))
-		if rate > 0 {
-			d = time.Duration((held + float64(i)) / rate * float64(time.Second))
-		}
-		d = max(min(d, longest), time.Second).Truncate(time.Second)
+	for _, h := range hs {
+		d := min(next.Sub(now), longest).Truncate(time.Second)
 		if _, ok := byDelay[d]; !ok {
 			delays = append(delays, d)
 		}
 		byDelay[d] = append(byDelay[d], h.msg)
+		if next = next.Add(time.Duration(float64(time.Second) / rate)); next.After(now.Add(longest)) {
+			next = now.Add(longest)
+		}
 	}
+	g.wakeAt[ev] = next
 	for _, d := range delays {
 		if err := g.q.ChangeVisibility(ctx, byDelay[d], d); err != nil && ctx.Err() == nil {
 			g.log.Warn("postpone messages of a full event", "err", err, "count", len(byDelay[d]))

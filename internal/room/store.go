@@ -190,10 +190,11 @@ func (s EventStats) Phase() Phase { return s.Policy.Phase(s.Now) }
 
 // Binding names the limit that holds admission back: "capacity" while the
 // event is full, "rate" while people wait under a newUsersPerMinute cap
-// with room to spare, "" when neither binds.
+// with room to spare, "" when neither binds (nobody waits, the room is open,
+// or it has not started: the start binds).
 func (s EventStats) Binding() string {
 	switch {
-	case s.Policy.Method == MethodPassthrough:
+	case s.Policy.Method == MethodPassthrough, s.Phase() != PhaseLive:
 		return ""
 	case s.Active >= int64(s.Policy.Capacity) && s.Waiting > 0:
 		return "capacity"

@@ -661,7 +661,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if admitted != 4 {
 			t.Fatalf("admitted %d in 2s at 120 a minute, want 4", admitted)
 		}
-		if s := stats(t, st, "big"); s.Policy.NewUsersPerMinute != 120 || s.Active != 7 || s.AdmissionRate <= 0 || s.AdmissionRate > 2 {
+		if s := stats(t, st, "big"); s.Policy.NewUsersPerMinute != 120 || s.Active != 7 || s.AdmissionRate <= 0 || s.AdmissionRate > 2 || s.Binding() != "rate" {
 			t.Fatalf("stats = %+v; want the admission rate at most the cap of 2/s", s)
 		}
 		if got, ok, err := st.Settings(ctx, "big"); !ok || err != nil || got.NewUsersPerMinute != 120 {
@@ -698,7 +698,7 @@ func Run(t *testing.T, newStore NewStore) {
 			}
 			pre = append(pre, s)
 		}
-		if s := stats(t, st, "big"); s.Phase() != room.PhasePreQueue || s.PreQueued != n || s.Waiting != n {
+		if s := stats(t, st, "big"); s.Phase() != room.PhasePreQueue || s.PreQueued != n || s.Waiting != n || s.Binding() != "" {
 			t.Fatalf("pre-queue stats: phase %v preQueued %d waiting %d", s.Phase(), s.PreQueued, s.Waiting)
 		}
 		// Nobody is admitted before the start; the message waits for it.
