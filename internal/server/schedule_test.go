@@ -73,6 +73,11 @@ func TestAScheduledOnSaleOverHTTP(t *testing.T) {
 			if stats.Phase != "prequeue" || stats.PreQueued != n || stats.Waiting != n || stats.StartsAt == nil || stats.Admitted != 0 {
 				t.Fatalf("stats in the pre-queue = %+v", stats)
 			}
+			m := scrape(t, h)
+			if m[`wrctl_event_prequeued{event=SALE}`] != n || m[`wrctl_event_starts_in_seconds{event=SALE}`] < 3500 || m[`wrctl_joins_total{result=not_open}`] != 1 {
+				t.Fatalf("metrics in the pre-queue: prequeued %v, starts in %v, not_open %v", m[`wrctl_event_prequeued{event=SALE}`],
+					m[`wrctl_event_starts_in_seconds{event=SALE}`], m[`wrctl_joins_total{result=not_open}`])
+			}
 			if r := adminDo(h, "GET", api.AdminShufflePath("SALE"), adminToken, ""); r.Status != http.StatusNotFound {
 				t.Fatalf("shuffle record before the start = %d", r.Status)
 			}

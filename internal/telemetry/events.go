@@ -22,6 +22,7 @@ type eventCollector struct {
 
 	active, waiting, capacity, paused, peak *prometheus.Desc
 	joined, admitted, left, expired         *prometheus.Desc
+	preQueued, startsIn                     *prometheus.Desc
 }
 
 // WatchEvents exports every event's figures from the store.
@@ -30,22 +31,24 @@ func (m *Metrics) WatchEvents(st room.Store) {
 		return prometheus.NewDesc(name, help, append([]string{"event"}, labels...), nil)
 	}
 	m.reg.MustRegister(&eventCollector{
-		st:       st,
-		timeout:  2 * time.Second,
-		active:   d("wrctl_event_active", "ACTIVE sessions of the event (store-wide)."),
-		waiting:  d("wrctl_event_waiting", "WAITING sessions of the event (store-wide)."),
-		capacity: d("wrctl_event_capacity", "The event's effective capacity."),
-		paused:   d("wrctl_event_paused", "1 while the event's admission is paused."),
-		peak:     d("wrctl_event_peak_active", "Most sessions ever ACTIVE at once in the event."),
-		joined:   d("wrctl_event_joins_total", "Sessions created for the event (store-wide)."),
-		admitted: d("wrctl_event_admissions_total", "Admissions into the event (store-wide)."),
-		left:     d("wrctl_event_leaves_total", "Sessions of the event that left (store-wide)."),
-		expired:  d("wrctl_event_expiries_total", "Sessions of the event that expired, by reason (store-wide).", "reason"),
+		st:        st,
+		timeout:   2 * time.Second,
+		active:    d("wrctl_event_active", "ACTIVE sessions of the event (store-wide)."),
+		waiting:   d("wrctl_event_waiting", "WAITING sessions of the event (store-wide)."),
+		capacity:  d("wrctl_event_capacity", "The event's effective capacity."),
+		paused:    d("wrctl_event_paused", "1 while the event's admission is paused."),
+		peak:      d("wrctl_event_peak_active", "Most sessions ever ACTIVE at once in the event."),
+		joined:    d("wrctl_event_joins_total", "Sessions created for the event (store-wide)."),
+		admitted:  d("wrctl_event_admissions_total", "Admissions into the event (store-wide)."),
+		left:      d("wrctl_event_leaves_total", "Sessions of the event that left (store-wide)."),
+		expired:   d("wrctl_event_expiries_total", "Sessions of the event that expired, by reason (store-wide).", "reason"),
+		preQueued: d("wrctl_event_prequeued", "WAITING sessions of the event in its pre-queue, before its start (part of wrctl_event_waiting)."),
+		startsIn:  d("wrctl_event_starts_in_seconds", "Seconds until the event's start (its pre-queue's shuffle); 0 once started or without a start."),
 	})
 }
 
 func (c *eventCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.active, c.waiting, c.capacity, c.paused, c.peak, c.joined, c.admitted, c.left, c.expired} {
+	for _, d := range []*prometheus.Desc{c.active, c.waiting, c.capacity, c.paused, c.peak, c.joined, c.admitted, c.left, c.expired, c.preQueued, c.startsIn} {
 		ch <- d
 	}
 }
@@ -77,10 +80,16 @@ func (c *eventCollector) Collect(ch chan<- prometheus.Metric) {
 		g(c.capacity, float64(st.Capacity))
 		g(c.paused, paused)
 		g(c.peak, float64(st.PeakActive))
+		g(c.preQueued, float64(st.PreQueued))
+		startsIn := 0.0
+		if !st.Policy.StartsAt.IsZero() && st.Now.Before(st.Policy.StartsAt) {
+			startsIn = st.Policy.StartsAt.Sub(st.Now).Seconds()
+		}
+		g(c.startsIn, startsIn)
 		n(c.joined, st.Joined)
 		n(c.admitted, st.Admitted)
 		n(c.left, st.Left)
-		for _, r := range []room.EndReason{room.ReasonAbandoned, room.ReasonHeartbeat, room.ReasonMaxActive} {
+		for _, r := range []room.EndReason{room.ReasonAbandoned, room.ReasonHeartbeat, room.ReasonMaxActive, room.ReasonEventEnded, room.ReasonRejected} {
 			n(c.expired, st.ExpiredBy[r], string(r))
 		}
 	}
