@@ -590,6 +590,7 @@ func (g *Granter) release() {
 		}
 	}
 	g.held = map[string][]*heldMsg{}
+	clear(g.wakeAt)
 	g.nHeld = 0
 	g.heldPub.Store(0)
 	g.releaseMsgs(msgs)
