@@ -167,3 +167,12 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 	r.keys, r.fetched = keys, time.Now()
 	return nil
 }
+
+// Verifier returns a verifier of the tokens s signs: the waiting room's own
+// check, for a gate in the same process.
+func (s *Signer) Verifier(opts ...Option) *Verifier {
+	if s.pub != nil {
+		return NewEd25519Verifier(s.pub, opts...)
+	}
+	return NewHS256Verifier(s.key.([]byte), opts...)
+}

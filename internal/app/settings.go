@@ -11,6 +11,9 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"html/template"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +85,16 @@ type Settings struct {
 	JoinRatePerIP     float64  `key:"limits.joinRatePerIP" flag:"join-rate-per-ip" default:"0" group:"Limit and admin" usage:"joins per second per client IP, 429 past it (0: off)"`
 	JoinBurstPerIP    int      `key:"limits.joinBurstPerIP" flag:"join-burst-per-ip" default:"10" group:"Limit and admin" usage:"burst of the per-IP join limit"`
 	TrustedProxies    []string `key:"limits.trustedProxies" flag:"trusted-proxies" group:"Limit and admin" usage:"comma-separated CIDRs of proxies whose X-Forwarded-For names the client"`
+	Upstream          string   `key:"gate.upstream" flag:"upstream" group:"Gate and waiting page" usage:"the site to put the waiting room in front of (http://origin:8080): requests with a valid access token are proxied to it, others get the waiting page"`
+	GateEvent         string   `key:"gate.event" flag:"gate-event" group:"Gate and waiting page" usage:"with --upstream, the event guarding every path"`
+	GateRoutes        []string `key:"gate.routes" flag:"gate-route" group:"Gate and waiting page" usage:"with --upstream, PREFIX=EVENT guards the paths under PREFIX with EVENT (repeatable or comma-separated; the longest prefix wins; other paths pass unguarded)"`
+	GateExclude       []string `key:"gate.exclude" flag:"gate-exclude" group:"Gate and waiting page" usage:"path prefixes always proxied without a token (static assets, health checks)"`
+	ReturnOrigins     []string `key:"page.returnOrigins" flag:"return-origins" group:"Gate and waiting page" usage:"origins (https://shop.example.com) the waiting page may send admitted users back to, with the token as a parameter; paths on this site are always allowed"`
+	PageTitle         string   `key:"page.title" flag:"page-title" default:"Waiting room" group:"Gate and waiting page" usage:"the waiting page's title"`
+	PageMessage       string   `key:"page.message" flag:"page-message" group:"Gate and waiting page" usage:"a line under the title (e.g. the on-sale's name)"`
+	PageColor         string   `key:"page.color" flag:"page-color" default:"#1f6feb" group:"Gate and waiting page" usage:"the page's accent colour (CSS)"`
+	PageBackground    string   `key:"page.background" flag:"page-background" default:"#f6f8fa" group:"Gate and waiting page" usage:"the page's background colour (CSS)"`
+	PageTemplate      string   `key:"page.template" flag:"page-template" group:"Gate and waiting page" usage:"an html/template file replacing the page (fields: see the README)"`
 	LogLevel          string   `key:"log.level" flag:"log-level" default:"info" group:"Logging" usage:"log level: debug, info, warn or error"`
 	LogFormat         string   `key:"log.format" flag:"log-format" default:"text" group:"Logging" usage:"log format: text or json"`
 
@@ -279,6 +292,19 @@ func (s Settings) Validate() error {
 	if _, err := s.logLevel(); err != nil {
 		bad("log.level", "%v", err)
 	}
+	if _, err := s.gate(); err != nil {
+		errs = append(errs, err.(*FieldError))
+	}
+	for _, o := range s.ReturnOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("page.returnOrigins", "%q is not an origin such as https://shop.example.com", o)
+		}
+	}
+	for key, c := range map[string]string{"page.color": s.PageColor, "page.background": s.PageBackground} {
+		if !cssColor(c) {
+			bad(key, "%q is not a CSS colour such as #1f6feb or rebeccapurple", c)
+		}
+	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		bad("log.format", "must be text or json, got %q", s.LogFormat)
 	}
@@ -359,6 +385,16 @@ func (s Settings) Config(log *slog.Logger) (Config, error) {
 		Policies:  s.Policies(),
 		Retention: room.Retention{Ended: s.EndedRetention, Event: s.EventRetention},
 		Log:       log,
+	}
+	c.Server.Gate, _ = s.gate()
+	c.Server.Page = server.PageConfig{Title: s.PageTitle, Message: s.PageMessage, Color: s.PageColor, Background: s.PageBackground,
+		ReturnOrigins: s.ReturnOrigins}
+	if s.PageTemplate != "" {
+		t, err := template.ParseFiles(s.PageTemplate)
+		if err != nil {
+			return c, &FieldError{"page.template", err.Error()}
+		}
+		c.Server.Page.Template = t
 	}
 	if s.Queue == "sqs" {
 		c.SQS = &SQSConfig{Client: sqsqueue.ClientConfig{Region: s.Region, Endpoint: s.SQSEndpoint, QueueURL: s.QueueURL}, URL: s.QueueURL, Name: s.QueueName}
@@ -467,4 +503,57 @@ func (s Settings) Describe() (queueDesc, storeDesc string) {
 		storeDesc = "redis " + strings.Join(s.RedisAddr, ",") + " prefix " + s.RedisPrefix
 	}
 	return queueDesc, storeDesc
+}
+
+// gate is the gate the settings describe: nil without an upstream.
+func (s Settings) gate() (*server.GateConfig, error) {
+	if s.Upstream == "" {
+		if s.GateEvent != "" || len(s.GateRoutes) > 0 {
+			return nil, &FieldError{"gate.upstream", "--gate-event and --gate-route need --upstream, the site to guard"}
+		}
+		return nil, nil
+	}
+	u, err := url.Parse(s.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &FieldError{"gate.upstream", fmt.Sprintf("%q is not an http(s) URL such as http://127.0.0.1:3000", s.Upstream)}
+	}
+	g := &server.GateConfig{Upstream: u, Exclude: s.GateExclude}
+	if s.GateEvent != "" {
+		if err := room.ValidateID(s.GateEvent); err != nil {
+			return nil, &FieldError{"gate.event", "event id " + err.Error()}
+		}
+		g.Routes = append(g.Routes, server.GateRoute{Prefix: "/", Event: s.GateEvent})
+	}
+	for _, rt := range s.GateRoutes {
+		prefix, event, ok := strings.Cut(rt, "=")
+		if !ok || !strings.HasPrefix(prefix, "/") || room.ValidateID(event) != nil {
+			return nil, &FieldError{"gate.routes", fmt.Sprintf("%q: want PREFIX=EVENT, e.g. /shop=launch-2026", rt)}
+		}
+		g.Routes = append(g.Routes, server.GateRoute{Prefix: prefix, Event: event})
+	}
+	if len(g.Routes) == 0 {
+		return nil, &FieldError{"gate.event", "--upstream needs the event guarding the site: --gate-event EVENT, or --gate-route PREFIX=EVENT"}
+	}
+	return g, nil
+}
+
+// cssColor accepts the colours a page setting may hold: #rgb, #rrggbb,
+// #rrggbbaa or a colour name; nothing that could end the CSS value.
+func cssColor(c string) bool {
+	if c == "" {
+		return true
+	}
+	if c[0] == '#' {
+		if n := len(c) - 1; n != 3 && n != 4 && n != 6 && n != 8 {
+			return false
+		}
+		_, err := strconv.ParseUint(c[1:], 16, 64)
+		return err == nil
+	}
+	for _, r := range c {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

@@ -120,6 +120,9 @@ type Session struct {
 	// Method is the event's queueing method, filled in for a WAITING
 	// session: under random its position is no promise.
 	Method Method
+	// Paused is set for a WAITING session while its event's admission is
+	// paused.
+	Paused bool
 }
 
 // JoinRequest asks for a place in an event's line.

@@ -63,6 +63,10 @@ type Config struct {
 	// Policies are the events' configured rules, against which the admin
 	// API checks new settings (a schedule must stay in order); optional.
 	Policies room.Policies
+	// Page brands the waiting page (GET /wait/{event}).
+	Page PageConfig
+	// Gate, with an Upstream, puts the server in front of a site.
+	Gate *GateConfig
 }
 
 func (c *Config) defaults() {
@@ -126,6 +130,7 @@ type Server struct {
 	signer  *accesstoken.Signer
 	limiter *ipLimiter
 	tokens  *tokenCache
+	gate    *gate
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
@@ -137,6 +142,9 @@ func New(cfg Config, d Deps) *Server {
 		tokens: newTokenCache(tokenCacheSize)}
 	if cfg.JoinRatePerIP > 0 {
 		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
+	}
+	if cfg.Gate != nil && cfg.Gate.Upstream != nil {
+		s.gate = newGate(s, *cfg.Gate)
 	}
 	return s
 }
@@ -163,9 +171,15 @@ func (s *Server) routes() http.Handler {
 	}))
 	apiMux.HandleFunc(api.AdminEventsPath+"/{event}/shuffle", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.admin(s.adminShuffle)}))
 	apiMux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
-	apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")
-	})
+	apiMux.HandleFunc("/wait/{event}", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.waitPage}))
+	apiMux.HandleFunc("/wait/{event}/status", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.waitStatus}))
+	if s.gate != nil {
+		apiMux.Handle("/", s.gate) // everything else is the protected site
+	} else {
+		apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")
+		})
+	}
 
 	// Probes and metrics stay reachable when the API is at its limit.
 	mux := http.NewServeMux()

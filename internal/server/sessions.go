@@ -281,16 +281,7 @@ func (s *Server) writeSession(w http.ResponseWriter, status int, sess room.Sessi
 	}
 	out := toAPI(sess)
 	if sess.Status == room.StatusActive {
-		// Issued at the store's time of the last change to the session, the
-		// same clock its expiry comes from: a replica whose own clock is
-		// skewed cannot mint a token that is not yet valid, or expired.
-		tok, err := s.tokens.get(sess, func() (string, error) {
-			c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
-			if s.cfg.TokenAudience != "" {
-				c.Audience = []string{s.cfg.TokenAudience}
-			}
-			return s.signer.Sign(c)
-		})
+		tok, err := s.accessToken(sess)
 		if err != nil {
 			s.log.Error("sign access token", "err", err)
 			unavailable(w, time.Second, "the access token could not be signed; try again")
@@ -362,4 +353,18 @@ func (s *Server) pollInterval(sess room.Session) time.Duration {
 		return longest/2 + rand.N(longest/2+1)
 	}
 	return room.WaitingPollInterval(s.cfg.PollInterval, sess.WaitingTTL, sess.Position, sess.AdmissionRate)
+}
+
+// accessToken is an ACTIVE session's token, signed once per change of the
+// session. It is issued at the store's time of the last change to the
+// session, the same clock its expiry comes from: a replica whose own clock
+// is skewed cannot mint a token that is not yet valid, or expired.
+func (s *Server) accessToken(sess room.Session) (string, error) {
+	return s.tokens.get(sess, func() (string, error) {
+		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
+		if s.cfg.TokenAudience != "" {
+			c.Audience = []string{s.cfg.TokenAudience}
+		}
+		return s.signer.Sign(c)
+	})
 }

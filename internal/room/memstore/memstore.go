@@ -661,7 +661,7 @@ func (s *Store) view(r *rec, now time.Time) room.Session {
 	if v.Status == room.StatusWaiting {
 		e := s.events[r.EventID]
 		p := s.policy(r.EventID)
-		v.Method = p.Method
+		v.Method, v.Paused = p.Method, p.Paused
 		v.WaitingTTL = p.WaitingTTL
 		if r.pre {
 			v.PreQueued, v.StartsAt = true, p.StartsAt

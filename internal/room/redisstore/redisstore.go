@@ -727,6 +727,7 @@ func parseSession(v any) (room.Session, error) {
 		Admission:   num(m["adm"]),
 		WaitingTTL:  time.Duration(num(m["wttl"])) * time.Millisecond,
 		PreQueued:   m["pq"] == "1",
+		Paused:      m["paused"] == "1",
 		Method:      room.Method(m["method"]),
 	}
 	if sess.PreQueued {

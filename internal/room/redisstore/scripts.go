@@ -225,6 +225,10 @@ local function view(sid)
     table.insert(h, waitTTL)
     table.insert(h, 'method')
     table.insert(h, method)
+    if paused then
+      table.insert(h, 'paused')
+      table.insert(h, 1)
+    end
   end
   return h
 end
