@@ -1,47 +1,17 @@
 package loadgen_test
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/wrctl/wrctl/internal/browsertest"
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
-
-// browser starts Debian's headless Chromium, which `make test` installs.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed: run the tests with `make test`, which installs Debian's chromium")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel3)
-	return ctx
-}
 
 // TestHTMLReportInABrowser opens the HTML report of a real run in
 // Chromium: it loads with no console error, every chart has data, the
@@ -69,24 +39,8 @@ func TestHTMLReportInABrowser(t *testing.T) {
 		}
 	}
 
-	ctx := browser(t)
-	var mu sync.Mutex
-	var problems []string
-	err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
-				problems = append(problems, string(e.Type)+": console")
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := browsertest.New(t, 1400, 1000)
+	ctx := b.Ctx
 	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+page), chromedp.WaitVisible(chromedp.CSS("#verdict"))); err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +64,7 @@ func TestHTMLReportInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
+	if problems := b.Problems(); len(problems) > 0 {
 		t.Fatalf("the page logged problems: %v", problems)
 	}
 	want := map[string]bool{"Inside t-e0 against capacity": false, "Inside t-e1 against capacity": false, "Waiting": false,

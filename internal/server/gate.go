@@ -52,9 +52,10 @@ type gate struct {
 	routes   []GateRoute // longest prefix first
 	proxy    *httputil.ReverseProxy
 	verifier *accesstoken.Verifier
-	// beats remembers each session's last heartbeat through the gate, so a
-	// user's many requests cost one store write every HeartbeatEvery; an
-	// LRU, so it stays bounded whatever the number of users.
+	// beats remembers when each session's next heartbeat through the gate
+	// is due, so a user's many requests cost one store write every
+	// HeartbeatEvery (sooner when the heartbeat TTL is short); an LRU, so
+	// it stays bounded whatever the number of users.
 	beats *lru.Cache[string, time.Time]
 }
 
@@ -136,7 +137,7 @@ func (g *gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 		return nil, false
 	}
 	now := g.s.Now()
-	if last, ok := g.beats.Get(claims.SessionID); ok && now.Sub(last) < g.cfg.HeartbeatEvery {
+	if due, ok := g.beats.Get(claims.SessionID); ok && now.Before(due) {
 		return claims, true
 	}
 	sess, err := g.s.st.Heartbeat(r.Context(), claims.SessionID)
@@ -150,7 +151,9 @@ func (g *gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 		g.s.log.Warn("gate: heartbeat", "err", err)
 		return claims, true
 	}
-	g.beats.Add(claims.SessionID, now)
+	// Due again within a third of what is left, so two lost requests in a
+	// row do not end a session that is browsing.
+	g.beats.Add(claims.SessionID, now.Add(min(g.cfg.HeartbeatEvery, sess.ExpiresAt.Sub(now)/3)))
 	if tok, err := g.s.accessToken(sess); err == nil {
 		g.s.setCookie(w, r, TokenCookie, tok, time.Until(sess.ExpiresAt)+time.Minute)
 	}
