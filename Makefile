@@ -97,7 +97,7 @@ lint:
 ## bench: the hot paths of one hot event as ratios against floors measured in the
 ## same run (tools/bench), then the Go micro-benchmarks. It prints; it asserts nothing.
 bench: tools redis
-	@echo ">> tools/bench: joins, polls, admissions, SQS calls per admitted user, memory per waiting session"
+	@echo ">> tools/bench: joins, polls, admissions, SQS calls per admitted user, the gate against its origin, memory per waiting session"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) run ./tools/bench
 	@echo ">> go test -bench: store operations, HTTP join, 100k simulated users held"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...

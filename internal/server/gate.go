@@ -57,6 +57,10 @@ type gate struct {
 	// HeartbeatEvery (sooner when the heartbeat TTL is short); an LRU, so
 	// it stays bounded whatever the number of users.
 	beats *lru.Cache[string, time.Time]
+	// verified caches the claims of tokens whose signature was checked,
+	// until they expire: a browsing user's requests cost one signature
+	// check per token, not one each. Bounded like beats.
+	verified *lru.Cache[string, *accesstoken.Claims]
 }
 
 type claimsKey struct{}
@@ -76,7 +80,13 @@ func newGate(s *Server, cfg GateConfig) *gate {
 	}
 	g := &gate{s: s, cfg: cfg, routes: routes, verifier: s.signer.Verifier(opts...)}
 	g.beats, _ = lru.New[string, time.Time](gateBeats)
+	g.verified, _ = lru.New[string, *accesstoken.Claims](gateBeats)
+	// Connections to the origin are kept for reuse: under load a proxy that
+	// keeps two (the default) opens a connection for nearly every request.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
 	g.proxy = &httputil.ReverseProxy{
+		Transport:     tr,
 		Rewrite:       g.rewrite,
 		FlushInterval: -1, // stream: server-sent events and long responses pass at once
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -132,11 +142,17 @@ func (g *gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 	if err != nil {
 		return nil, false
 	}
-	claims, err := g.verifier.Verify(r.Context(), c.Value)
-	if err != nil || claims.EventID != event {
+	now := g.s.Now()
+	claims, ok := g.verified.Get(c.Value)
+	if !ok || !now.Before(claims.ExpiresAt.Time) {
+		if claims, err = g.verifier.Verify(r.Context(), c.Value); err != nil {
+			return nil, false
+		}
+		g.verified.Add(c.Value, claims)
+	}
+	if claims.EventID != event {
 		return nil, false
 	}
-	now := g.s.Now()
 	if due, ok := g.beats.Get(claims.SessionID); ok && now.Before(due) {
 		return claims, true
 	}

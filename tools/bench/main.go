@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -38,6 +39,7 @@ import (
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/memstore"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
+	"github.com/wrctl/wrctl/internal/server"
 	"github.com/wrctl/wrctl/internal/sqstest"
 	"github.com/wrctl/wrctl/internal/telemetry"
 )
@@ -176,6 +178,13 @@ func run() error {
 	report("admissions of one event (memory store + SQS)", adm, "/s", "one-group drain", rawDrain, "≥ 5×")
 	rows = append(rows, row{name: "SQS requests per admitted user (join to admission)", value: fmt.Sprintf("%.2f", perUser),
 		ratio: fmt.Sprintf("$%.2f per million admitted", perUser*0.50), goal: "≤ 0.4 (FIFO: $0.50 per million requests)"})
+
+	// The gate in front of a site, against the site alone.
+	originAlone, gated, err := measureGate(ctx, hc)
+	if err != nil {
+		return err
+	}
+	report("gate: proxied requests with a valid token (memory store)", gated, "/s", "the origin alone", originAlone, "≥ 0.5×")
 
 	// Memory.
 	perSession, err := memstoreFootprint(*memUsers)
@@ -349,6 +358,11 @@ type roomOn struct {
 var prefixSeq atomic.Int64
 
 func startRoom(ctx context.Context, on roomOn, policy room.Policy, granterOn bool) (*app.App, func(), error) {
+	return startRoomWith(ctx, on, policy, granterOn, nil)
+}
+
+// startRoomWith is startRoom with a last change to the room's config.
+func startRoomWith(ctx context.Context, on roomOn, policy room.Policy, granterOn bool, change func(*app.Config)) (*app.App, func(), error) {
 	cfg := app.Config{
 		Addr:      "127.0.0.1:0",
 		Policies:  room.StaticPolicies{Default: policy},
@@ -369,6 +383,9 @@ func startRoom(ctx context.Context, on roomOn, policy room.Policy, granterOn boo
 			cfg.Redis.EventCache = -1
 		}
 	}
+	if change != nil {
+		change(&cfg)
+	}
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -380,6 +397,74 @@ func startRoom(ctx context.Context, on roomOn, policy room.Policy, granterOn boo
 }
 
 var benchPolicy = room.Policy{Capacity: 1_000_000, HeartbeatTTL: 10 * time.Minute, WaitingTTL: 10 * time.Minute, MaxActive: time.Hour}
+
+// measureGate is requests per second to an origin (a net/http handler
+// answering a small page) directly, then through the gate in front of it,
+// each client an admitted user with its own access token: one proxy hop,
+// a token check and a heartbeat every few seconds per user.
+func measureGate(ctx context.Context, hc *http.Client) (origin, gated float64, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><title>shop</title><h1>the shop</h1><p>a product page of a few hundred bytes, as an origin would answer it</p>`)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	originURL := "http://" + ln.Addr().String()
+	if origin, err = hammer(func(int, int64) error { return get(hc, originURL+"/") }); err != nil {
+		return 0, 0, err
+	}
+	up, _ := url.Parse(originURL)
+	a, stop, err := startRoomWith(ctx, roomOn{}, benchPolicy, true, func(c *app.Config) {
+		c.Server.Gate = &server.GateConfig{Upstream: up, Routes: []server.GateRoute{{Prefix: "/", Event: "SHOP"}}}
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stop()
+	tokens := make([]string, *conns)
+	for i := range tokens {
+		s, err := join(hc, a.URL(), "SHOP", fmt.Sprint("shopper-", i))
+		if err != nil {
+			return 0, 0, err
+		}
+		for s.AccessToken == "" {
+			if s, err = status(hc, a.URL(), s.SessionID); err != nil {
+				return 0, 0, err
+			}
+		}
+		tokens[i] = s.AccessToken
+	}
+	gated, err = hammer(func(w int, _ int64) error {
+		req, _ := http.NewRequest(http.MethodGet, a.URL()+"/products", nil)
+		req.AddCookie(&http.Cookie{Name: server.TokenCookie, Value: tokens[w]})
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != "" {
+			return fmt.Errorf("gate: %d, not the origin's page", resp.StatusCode)
+		}
+		return nil
+	})
+	return origin, gated, err
+}
+
+// status reads a session.
+func status(hc *http.Client, base, id string) (api.Session, error) {
+	resp, err := hc.Get(base + api.SessionPath(id, ""))
+	if err != nil {
+		return api.Session{}, err
+	}
+	defer resp.Body.Close()
+	var s api.Session
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
 
 func join(hc *http.Client, base, event, user string) (api.Session, error) {
 	req, _ := http.NewRequest(http.MethodPost, base+api.SessionsPath, strings.NewReader(`{"eventId":"`+event+`","userId":"`+user+`"}`))
