@@ -138,6 +138,13 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{"redis db on a cluster", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-addr", "a:1,b:2", "--redis-db", "3"}, nil, "", "--redis-db (store.redis.db)"},
 		{"redis prefix with a brace", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-prefix", "a{b"}, nil, "", "--redis-prefix (store.redis.prefix)"},
 		{"redis CA without TLS", []string{"--store", "redis", "--queue", "sqs", "--queue-name", "q.fifo", "--redis-tls-ca-file", "/ca.pem"}, nil, "", "--redis-tls (store.redis.tls)"},
+		{"gate event without an upstream", []string{"--gate-event", "E1"}, nil, "", "--upstream (gate.upstream)"},
+		{"upstream that is no URL", []string{"--upstream", "origin:3000", "--gate-event", "E1"}, nil, "", "--upstream (gate.upstream)"},
+		{"upstream without an event", []string{"--upstream", "http://127.0.0.1:3000"}, nil, "", "--gate-event (gate.event)"},
+		{"gate route without an event", []string{"--upstream", "http://127.0.0.1:3000", "--gate-route", "/shop"}, nil, "", "--gate-route (gate.routes)"},
+		{"return origin with a path", []string{"--return-origins", "https://shop.example.com/cart"}, nil, "", "--return-origins (page.returnOrigins)"},
+		{"page colour that breaks out of CSS", []string{"--page-color", "red;}body{display:none"}, nil, "", "--page-color (page.color)"},
+		{"page template that is not there", []string{"--page-template", "/nonexistent/page.html"}, nil, "", "--page-template (page.template)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

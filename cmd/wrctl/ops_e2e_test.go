@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +161,33 @@ func TestAnOnSaleScheduledInTheConfigFile(t *testing.T) {
 	os.WriteFile(bad, []byte("events:\n  SALE:\n    startsAt: tomorrow\n"), 0o600)
 	if r := wrctl(t, []string{"WRCTL_CONFIG=" + bad}, "serve", "--addr", "127.0.0.1:0"); r.code != exitUsage || !strings.Contains(r.stderr, "events.SALE.startsAt") {
 		t.Fatalf("serve with a bad startsAt: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestServeAsAGateInFrontOfASite: the one command of the README puts the
+// real binary in front of a site; a browser-like client (cookies, no
+// script) waits, is sent back with its token, and reaches the origin.
+func TestServeAsAGateInFrontOfASite(t *testing.T) {
+	t.Parallel()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "origin page %s for %s", r.URL.Path, r.Header.Get("X-Wrctl-User-Id"))
+	}))
+	t.Cleanup(origin.Close)
+	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--upstream", origin.URL, "--gate-event", "launch-2026", "--capacity", "500")
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	var body string
+	waitFor(t, 20*time.Second, "let through to the origin", func() bool {
+		resp, err := c.Get(s.URL + "/products/7")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return strings.HasPrefix(body, "origin page /products/7 for ")
+	})
+	if strings.TrimPrefix(body, "origin page /products/7 for ") == "" {
+		t.Fatalf("the origin did not learn the user: %q", body)
 	}
 }

@@ -300,6 +300,11 @@ func (s Settings) Validate() error {
 			bad("page.returnOrigins", "%q is not an origin such as https://shop.example.com", o)
 		}
 	}
+	if s.PageTemplate != "" {
+		if _, err := template.ParseFiles(s.PageTemplate); err != nil {
+			bad("page.template", "%v", err)
+		}
+	}
 	for key, c := range map[string]string{"page.color": s.PageColor, "page.background": s.PageBackground} {
 		if !cssColor(c) {
 			bad(key, "%q is not a CSS colour such as #1f6feb or rebeccapurple", c)
