@@ -215,3 +215,26 @@ func TestTheGateKeepsABrowsingUserIn(t *testing.T) {
 		t.Fatalf("an open redirect: %d", code)
 	}
 }
+
+// TestTheGateHeartbeatsAtMostEveryFewSeconds: fifty requests of one
+// admitted user in a burst cost one heartbeat in the store, not fifty,
+// counted by the replica's own store metrics.
+func TestTheGateHeartbeatsAtMostEveryFewSeconds(t *testing.T) {
+	t.Parallel()
+	up := newOrigin(t)
+	h := newGate(t, up.URL, 30*time.Second)
+	c := browserClient()
+	eventually(t, 10*time.Second, "admitted", func() bool {
+		resp, _ := fetch(t, c, h.URL+"/")
+		return resp.StatusCode == http.StatusSeeOther
+	})
+	before := scrape(t, h)[`wrctl_store_requests_total{op=heartbeat,outcome=ok}`]
+	for range 50 {
+		if _, body := fetch(t, c, h.URL+"/"); !strings.Contains(body, `id="shop"`) {
+			t.Fatal("an admitted user was not let through")
+		}
+	}
+	if n := scrape(t, h)[`wrctl_store_requests_total{op=heartbeat,outcome=ok}`] - before; n < 1 || n > 2 {
+		t.Fatalf("%v heartbeats in the store for 50 requests in a burst, want 1 (at most one every few seconds)", n)
+	}
+}

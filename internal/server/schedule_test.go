@@ -74,7 +74,8 @@ func TestAScheduledOnSaleOverHTTP(t *testing.T) {
 				t.Fatalf("stats in the pre-queue = %+v", stats)
 			}
 			m := scrape(t, h)
-			if m[`wrctl_event_prequeued{event=SALE}`] != n || m[`wrctl_event_starts_in_seconds{event=SALE}`] < 3500 || m[`wrctl_joins_total{result=not_open}`] != 1 {
+			if m[`wrctl_event_prequeued{event=SALE}`] != n || m[`wrctl_event_starts_in_seconds{event=SALE}`] < 3500 || m[`wrctl_joins_total{result=not_open}`] != 1 ||
+				m[`wrctl_store_requests_total{op=join,outcome=error}`] != 0 {
 				t.Fatalf("metrics in the pre-queue: prequeued %v, starts in %v, not_open %v", m[`wrctl_event_prequeued{event=SALE}`],
 					m[`wrctl_event_starts_in_seconds{event=SALE}`], m[`wrctl_joins_total{result=not_open}`])
 			}

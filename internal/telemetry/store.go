@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/wrctl/wrctl/internal/room"
@@ -16,11 +17,14 @@ type store struct {
 	m  *Metrics
 }
 
-// observe records a call; not-found, ended and line-full answers are
-// results, not store failures.
+// answers are the errors that are a store's answer (not found, ended, a
+// join the rules refuse), not its failure.
+var answers = []error{room.ErrNotFound, room.ErrEnded, room.ErrLineFull, room.ErrAlreadyJoined, room.ErrNotOpen, room.ErrEventEnded, room.ErrRejected}
+
+// observe records a call; answers are results, not store failures.
 func (s *store) observe(op string, start time.Time, err error) {
 	outcome := "ok"
-	if err != nil && !errors.Is(err, room.ErrNotFound) && !errors.Is(err, room.ErrEnded) && !errors.Is(err, room.ErrLineFull) && !errors.Is(err, room.ErrAlreadyJoined) {
+	if err != nil && !slices.ContainsFunc(answers, func(a error) bool { return errors.Is(err, a) }) {
 		outcome = "error"
 	}
 	s.m.storeRequests.WithLabelValues(op, outcome).Inc()
