@@ -86,6 +86,11 @@ func TestTheGateInRealBrowsers(t *testing.T) {
 	if err != nil || !strings.HasSuffix(url, "/products?id=7") {
 		t.Fatalf("the first browser ended at %q, not where it asked to go", url)
 	}
+	// The first keeps using the site (its page fetches through the gate, as
+	// a shop's page does), so it stays in until its browser closes.
+	if _, err := chromedp.Run(a.Ctx, chromedp.Evaluate[int](`setInterval(() => fetch("/cart.json"), 250)`)); err != nil {
+		t.Fatal(err)
+	}
 
 	b := browsertest.New(t, 320, 640)
 	if err := chromedp.Do(b.Ctx, chromedp.EmulateViewport(320, 640), chromedp.Navigate(h.URL+"/"),
