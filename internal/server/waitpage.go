@@ -110,8 +110,8 @@ func (s *Server) waitPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ret := r.URL.Query().Get("return")
-	if ret == "" {
-		ret = "/"
+	if ret == "" && s.gate != nil {
+		ret = "/" // the site behind the gate
 	}
 	s.servePage(w, r, event, ret)
 }
@@ -137,20 +137,27 @@ func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // servePage answers a browser that waits for event: the page, or once
-// admitted, a redirect to ret with the access token.
+// admitted, a redirect to ret with the access token (without ret, a page
+// that says it is the user's turn, with the token in a cookie).
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret string) {
-	target, sameSite, err := s.returnTarget(r, ret)
-	if err != nil {
-		s.pageError(w, r, http.StatusBadRequest, "This waiting room cannot send you there.", err.Error())
-		return
+	var target *url.URL
+	sameSite := true
+	if ret != "" {
+		var err error
+		if target, sameSite, err = s.returnTarget(r, ret); err != nil {
+			s.pageError(w, r, http.StatusBadRequest, "This waiting room cannot send you there.", err.Error())
+			return
+		}
 	}
 	d, sess, status, retry := s.pageState(w, r, event)
 	if sess.Status == room.StatusActive {
 		s.admit(w, r, sess, target, sameSite)
 		return
 	}
-	q := url.Values{"return": {ret}}
-	d.StatusURL = "/wait/" + event + "/status?" + q.Encode()
+	d.StatusURL = "/wait/" + event + "/status"
+	if ret != "" {
+		d.StatusURL += "?" + url.Values{"return": {ret}}.Encode()
+	}
 	if retry > 0 {
 		w.Header().Set("Retry-After", retryAfter(retry))
 	}
@@ -331,6 +338,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, sess room.Session
 	if err != nil {
 		s.log.Error("sign access token", "err", err)
 		s.pageError(w, r, http.StatusServiceUnavailable, "The waiting room is busy.", "Reload this page in a moment; your place is kept.")
+		return
+	}
+	if target == nil {
+		s.setCookie(w, r, TokenCookie, tok, time.Until(sess.ExpiresAt)+time.Minute)
+		d := s.pageData(sess.EventID)
+		d.State, d.Headline, d.Detail = "ready", "It is your turn.", "You are in: your access is held in this browser until "+sess.ExpiresAt.UTC().Format("15:04:05 MST")+"."
+		s.renderPage(w, r, http.StatusOK, d)
 		return
 	}
 	dest := *target

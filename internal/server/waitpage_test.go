@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,18 @@ func TestTheWaitingPageReturnsTheAdmitted(t *testing.T) {
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	if loc.Host != "shop.example.com" || loc.Query().Get(server.TokenParam) == "" {
 		t.Fatalf("to another origin: %q", resp.Header.Get("Location"))
+	}
+	// Without a return address (and no gate), the page says it is the
+	// user's turn and holds the token in a cookie.
+	c := browserClient()
+	var body string
+	eventually(t, 10*time.Second, "admitted without a return address", func() bool {
+		_, body = fetch(t, c, h.URL+"/wait/R")
+		return strings.Contains(body, "It is your turn.")
+	})
+	u, _ := url.Parse(h.URL)
+	if ck := c.Jar.Cookies(u); !slices.ContainsFunc(ck, func(c *http.Cookie) bool { return c.Name == server.TokenCookie && c.Value != "" }) {
+		t.Fatalf("no token cookie with the page that says it is the user's turn: %v", ck)
 	}
 	for _, bad := range []string{"https://evil.example.com/", "//evil.example.com/", "javascript:alert(1)", "/\\evil.example.com"} {
 		if resp, _ := fetch(t, browserClient(), h.URL+"/wait/R?return="+url.QueryEscape(bad)); resp.StatusCode != http.StatusBadRequest {
