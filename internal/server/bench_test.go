@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"testing"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/server"
 )
 
 // BenchmarkJoinOverHTTP measures a join through the real HTTP server, the
@@ -51,6 +54,47 @@ func BenchmarkStatusPollOverHTTP(b *testing.B) {
 		client := &http.Client{}
 		for pb.Next() {
 			resp, err := client.Get(h.URL + api.SessionsPath + "/" + ids[n.Add(1)%int64(len(ids))])
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}
+
+// BenchmarkGateProxied measures requests of admitted users through the
+// gate to an origin, from parallel clients each with its own token.
+func BenchmarkGateProxied(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "<!doctype html><title>shop</title><h1>the shop</h1>")
+	}))
+	b.Cleanup(up.Close)
+	o := defaultOptions()
+	o.policy.Capacity = 1000
+	u, _ := url.Parse(up.URL)
+	o.server.Gate = &server.GateConfig{Upstream: u, Routes: []server.GateRoute{{Prefix: "/", Event: "SHOP"}}}
+	h := newHarness(b, "memory", o)
+	var tokens []string
+	for i := range 64 {
+		s := h.join("SHOP", "u"+strconv.Itoa(i))
+		for s.AccessToken == "" {
+			s = h.status(s.SessionID)
+		}
+		tokens = append(tokens, s.AccessToken)
+	}
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		client := &http.Client{}
+		tok := tokens[n.Add(1)%int64(len(tokens))]
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", h.URL+"/products", nil)
+			req.AddCookie(&http.Cookie{Name: server.TokenCookie, Value: tok})
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)
 			}

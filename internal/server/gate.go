@@ -88,7 +88,9 @@ func newGate(s *Server, cfg GateConfig) *gate {
 	g.proxy = &httputil.ReverseProxy{
 		Transport:     tr,
 		Rewrite:       g.rewrite,
-		FlushInterval: -1, // stream: server-sent events and long responses pass at once
+		// FlushInterval stays 0: ReverseProxy flushes streaming responses
+		// (server-sent events, a body of unknown length) after every write
+		// by itself, and buffers the rest, which saves a write per chunk.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() == nil {
 				s.log.Warn("gate: the origin did not answer", "err", err)

@@ -232,3 +232,46 @@ func TestTheGatePassesWebSockets(t *testing.T) {
 		t.Fatalf("through the upgraded connection: %q %v", echo, err)
 	}
 }
+
+// TestTheGateStreams: a server-sent event reaches the admitted browser
+// while the origin's response is still open (the origin sends its second
+// event only after the client has read the first).
+func TestTheGateStreams(t *testing.T) {
+	t.Parallel()
+	read := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/events" {
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-read:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: second\n\n")
+	}))
+	t.Cleanup(up.Close)
+	h := newGate(t, up.URL, 30*time.Second)
+	c := browserClient()
+	eventually(t, 10*time.Second, "admitted", func() bool {
+		resp, _ := fetch(t, c, h.URL+"/events")
+		return resp.StatusCode == http.StatusSeeOther
+	})
+	resp, err := c.Get(h.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if l, err := br.ReadString('\n'); err != nil || l != "data: first\n" {
+		t.Fatalf("first event through the gate: %q %v", l, err)
+	}
+	close(read)
+	br.ReadString('\n')
+	if l, err := br.ReadString('\n'); err != nil || l != "data: second\n" {
+		t.Fatalf("second event: %q %v", l, err)
+	}
+}
