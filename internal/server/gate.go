@@ -86,8 +86,8 @@ func newGate(s *Server, cfg GateConfig) *gate {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
 	g.proxy = &httputil.ReverseProxy{
-		Transport:     tr,
-		Rewrite:       g.rewrite,
+		Transport: tr,
+		Rewrite:   g.rewrite,
 		// FlushInterval stays 0: ReverseProxy flushes streaming responses
 		// (server-sent events, a body of unknown length) after every write
 		// by itself, and buffers the rest, which saves a write per chunk.
