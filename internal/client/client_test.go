@@ -51,17 +51,25 @@ func TestClientAgainstARealServer(t *testing.T) {
 	b, _ := c.Join(ctx, "E1", "B", "")
 	var seen []int64
 	waited := make(chan error, 1)
+	polled := make(chan struct{}) // B has seen itself waiting: only then does A leave
+	var once sync.Once
 	go func() {
 		s, err := c.Wait(ctx, b.SessionID, client.WaitOptions{Progress: func(s api.Session) {
 			if s.Position != nil {
 				seen = append(seen, *s.Position)
 			}
+			once.Do(func() { close(polled) })
 		}})
 		if err == nil && s.Status != api.StatusActive {
 			err = errors.New("not active")
 		}
 		waited <- err
 	}()
+	select {
+	case <-polled:
+	case err := <-waited:
+		t.Fatalf("B's wait ended before A left: %v", err)
+	}
 	if err := c.Heartbeat(ctx, a.SessionID); err != nil {
 		t.Fatal(err)
 	}
