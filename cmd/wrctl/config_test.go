@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,18 @@ func TestEveryCommandRefusesAnUnknownConfigKey(t *testing.T) {
 		if r.code != exitUsage || !strings.Contains(r.stderr, "client.servr") {
 			t.Errorf("%v with a mistyped key: exit %d %s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestListFlagsRepeat: a list flag may be repeated as well as
+// comma-separated, as the README's gate example repeats --gate-route.
+func TestListFlagsRepeat(t *testing.T) {
+	s, err := serveSettings(t, "--upstream", "http://127.0.0.1:3000", "--gate-route", "/tickets=concert-2026",
+		"--gate-route", "/merch=merch-drop", "--gate-exclude", "/static/,/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.GateRoutes, []string{"/tickets=concert-2026", "/merch=merch-drop"}) || !slices.Equal(s.GateExclude, []string{"/static/", "/healthz"}) {
+		t.Fatalf("routes %q, exclude %q", s.GateRoutes, s.GateExclude)
 	}
 }

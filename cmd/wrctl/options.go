@@ -48,7 +48,12 @@ func bindFields(cmd *cobra.Command, opts any) {
 			d, _ := time.ParseDuration(cmp.Or(def, "0s"))
 			f.DurationVar(p, name, d, usage)
 		case *[]string:
-			f.String(name, def, usage) // comma-separated; decodeFields fills the field
+			// Repeatable and comma-separated; decodeFields fills the field.
+			var d []string
+			if def != "" {
+				d = strings.Split(def, ",")
+			}
+			f.StringSlice(name, d, usage)
 		default:
 			panic(fmt.Sprintf("flag --%s: no flag type for %s", name, sf.Type))
 		}

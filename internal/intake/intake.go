@@ -61,8 +61,7 @@ func (s *Service) Join(ctx context.Context, req room.JoinRequest) (sess room.Ses
 	// need not wait for each other.
 	sess, created, err = s.st.Join(ctx, req)
 	switch {
-	case errors.Is(err, room.ErrLineFull), errors.Is(err, room.ErrAlreadyJoined), errors.Is(err, room.ErrNotOpen),
-		errors.Is(err, room.ErrEventEnded), errors.Is(err, room.ErrRejected):
+	case room.Refused(err):
 		return room.Session{}, false, err
 	case err != nil:
 		return room.Session{}, false, fmt.Errorf("%w: %w", ErrStore, err)

@@ -469,6 +469,18 @@ var (
 	ErrRejected   = errors.New("the event takes no joins")
 )
 
+// Refused reports whether a join's error is the rules refusing it (the line
+// is full, the user holds a place, the schedule or the method says no):
+// the store's answer, to pass on to the user, not a failure.
+func Refused(err error) bool {
+	for _, r := range []error{ErrLineFull, ErrAlreadyJoined, ErrNotOpen, ErrEventEnded, ErrRejected} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // NotOpenError refuses a join before the event's pre-queue opens.
 type NotOpenError struct{ OpensAt time.Time }
 

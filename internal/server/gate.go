@@ -173,7 +173,7 @@ func (g *gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 	// row do not end a session that is browsing.
 	g.beats.Add(claims.SessionID, now.Add(min(g.cfg.HeartbeatEvery, sess.ExpiresAt.Sub(now)/3)))
 	if tok, err := g.s.accessToken(sess); err == nil {
-		g.s.setCookie(w, r, TokenCookie, tok, time.Until(sess.ExpiresAt)+time.Minute)
+		g.s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(now)+time.Minute)
 	}
 	return claims, true
 }

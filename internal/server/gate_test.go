@@ -228,11 +228,7 @@ func TestTheGateHeartbeatsAtMostEveryFewSeconds(t *testing.T) {
 	t.Parallel()
 	up := newOrigin(t)
 	h := newGate(t, up.URL, 30*time.Second)
-	c := browserClient()
-	eventually(t, 10*time.Second, "admitted", func() bool {
-		resp, _ := fetch(t, c, h.URL+"/")
-		return resp.StatusCode == http.StatusSeeOther
-	})
+	c := admittedAtGate(t, h, "/")
 	before := scrape(t, h)[`wrctl_store_requests_total{op=heartbeat,outcome=ok}`]
 	for range 50 {
 		if _, body := fetch(t, c, h.URL+"/"); !strings.Contains(body, `id="shop"`) {
@@ -242,4 +238,17 @@ func TestTheGateHeartbeatsAtMostEveryFewSeconds(t *testing.T) {
 	if n := scrape(t, h)[`wrctl_store_requests_total{op=heartbeat,outcome=ok}`] - before; n < 1 || n > 2 {
 		t.Fatalf("%v heartbeats in the store for 50 requests in a burst, want 1 (at most one every few seconds)", n)
 	}
+}
+
+// admittedAtGate is a browser-like client (cookies, no redirects followed)
+// that has waited at the gate for path until the page sent it back with
+// its access token.
+func admittedAtGate(t *testing.T, h *harness, path string) *http.Client {
+	t.Helper()
+	c := browserClient()
+	eventually(t, 10*time.Second, "admitted at the gate", func() bool {
+		resp, _ := fetch(t, c, h.URL+path)
+		return resp.StatusCode == http.StatusSeeOther
+	})
+	return c
 }

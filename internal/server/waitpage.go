@@ -179,7 +179,7 @@ func (s *Server) pageState(w http.ResponseWriter, r *http.Request, event string)
 	case errors.As(err, &notOpen):
 		d.State, d.Headline, d.StartsAt = "notopen", "The line is not open yet.", notOpen.OpensAt.UTC()
 		d.Detail = "It opens at " + notOpen.OpensAt.UTC().Format("15:04 MST, 2 January") + ". This page will let you in then."
-		wait := time.Until(notOpen.OpensAt)
+		wait := notOpen.OpensAt.Sub(s.Now())
 		d.Refresh = int(math.Ceil(min(max(wait, time.Second), 30*time.Second).Seconds()))
 		return d, sess, http.StatusForbidden, wait
 	case errors.As(err, &ended):
@@ -341,7 +341,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, sess room.Session
 		return
 	}
 	if target == nil {
-		s.setCookie(w, r, TokenCookie, tok, time.Until(sess.ExpiresAt)+time.Minute)
+		s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(s.Now())+time.Minute)
 		d := s.pageData(sess.EventID)
 		d.State, d.Headline, d.Detail = "ready", "It is your turn.", "You are in: your access is held in this browser until "+sess.ExpiresAt.UTC().Format("15:04:05 MST")+"."
 		s.renderPage(w, r, http.StatusOK, d)
@@ -349,7 +349,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, sess room.Session
 	}
 	dest := *target
 	if sameSite {
-		s.setCookie(w, r, TokenCookie, tok, time.Until(sess.ExpiresAt)+time.Minute)
+		s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(s.Now())+time.Minute)
 	} else {
 		q := dest.Query()
 		q.Set(TokenParam, tok)

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/wrctl/wrctl/internal/room"
@@ -17,14 +16,11 @@ type store struct {
 	m  *Metrics
 }
 
-// answers are the errors that are a store's answer (not found, ended, a
-// join the rules refuse), not its failure.
-var answers = []error{room.ErrNotFound, room.ErrEnded, room.ErrLineFull, room.ErrAlreadyJoined, room.ErrNotOpen, room.ErrEventEnded, room.ErrRejected}
-
-// observe records a call; answers are results, not store failures.
+// observe records a call; a not-found, an ended session and a refused
+// join are the store's answers, not its failures.
 func (s *store) observe(op string, start time.Time, err error) {
 	outcome := "ok"
-	if err != nil && !slices.ContainsFunc(answers, func(a error) bool { return errors.Is(err, a) }) {
+	if err != nil && !errors.Is(err, room.ErrNotFound) && !errors.Is(err, room.ErrEnded) && !room.Refused(err) {
 		outcome = "error"
 	}
 	s.m.storeRequests.WithLabelValues(op, outcome).Inc()
