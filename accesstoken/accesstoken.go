@@ -13,6 +13,7 @@ package accesstoken
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -33,6 +34,10 @@ const Issuer = "wrctl"
 type Claims struct {
 	SessionID string `json:"sid"`
 	EventID   string `json:"evt"`
+	// Verified says the sub was proven by a user token the site signed;
+	// without it, sub is the client's own claim (or, for a browser that
+	// joined at the gate, a pseudonym the waiting room made).
+	Verified bool `json:"uvf,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -85,6 +90,23 @@ func (s *Signer) PrivateKey() ed25519.PrivateKey {
 
 // PublicKey returns the Ed25519 public key, or nil for HS256.
 func (s *Signer) PublicKey() ed25519.PublicKey { return s.pub }
+
+// DeriveKey derives a key for another use of the signer's secret (an
+// HMAC-SHA256 of label under the HS256 secret or the Ed25519 seed): every
+// replica sharing the token key derives the same one, and it reveals
+// nothing of the key.
+func (s *Signer) DeriveKey(label string) []byte {
+	var secret []byte
+	switch k := s.key.(type) {
+	case []byte:
+		secret = k
+	case ed25519.PrivateKey:
+		secret = k.Seed()
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("wrctl derived key\x00" + label))
+	return m.Sum(nil)
+}
 
 // Sign returns the signed token for c; the issuer is set to Issuer.
 func (s *Signer) Sign(c Claims) (string, error) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -170,24 +169,13 @@ func TestAnOnSaleScheduledInTheConfigFile(t *testing.T) {
 func TestServeAsAGateInFrontOfASite(t *testing.T) {
 	t.Parallel()
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Site", "1")
 		fmt.Fprintf(w, "origin page %s for %s", r.URL.Path, r.Header.Get("X-Wrctl-User-Id"))
 	}))
 	t.Cleanup(origin.Close)
 	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--upstream", origin.URL, "--gate-event", "launch-2026", "--capacity", "500")
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	var body string
-	waitFor(t, 20*time.Second, "let through to the origin", func() bool {
-		resp, err := c.Get(s.URL + "/products/7")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-		return strings.HasPrefix(body, "origin page /products/7 for ")
-	})
-	if strings.TrimPrefix(body, "origin page /products/7 for ") == "" {
-		t.Fatalf("the origin did not learn the user: %q", body)
+	body := newVisitor(t, s.URL).admit("/products/7")
+	if !strings.HasPrefix(body, "origin page /products/7 for ") || strings.TrimPrefix(body, "origin page /products/7 for ") == "" {
+		t.Fatalf("the origin did not serve the page, or did not learn the user: %q", body)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
@@ -74,29 +75,34 @@ type Settings struct {
 	EventRetention    time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
 	TrustUserID       bool          `key:"room.trustUserId" flag:"trust-user-id" group:"Room" usage:"hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)"`
 
-	TokenSecret       string   `key:"token.secret" flag:"token-secret" group:"Token" usage:"HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)"`
-	TokenKeyFile      string   `key:"token.ed25519KeyFile" flag:"token-key-file" group:"Token" usage:"Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json"`
-	TokenAudience     string   `key:"token.audience" flag:"token-audience" group:"Token" usage:"aud claim of access tokens"`
-	UserTokenSecret   string   `key:"userToken.secret" flag:"user-token-secret" group:"Token" usage:"HS256 secret of the user tokens the site signs (sub = userId): a join carrying one as Authorization: Bearer gets the user's place back without its Idempotency-Key (prefer WRCTL_USER_TOKEN_SECRET)"`
-	UserTokenKeyFile  string   `key:"userToken.publicKeyFile" flag:"user-token-key-file" group:"Token" usage:"the site's Ed25519 public key (PEM) for EdDSA user tokens"`
-	UserTokenIssuer   string   `key:"userToken.issuer" flag:"user-token-issuer" group:"Token" usage:"required iss of user tokens"`
-	UserTokenAudience string   `key:"userToken.audience" flag:"user-token-audience" group:"Token" usage:"required aud of user tokens"`
-	AdminToken        string   `key:"admin.token" flag:"admin-token" group:"Limit and admin" usage:"bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)"`
-	JoinRatePerIP     float64  `key:"limits.joinRatePerIP" flag:"join-rate-per-ip" default:"0" group:"Limit and admin" usage:"joins per second per client IP, 429 past it (0: off)"`
-	JoinBurstPerIP    int      `key:"limits.joinBurstPerIP" flag:"join-burst-per-ip" default:"10" group:"Limit and admin" usage:"burst of the per-IP join limit"`
-	TrustedProxies    []string `key:"limits.trustedProxies" flag:"trusted-proxies" group:"Limit and admin" usage:"comma-separated CIDRs of proxies whose X-Forwarded-For names the client"`
-	Upstream          string   `key:"gate.upstream" flag:"upstream" group:"Gate and waiting page" usage:"the site to put the waiting room in front of (http://origin:8080): requests with a valid access token are proxied to it, others get the waiting page"`
-	GateEvent         string   `key:"gate.event" flag:"gate-event" group:"Gate and waiting page" usage:"with --upstream, the event guarding every path"`
-	GateRoutes        []string `key:"gate.routes" flag:"gate-route" group:"Gate and waiting page" usage:"with --upstream, PREFIX=EVENT guards the paths under PREFIX with EVENT (repeatable or comma-separated; the longest prefix wins; other paths pass unguarded)"`
-	GateExclude       []string `key:"gate.exclude" flag:"gate-exclude" group:"Gate and waiting page" usage:"path prefixes always proxied without a token (static assets, health checks)"`
-	ReturnOrigins     []string `key:"page.returnOrigins" flag:"return-origins" group:"Gate and waiting page" usage:"origins (https://shop.example.com) the waiting page may send admitted users back to, with the token as a parameter; paths on this site are always allowed"`
-	PageTitle         string   `key:"page.title" flag:"page-title" default:"Waiting room" group:"Gate and waiting page" usage:"the waiting page's title"`
-	PageMessage       string   `key:"page.message" flag:"page-message" group:"Gate and waiting page" usage:"a line under the title (e.g. the on-sale's name)"`
-	PageColor         string   `key:"page.color" flag:"page-color" default:"#1f6feb" group:"Gate and waiting page" usage:"the page's accent colour (CSS)"`
-	PageBackground    string   `key:"page.background" flag:"page-background" default:"#f6f8fa" group:"Gate and waiting page" usage:"the page's background colour (CSS)"`
-	PageTemplate      string   `key:"page.template" flag:"page-template" group:"Gate and waiting page" usage:"an html/template file replacing the page (fields: see the README)"`
-	LogLevel          string   `key:"log.level" flag:"log-level" default:"info" group:"Logging" usage:"log level: debug, info, warn or error"`
-	LogFormat         string   `key:"log.format" flag:"log-format" default:"text" group:"Logging" usage:"log format: text or json"`
+	TokenSecret         string        `key:"token.secret" flag:"token-secret" group:"Token" usage:"HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)"`
+	TokenKeyFile        string        `key:"token.ed25519KeyFile" flag:"token-key-file" group:"Token" usage:"Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json"`
+	TokenAudience       string        `key:"token.audience" flag:"token-audience" group:"Token" usage:"aud claim of access tokens"`
+	UserTokenSecret     string        `key:"userToken.secret" flag:"user-token-secret" group:"Token" usage:"HS256 secret of the user tokens the site signs (sub = userId): a join carrying one as Authorization: Bearer gets the user's place back without its Idempotency-Key (prefer WRCTL_USER_TOKEN_SECRET)"`
+	UserTokenKeyFile    string        `key:"userToken.publicKeyFile" flag:"user-token-key-file" group:"Token" usage:"the site's Ed25519 public key (PEM) for EdDSA user tokens"`
+	UserTokenIssuer     string        `key:"userToken.issuer" flag:"user-token-issuer" group:"Token" usage:"required iss of user tokens"`
+	UserTokenAudience   string        `key:"userToken.audience" flag:"user-token-audience" group:"Token" usage:"required aud of user tokens"`
+	AdminToken          string        `key:"admin.token" flag:"admin-token" group:"Limit and admin" usage:"bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)"`
+	JoinRatePerIP       float64       `key:"limits.joinRatePerIP" flag:"join-rate-per-ip" default:"0" group:"Limit and admin" usage:"joins per second per client IP, 429 past it (0: off)"`
+	JoinBurstPerIP      int           `key:"limits.joinBurstPerIP" flag:"join-burst-per-ip" default:"10" group:"Limit and admin" usage:"burst of the per-IP join limit"`
+	TrustedProxies      []string      `key:"limits.trustedProxies" flag:"trusted-proxies" group:"Limit and admin" usage:"comma-separated CIDRs of proxies whose X-Forwarded-For names the client"`
+	Upstream            string        `key:"gate.upstream" flag:"upstream" group:"Gate and waiting page" usage:"the site to put the waiting room in front of (http://origin:8080): requests with a valid access token are proxied to it, others get the waiting page"`
+	GateEvent           string        `key:"gate.event" flag:"gate-event" group:"Gate and waiting page" usage:"with --upstream, the event guarding every path"`
+	GateRoutes          []string      `key:"gate.routes" flag:"gate-route" group:"Gate and waiting page" usage:"with --upstream, PREFIX=EVENT guards the paths under PREFIX with EVENT (repeatable or comma-separated; the longest prefix wins; other paths pass unguarded)"`
+	GateExclude         []string      `key:"gate.exclude" flag:"gate-exclude" group:"Gate and waiting page" usage:"path prefixes always proxied without a token (static assets, health checks)"`
+	GateCaseInsensitive bool          `key:"gate.caseInsensitive" flag:"gate-case-insensitive" group:"Gate and waiting page" usage:"match --gate-route and --gate-exclude prefixes without regard to ASCII case, for sites that route that way (IIS); default case-sensitive, as nginx"`
+	GateMaxConcurrent   int           `key:"gate.maxConcurrent" flag:"gate-max-concurrent" default:"10000" group:"Gate and waiting page" usage:"proxied requests in flight at most, apart from the API's limit; past it 503 (0: no cap)"`
+	GateHeaderTimeout   time.Duration `key:"gate.responseHeaderTimeout" flag:"gate-response-header-timeout" default:"60s" group:"Gate and waiting page" usage:"how long the gate waits for the site's response headers; a streamed body then lasts as long as the session"`
+	GateRecheck         time.Duration `key:"gate.recheck" flag:"gate-recheck" default:"1s" group:"Gate and waiting page" usage:"how often the gate asks the store whether a browsing session still holds its place: the longest a session that left or expired keeps passing (its streams and WebSockets are closed within it too)"`
+	ReturnOrigins       []string      `key:"page.returnOrigins" flag:"return-origins" group:"Gate and waiting page" usage:"origins (https://shop.example.com) the waiting page may send admitted users back to, with the token as a parameter; paths on this site are always allowed"`
+	PageTitle           string        `key:"page.title" flag:"page-title" group:"Gate and waiting page" usage:"the waiting page's title (default: page.siteName, else the event's id)"`
+	PageSiteName        string        `key:"page.siteName" flag:"page-site-name" group:"Gate and waiting page" usage:"the site's name, which the waiting page's title shows (e.g. Acme Tickets)"`
+	PageMessage         string        `key:"page.message" flag:"page-message" group:"Gate and waiting page" usage:"a line under the title (e.g. the on-sale's name)"`
+	PageColor           string        `key:"page.color" flag:"page-color" default:"#1f6feb" group:"Gate and waiting page" usage:"the page's accent colour (CSS)"`
+	PageBackground      string        `key:"page.background" flag:"page-background" default:"#f6f8fa" group:"Gate and waiting page" usage:"the page's background colour (CSS)"`
+	PageTemplate        string        `key:"page.template" flag:"page-template" group:"Gate and waiting page" usage:"an html/template file replacing the page (fields: see the README)"`
+	LogLevel            string        `key:"log.level" flag:"log-level" default:"info" group:"Logging" usage:"log level: debug, info, warn or error"`
+	LogFormat           string        `key:"log.format" flag:"log-format" default:"text" group:"Logging" usage:"log format: text or json"`
 
 	// Events overrides room settings per event id; it is read from the
 	// config file's events section (events.<id>.capacity) by ParseEvents.
@@ -117,6 +123,10 @@ type EventSettings struct {
 	QueueingMethod string `yaml:"queueingMethod"`
 	// Message is what joins are told under reject.
 	Message string `yaml:"message"`
+	// Public lists the event in GET /api/waiting-room/events before anyone
+	// joins it (its schedule included); other events are listed only while
+	// they have sessions.
+	Public bool `yaml:"public"`
 }
 
 // settings are the event's schedule, method and message as runtime
@@ -392,8 +402,13 @@ func (s Settings) Config(log *slog.Logger) (Config, error) {
 		Log:       log,
 	}
 	c.Server.Gate, _ = s.gate()
-	c.Server.Page = server.PageConfig{Title: s.PageTitle, Message: s.PageMessage, Color: s.PageColor, Background: s.PageBackground,
-		ReturnOrigins: s.ReturnOrigins}
+	c.Server.Page = server.PageConfig{Title: s.PageTitle, SiteName: s.PageSiteName, Message: s.PageMessage, Color: s.PageColor,
+		Background: s.PageBackground, ReturnOrigins: s.ReturnOrigins}
+	for _, id := range slices.Sorted(maps.Keys(s.Events)) {
+		if s.Events[id].Public {
+			c.Server.PublicEvents = append(c.Server.PublicEvents, id)
+		}
+	}
 	if s.PageTemplate != "" {
 		t, err := template.ParseFiles(s.PageTemplate)
 		if err != nil {
@@ -511,7 +526,7 @@ func (s Settings) Describe() (queueDesc, storeDesc string) {
 }
 
 // gate is the gate the settings describe: nil without an upstream.
-func (s Settings) gate() (*server.GateConfig, error) {
+func (s Settings) gate() (*gate.Config, error) {
 	if s.Upstream == "" {
 		if s.GateEvent != "" || len(s.GateRoutes) > 0 {
 			return nil, &FieldError{"gate.upstream", "--gate-event and --gate-route need --upstream, the site to guard"}
@@ -522,24 +537,46 @@ func (s Settings) gate() (*server.GateConfig, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &FieldError{"gate.upstream", fmt.Sprintf("%q is not an http(s) URL such as http://127.0.0.1:3000", s.Upstream)}
 	}
-	g := &server.GateConfig{Upstream: u, Exclude: s.GateExclude}
+	g := &gate.Config{Upstream: u, Exclude: s.GateExclude, CaseInsensitive: s.GateCaseInsensitive, MaxConcurrent: s.GateMaxConcurrent,
+		ResponseHeaderTimeout: s.GateHeaderTimeout, Recheck: s.GateRecheck, HeartbeatEvery: 5 * time.Second}
+	for _, p := range s.GateExclude {
+		if !plainPrefix(p) {
+			return nil, &FieldError{"gate.exclude", fmt.Sprintf("%q: want a plain path prefix such as /static/ (no dot segments, encoding or backslashes)", p)}
+		}
+	}
 	if s.GateEvent != "" {
 		if err := room.ValidateID(s.GateEvent); err != nil {
 			return nil, &FieldError{"gate.event", "event id " + err.Error()}
 		}
-		g.Routes = append(g.Routes, server.GateRoute{Prefix: "/", Event: s.GateEvent})
+		g.Routes = append(g.Routes, gate.Route{Prefix: "/", Event: s.GateEvent})
 	}
 	for _, rt := range s.GateRoutes {
 		prefix, event, ok := strings.Cut(rt, "=")
-		if !ok || !strings.HasPrefix(prefix, "/") || room.ValidateID(event) != nil {
-			return nil, &FieldError{"gate.routes", fmt.Sprintf("%q: want PREFIX=EVENT, e.g. /shop=launch-2026", rt)}
+		if !ok || !plainPrefix(prefix) || room.ValidateID(event) != nil {
+			return nil, &FieldError{"gate.routes", fmt.Sprintf("%q: want PREFIX=EVENT with a plain path prefix, e.g. /shop=launch-2026", rt)}
 		}
-		g.Routes = append(g.Routes, server.GateRoute{Prefix: prefix, Event: event})
+		g.Routes = append(g.Routes, gate.Route{Prefix: prefix, Event: event})
+	}
+	if s.GateMaxConcurrent < 0 {
+		return nil, &FieldError{"gate.maxConcurrent", fmt.Sprintf("must not be negative, got %d", s.GateMaxConcurrent)}
+	}
+	if s.GateHeaderTimeout < time.Second {
+		return nil, &FieldError{"gate.responseHeaderTimeout", fmt.Sprintf("must be at least 1s, got %s", s.GateHeaderTimeout)}
+	}
+	if s.GateRecheck < 100*time.Millisecond || s.GateRecheck > time.Minute {
+		return nil, &FieldError{"gate.recheck", fmt.Sprintf("must be between 100ms and 1m, got %s", s.GateRecheck)}
 	}
 	if len(g.Routes) == 0 {
 		return nil, &FieldError{"gate.event", "--upstream needs the event guarding the site: --gate-event EVENT, or --gate-route PREFIX=EVENT"}
 	}
 	return g, nil
+}
+
+// plainPrefix reports whether a route or exclusion prefix is a path the
+// gate can compare normalised paths with: already in normal form.
+func plainPrefix(p string) bool {
+	n, err := gate.Normalize(p)
+	return err == nil && (n == p || n+"/" == p) && !strings.Contains(p, "%")
 }
 
 // cssColor accepts the colours a page setting may hold: #rgb, #rrggbb,

@@ -123,6 +123,9 @@ type Session struct {
 	// Paused is set for a WAITING session while its event's admission is
 	// paused.
 	Paused bool
+	// Verified is set once a join for the session proved its user id with
+	// a user token the site signed.
+	Verified bool
 }
 
 // JoinRequest asks for a place in an event's line.
@@ -136,6 +139,9 @@ type JoinRequest struct {
 	// it is the user (a site-signed user token), or the operator trusts
 	// userId outright.
 	Trusted bool
+	// Verified says the caller proved it is the user with a user token the
+	// site signed: the session's user id is then the site's, not a claim.
+	Verified bool
 }
 
 // HashKey is the form in which a store keeps a join's key.

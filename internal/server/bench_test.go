@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/server"
 )
 
@@ -69,7 +70,7 @@ func BenchmarkGateProxied(b *testing.B) {
 	o := defaultOptions()
 	o.policy.Capacity = 1000
 	u, _ := url.Parse(up.URL)
-	o.server.Gate = &server.GateConfig{Upstream: u, Routes: []server.GateRoute{{Prefix: "/", Event: "SHOP"}}}
+	o.server.Gate = &gate.Config{Upstream: u, Routes: []gate.Route{{Prefix: "/", Event: "SHOP"}}}
 	h := newHarness(b, "memory", o)
 	var tokens []string
 	for i := range 64 {

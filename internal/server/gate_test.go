@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wrctl/wrctl/internal/browsertest"
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/server"
 )
 
@@ -32,7 +33,7 @@ type origin struct {
 func newOrigin(t *testing.T) *origin {
 	o := &origin{users: map[string]int{}}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user := r.Header.Get(server.HeaderUser)
+		user := r.Header.Get(gate.HeaderUser)
 		o.mu.Lock()
 		o.users[user]++
 		o.mu.Unlock()
@@ -42,7 +43,7 @@ func newOrigin(t *testing.T) *origin {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>shop</title><h1 id="shop">the shop</h1><p id="who">%s %s</p>`,
-			user, r.Header.Get(server.HeaderSession))
+			user, r.Header.Get(gate.HeaderSession))
 	}))
 	t.Cleanup(o.Close)
 	return o
@@ -59,7 +60,7 @@ func newGate(t *testing.T, up string, heartbeatTTL time.Duration) *harness {
 	o.policy.Capacity = 1
 	o.policy.HeartbeatTTL = heartbeatTTL
 	u, _ := url.Parse(up)
-	o.server.Gate = &server.GateConfig{Upstream: u, Routes: []server.GateRoute{{Prefix: "/", Event: "SHOP"}}, Exclude: []string{"/static/"}}
+	o.server.Gate = &gate.Config{Upstream: u, Routes: []gate.Route{{Prefix: "/", Event: "SHOP"}}, Exclude: []string{"/static/"}}
 	o.server.Page = server.PageConfig{Title: "Launch day", Message: "Thanks for waiting: the shop lets people in a few at a time."}
 	return newHarness(t, "memory", o)
 }
@@ -72,7 +73,9 @@ func newGate(t *testing.T, up string, heartbeatTTL time.Duration) *harness {
 func TestTheGateInRealBrowsers(t *testing.T) {
 	t.Parallel()
 	up := newOrigin(t)
-	h := newGate(t, up.URL, 2*time.Second)
+	// The heartbeat TTL outlasts the page's poll interval (2s), so the
+	// first browser hears of its admission before its slot lapses.
+	h := newGate(t, up.URL, 3*time.Second)
 
 	a := browsertest.New(t, 1024, 768)
 	if err := chromedp.Do(a.Ctx, chromedp.Navigate(h.URL+"/products?id=7"), chromedp.WaitVisible(chromedp.ID("shop"))); err != nil {
@@ -166,7 +169,7 @@ func TestTheGateKeepsABrowsingUserIn(t *testing.T) {
 	h := newGate(t, up.URL, 2*time.Second)
 	client := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar}
+		return &http.Client{Jar: jar, Transport: navigator{}}
 	}
 	get := func(c *http.Client, path string) (int, string) {
 		resp, err := c.Get(h.URL + path)

@@ -85,23 +85,50 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// limitConcurrency answers 503 once MaxConcurrent requests are in flight,
-// rather than queueing without bound while a crowd arrives.
+// API deadlines: a request's body must arrive, and its answer leave,
+// within these.
+const (
+	apiReadTimeout  = 10 * time.Second
+	apiWriteTimeout = 15 * time.Second
+)
+
+// limitConcurrency gives API requests (the page included) their deadlines
+// and answers 503 once MaxConcurrent are in flight, rather than queueing
+// without bound while a crowd arrives. What the gate proxies has a limit
+// and deadlines of its own.
 func (s *Server) limitConcurrency(next http.Handler) http.Handler {
-	if s.cfg.MaxConcurrent <= 0 {
-		return next
-	}
-	sem := make(chan struct{}, s.cfg.MaxConcurrent)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.enter(w) {
+			return
+		}
+		defer s.exit()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// enter takes a place among the API requests in flight and sets the
+// request's deadlines, or answers 503 and reports false.
+func (s *Server) enter(w http.ResponseWriter) bool {
+	if s.inflight != nil {
 		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
-			next.ServeHTTP(w, r)
+		case s.inflight <- struct{}{}:
 		default:
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, http.StatusServiceUnavailable, api.CodeOverloaded, "", "the waiting room is at its limit of requests in flight; try again")
+			return false
 		}
-	})
+	}
+	rc := http.NewResponseController(w)
+	now := time.Now()
+	rc.SetReadDeadline(now.Add(apiReadTimeout))
+	rc.SetWriteDeadline(now.Add(apiWriteTimeout))
+	return true
+}
+
+func (s *Server) exit() {
+	if s.inflight != nil {
+		<-s.inflight
+	}
 }
 
 // clientIP is the request's client: the peer address, or, when the peer is

@@ -14,16 +14,11 @@ func writeProblem(w http.ResponseWriter, status int, code, field, detail string)
 }
 
 func newProblem(status int, code, field, detail string) api.Problem {
-	return api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Field: field}
+	return api.NewProblem(status, code, field, detail)
 }
 
 // writeProblemBody writes a problem body, which may extend api.Problem.
-func writeProblemBody(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(body)
-}
+func writeProblemBody(w http.ResponseWriter, status int, body any) { api.WriteProblem(w, status, body) }
 
 // unavailable answers 503 with a Retry-After, for a store or queue that
 // cannot be reached: the client should try again, nothing was changed.

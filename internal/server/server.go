@@ -15,6 +15,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/telemetry"
 	"github.com/wrctl/wrctl/internal/usertoken"
@@ -66,7 +67,11 @@ type Config struct {
 	// Page brands the waiting page (GET /wait/{event}).
 	Page PageConfig
 	// Gate, with an Upstream, puts the server in front of a site.
-	Gate *GateConfig
+	Gate *gate.Config
+	// PublicEvents are listed by GET /api/waiting-room/events even before
+	// anyone joins them; other events are listed only while they have
+	// sessions, so a scheduled drop is not revealed early.
+	PublicEvents []string
 }
 
 func (c *Config) defaults() {
@@ -100,6 +105,8 @@ type Store interface {
 	PutSettings(ctx context.Context, eventID string, s room.Settings) error
 	Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool, error)
 	Ping(ctx context.Context) error
+	// Get reads a session without touching it (the gate's checks).
+	Get(ctx context.Context, id string) (room.Session, error)
 }
 
 // Pinger is a dependency whose reachability /readyz reports.
@@ -130,7 +137,14 @@ type Server struct {
 	signer  *accesstoken.Signer
 	limiter *ipLimiter
 	tokens  *tokenCache
-	gate    *gate
+	gate    *gate.Gate
+	// inflight caps API requests in flight (MaxConcurrent); nil is no cap.
+	inflight chan struct{}
+	// room serves the room's own routes (the gate hands them over).
+	room http.Handler
+	// pseudonyms keys the pseudonyms of browser ids and the reference
+	// codes of sessions.
+	pseudonyms []byte
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time
 }
@@ -143,11 +157,26 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.JoinRatePerIP > 0 {
 		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
 	}
+	if cfg.MaxConcurrent > 0 {
+		s.inflight = make(chan struct{}, cfg.MaxConcurrent)
+	}
+	s.pseudonyms = s.signer.DeriveKey("browser pseudonyms")
 	if cfg.Gate != nil && cfg.Gate.Upstream != nil {
-		s.gate = newGate(s, *cfg.Gate)
+		gc := *cfg.Gate
+		gc.Reserved = reservedPaths
+		gc.TrustedProxies = cfg.TrustedProxies
+		var opts []accesstoken.Option
+		if cfg.TokenAudience != "" {
+			opts = append(opts, accesstoken.WithAudience(cfg.TokenAudience))
+		}
+		s.gate = gate.New(gc, gate.Deps{Sessions: d.Store, Room: gateRoom{s}, Verifier: s.signer.Verifier(opts...),
+			Log: d.Log, Now: func() time.Time { return s.Now() }})
 	}
 	return s
 }
+
+// reservedPaths are what the room serves itself in front of a site.
+var reservedPaths = []string{"/api/waiting-room/", "/api/admin/", "/wait/", api.JWKSPath, "/healthz", "/readyz", "/metrics"}
 
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
@@ -173,13 +202,9 @@ func (s *Server) routes() http.Handler {
 	apiMux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
 	apiMux.HandleFunc("/wait/{event}", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.waitPage}))
 	apiMux.HandleFunc("/wait/{event}/status", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.waitStatus}))
-	if s.gate != nil {
-		apiMux.Handle("/", s.gate) // everything else is the protected site
-	} else {
-		apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")
-		})
-	}
+	apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")
+	})
 
 	// Probes and metrics stay reachable when the API is at its limit.
 	mux := http.NewServeMux()
@@ -187,6 +212,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
 	mux.Handle("/metrics", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.metrics.Handler().ServeHTTP}))
 	mux.Handle("/", s.limitConcurrency(apiMux))
+	s.room = mux
+	if s.gate != nil {
+		// In front of a site, the gate sees every request first: it decides
+		// on the normalised path whether the room or the site serves it.
+		return s.observe(s.gate)
+	}
 	return s.observe(mux)
 }
 
@@ -249,11 +280,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // Run serves on ln until ctx is cancelled, then stops accepting and drains
 // in-flight requests within the shutdown timeout.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	// Read and write deadlines are set per request: the API's by
+	// limitConcurrency, none on what the gate proxies (a stream or a
+	// WebSocket lasts as long as its session).
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

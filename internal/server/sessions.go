@@ -13,7 +13,6 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
-	"github.com/wrctl/wrctl/internal/intake"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/telemetry"
 )
@@ -72,9 +71,9 @@ type joinRequest struct {
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	if s.limiter != nil {
 		if ok, wait := s.limiter.allow(s.clientIP(r), s.Now()); !ok {
-			s.metrics.Join(telemetry.JoinRateLimited)
-			w.Header().Set("Retry-After", retryAfter(wait))
-			writeProblem(w, http.StatusTooManyRequests, api.CodeRateLimited, "", "too many joins from this address; try again after Retry-After")
+			a := outcome(errRateLimited, s.Now())
+			a.retry = wait
+			s.writeOutcome(w, a)
 			return
 		}
 	}
@@ -83,8 +82,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.RefuseUnknownEvents && !s.known(r, *req.EventID) {
-		s.metrics.Join(telemetry.JoinUnknownEvent)
-		writeProblem(w, http.StatusNotFound, api.CodeUnknownEvent, "eventId", fmt.Sprintf("no event %q is open for joins", *req.EventID))
+		s.writeOutcome(w, outcome(errUnknownEvent, s.Now()))
 		return
 	}
 	key, ok := idempotencyKey(w, r)
@@ -97,62 +95,14 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	// Once validated, a join runs to the end even if the client goes away:
 	// the store and the queue must agree.
-	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: trusted || s.cfg.TrustUserID}
+	jr := room.JoinRequest{EventID: *req.EventID, UserID: *req.UserID, Key: key, Trusted: trusted || s.cfg.TrustUserID, Verified: trusted}
 	sess, created, err := s.intake.Join(context.WithoutCancel(r.Context()), jr)
-	var (
-		notOpen  *room.NotOpenError
-		ended    *room.EndedError
-		rejected *room.RejectedError
-	)
-	switch {
-	case errors.Is(err, room.ErrAlreadyJoined):
-		s.metrics.Join(telemetry.JoinAlreadyIn)
-		writeProblem(w, http.StatusConflict, api.CodeAlreadyJoined, "userId",
-			"this user already holds a place in this event's line; only the client that joined can get it back, by sending the same Idempotency-Key")
-		return
-	case errors.Is(err, room.ErrLineFull):
-		s.metrics.Join(telemetry.JoinLineFull)
-		unavailableCode(w, 5*time.Second, api.CodeLineFull, "the line for this event is full; try again later")
-		return
-	case errors.As(err, &notOpen):
-		s.metrics.Join(telemetry.JoinNotOpen)
-		opens := notOpen.OpensAt.UTC()
-		w.Header().Set("Retry-After", retryAfter(opens.Sub(s.Now())))
-		p := newProblem(http.StatusForbidden, api.CodeEventNotOpen, "eventId", "the line for this event opens at "+opens.Format(time.RFC3339)+"; join then")
-		p.OpensAt = &opens
-		writeProblemBody(w, http.StatusForbidden, p)
-		return
-	case errors.As(err, &ended):
-		s.metrics.Join(telemetry.JoinEnded)
-		ends := ended.EndsAt.UTC()
-		p := newProblem(http.StatusGone, api.CodeEventEnded, "eventId", "this event ended at "+ends.Format(time.RFC3339)+"; it takes no more joins")
-		p.EndsAt = &ends
-		writeProblemBody(w, http.StatusGone, p)
-		return
-	case errors.As(err, &rejected):
-		s.metrics.Join(telemetry.JoinRejected)
-		msg := rejected.Message
-		if msg == "" {
-			msg = "this event takes no joins"
+	if err != nil {
+		a := outcome(err, s.Now())
+		if a.log {
+			s.log.Warn("join", "event", jr.EventID, "err", err)
 		}
-		writeProblem(w, http.StatusServiceUnavailable, api.CodeEventRejected, "", msg)
-		return
-	case errors.Is(err, intake.ErrQueue):
-		s.metrics.Join(telemetry.JoinQueueFailed)
-		s.log.Warn("join", "event", jr.EventID, "err", err)
-		unavailable(w, time.Second, "the admission queue cannot be reached; try again")
-		return
-	case errors.Is(err, intake.ErrUnconfirmed):
-		// A 202 must name a live session whose message is on the queue and
-		// known to be. The client retries with its key.
-		s.metrics.Join(telemetry.JoinStoreFailed)
-		s.log.Warn("join", "event", jr.EventID, "err", err)
-		unavailable(w, time.Second, "the join could not be confirmed; try again with the same Idempotency-Key")
-		return
-	case err != nil:
-		s.metrics.Join(telemetry.JoinStoreFailed)
-		s.log.Warn("join", "event", jr.EventID, "err", err)
-		unavailable(w, time.Second, "the waiting room cannot take joins right now; try again")
+		s.writeOutcome(w, a)
 		return
 	}
 	if created {
@@ -252,6 +202,9 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request, id string) {
 	_, err := s.st.Leave(r.Context(), id)
 	if !s.storeOK(w, err) {
 		return
+	}
+	if s.gate != nil {
+		s.gate.Forget(id) // its requests through this replica's gate stop at once
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -362,6 +315,7 @@ func (s *Server) pollInterval(sess room.Session) time.Duration {
 func (s *Server) accessToken(sess room.Session) (string, error) {
 	return s.tokens.get(sess, func() (string, error) {
 		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
+		c.Verified = sess.Verified
 		if s.cfg.TokenAudience != "" {
 			c.Audience = []string{s.cfg.TokenAudience}
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/wrctl/wrctl/internal/api"
@@ -46,13 +47,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if !s.storeOK(w, err) {
 		return
 	}
-	out := api.EventList{Events: []api.EventStats{}, Total: len(ids)}
-	for _, id := range ids[:min(len(ids), limit)] {
+	// Only events people have joined, or that the operator made public:
+	// a scheduled drop is not revealed (its times) before anyone is in it.
+	out := api.EventList{Events: []api.EventStats{}}
+	for _, id := range ids {
 		st, err := s.st.Stats(r.Context(), id)
 		if !s.storeOK(w, err) {
 			return
 		}
-		out.Events = append(out.Events, toAPIStats(st))
+		if st.Joined == 0 && st.Waiting+st.Active == 0 && !slices.Contains(s.cfg.PublicEvents, id) {
+			continue
+		}
+		if out.Total++; len(out.Events) < limit {
+			out.Events = append(out.Events, toAPIStats(st))
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)

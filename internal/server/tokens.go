@@ -21,6 +21,7 @@ type tokenCache struct {
 type tokenKey struct {
 	id            string
 	seen, expires int64
+	verified      bool
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -30,7 +31,7 @@ func newTokenCache(size int) *tokenCache {
 
 // get returns the session's token, signing it with sign on a miss.
 func (t *tokenCache) get(s room.Session, sign func() (string, error)) (string, error) {
-	k := tokenKey{s.ID, s.LastSeenAt.UnixNano(), s.ExpiresAt.UnixNano()}
+	k := tokenKey{s.ID, s.LastSeenAt.UnixNano(), s.ExpiresAt.UnixNano(), s.Verified}
 	if tok, ok := t.c.Get(k); ok {
 		return tok, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -19,13 +18,18 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
 // PageConfig brands the waiting page and says where it may send people.
 type PageConfig struct {
-	// Title heads the page; Message is said under it.
-	Title, Message string
+	// Title heads the page; default SiteName, else the event's id.
+	Title string
+	// SiteName names the site people wait for ("Acme Tickets").
+	SiteName string
+	// Message is said under the title.
+	Message string
 	// Color is the accent colour and Background the page's, as CSS colours.
 	Color, Background string
 	// Template, if set, replaces the page: an html/template executed with
@@ -40,14 +44,14 @@ type PageConfig struct {
 // Cookies of the waiting page and the gate. Each is HttpOnly and
 // SameSite=Lax; Secure when the request came over TLS.
 const (
-	// uidCookie is the browser's random user id, which is also the key of
-	// its joins: a reload keeps the place.
-	uidCookie = "wrctl_uid"
+	// uidCookie is the browser's random id: a secret that never leaves the
+	// browser and the room (see pseudonym).
+	uidCookie = gate.CookiePrefix + "uid"
 	// sessionCookie names the browser's session, with the position it
 	// first had ("id.p0"), for the page's progress.
-	sessionCookie = "wrctl_s"
+	sessionCookie = gate.CookiePrefix + "s"
 	// TokenCookie carries the access token to the protected site.
-	TokenCookie = "wrctl_token"
+	TokenCookie = gate.TokenCookie
 	// TokenParam carries it to a return address on another site.
 	TokenParam = "wrctl_token"
 )
@@ -65,8 +69,8 @@ type PageData struct {
 	Color   string
 	// Background is the page's colour.
 	Background string
-	// State is waiting, prequeue, lottery, paused, notopen, ended,
-	// rejected, full or unavailable.
+	// State is waiting, prequeue, lottery, paused, notopen, arriving,
+	// ready, ended, rejected, full, unknown, unavailable or error.
 	State string
 	// Headline and Detail say the state in words.
 	Headline, Detail string
@@ -76,12 +80,23 @@ type PageData struct {
 	Progress int
 	// Wait is the estimated wait in words, "" when unknown.
 	Wait string
-	// StartsAt is the start (pre-queue) or the opening (not open), UTC.
-	StartsAt time.Time
-	// Refresh is the seconds until the page reloads itself (no script).
+	// At is a time the page shows (in the reader's time zone, UTC in its
+	// tooltip): AtLabel says what it is ("The line opens at").
+	At      time.Time
+	AtLabel string
+	// Countdown is what the page counts down to (the draw, the opening),
+	// zero for nothing.
+	Countdown time.Time
+	// Refresh is the seconds until the page reloads itself (no script);
+	// 0 on a page that has nothing more to say.
 	Refresh int
 	// StatusURL is polled by the page's script.
 	StatusURL string
+	// Continue is where the page's button leads, "" for no button;
+	// ContinueLabel its words.
+	Continue, ContinueLabel string
+	// Reference is a short code the buyer can quote to support.
+	Reference string
 	// Nonce allows the inline style and script under the page's CSP.
 	Nonce string
 }
@@ -94,41 +109,76 @@ type pageStatus struct {
 	Position   int64  `json:"position,omitempty"`
 	Progress   int    `json:"progress"`
 	Wait       string `json:"wait,omitempty"`
-	StartsAt   string `json:"startsAt,omitempty"`
+	At         string `json:"at,omitempty"`
+	AtLabel    string `json:"atLabel,omitempty"`
+	Countdown  string `json:"countdown,omitempty"`
 	RetryAfter int    `json:"retryAfter"`
 	// Ready: the user is admitted; reloading the page lets them in.
 	Ready bool `json:"ready,omitempty"`
 }
 
-// waitPage is GET /wait/{event}?return=URL: joins on arrival and shows
-// where the browser stands; once admitted, sends it to return with its
-// access token.
+// gateRoom is the room as the gate sees it.
+type gateRoom struct{ s *Server }
+
+func (g gateRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.s.room.ServeHTTP(w, r) }
+
+// Page serves the waiting page under the API's limit and deadlines.
+func (g gateRoom) Page(w http.ResponseWriter, r *http.Request, event, returnTo string, join bool) {
+	if !g.s.enter(w) {
+		return
+	}
+	defer g.s.exit()
+	g.s.servePage(w, r, event, returnTo, join)
+}
+
+// Renew sets the token cookie of a session the gate just heartbeated.
+func (g gateRoom) Renew(w http.ResponseWriter, r *http.Request, sess room.Session) {
+	if tok, err := g.s.accessToken(sess); err == nil {
+		g.s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(g.s.Now())+time.Minute)
+	}
+}
+
+// waitPage is GET /wait/{event}?return=URL: joins on a page visit and
+// shows where the browser stands; once admitted, sends it to return with
+// its access token. A request that is not a page visit makes no session.
 func (s *Server) waitPage(w http.ResponseWriter, r *http.Request) {
 	event := r.PathValue("event")
 	if err := room.ValidateID(event); err != nil {
-		s.pageError(w, r, http.StatusBadRequest, "This waiting room address is not valid.", "event id "+err.Error())
+		s.pageError(w, r, http.StatusBadRequest, "This waiting room link is not complete.",
+			"Go back to the site and follow its link again.", "event id "+err.Error())
+		return
+	}
+	visit := gate.Classify(r, "")
+	if visit == gate.Machine {
+		w.Header().Set("Retry-After", retryAfter(s.cfg.PollInterval))
+		writeProblem(w, http.StatusServiceUnavailable, api.CodeWaitingRoom, "",
+			"the waiting page is for browsers: join through POST "+api.SessionsPath)
 		return
 	}
 	ret := r.URL.Query().Get("return")
 	if ret == "" && s.gate != nil {
 		ret = "/" // the site behind the gate
 	}
-	s.servePage(w, r, event, ret)
+	s.servePage(w, r, event, ret, visit == gate.PageVisit)
 }
 
-// waitStatus is GET /wait/{event}/status: the page's poll, as JSON.
+// waitStatus is GET /wait/{event}/status: the page's poll, as JSON. It
+// never joins: a browser without a session is told to reload the page.
 func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 	event := r.PathValue("event")
 	if err := room.ValidateID(event); err != nil {
 		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "eventId", "event id "+err.Error())
 		return
 	}
-	d, sess, status, _ := s.pageState(w, r, event)
+	d, sess, status, _ := s.pageState(w, r, event, false)
 	w.Header().Set("Cache-Control", "no-store")
 	out := pageStatus{State: d.State, Headline: d.Headline, Detail: d.Detail, Position: d.Position, Progress: d.Progress,
-		Wait: d.Wait, RetryAfter: d.Refresh, Ready: sess.Status == room.StatusActive}
-	if !d.StartsAt.IsZero() {
-		out.StartsAt = d.StartsAt.Format(time.RFC3339)
+		Wait: d.Wait, AtLabel: d.AtLabel, RetryAfter: d.Refresh, Ready: sess.Status == room.StatusActive}
+	if !d.At.IsZero() {
+		out.At = d.At.Format(time.RFC3339)
+	}
+	if !d.Countdown.IsZero() {
+		out.Countdown = d.Countdown.Format(time.RFC3339)
 	}
 	if out.Ready {
 		status = http.StatusOK
@@ -138,18 +188,20 @@ func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 
 // servePage answers a browser that waits for event: the page, or once
 // admitted, a redirect to ret with the access token (without ret, a page
-// that says it is the user's turn, with the token in a cookie).
-func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret string) {
+// that says it is the user's turn, with the token in a cookie). Without
+// join it only shows a session the browser has.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret string, join bool) {
 	var target *url.URL
 	sameSite := true
 	if ret != "" {
 		var err error
 		if target, sameSite, err = s.returnTarget(r, ret); err != nil {
-			s.pageError(w, r, http.StatusBadRequest, "This waiting room cannot send you there.", err.Error())
+			s.pageError(w, r, http.StatusBadRequest, "This link cannot take you back to the site.",
+				"Go back to the site and follow its link to the waiting room again.", err.Error())
 			return
 		}
 	}
-	d, sess, status, retry := s.pageState(w, r, event)
+	d, sess, status, retry := s.pageState(w, r, event, join)
 	if sess.Status == room.StatusActive {
 		s.admit(w, r, sess, target, sameSite)
 		return
@@ -164,44 +216,34 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret st
 	s.renderPage(w, r, status, d)
 }
 
-// pageState joins or polls the browser's session of event and describes
-// it: the page data, the session (zero if none), the HTTP status and when
-// to come back.
-func (s *Server) pageState(w http.ResponseWriter, r *http.Request, event string) (PageData, room.Session, int, time.Duration) {
+// pageState polls the browser's session of event, or joins it when join
+// is set, and describes it: the page data, the session (zero if none),
+// the HTTP status and when to come back.
+func (s *Server) pageState(w http.ResponseWriter, r *http.Request, event string, join bool) (PageData, room.Session, int, time.Duration) {
 	d := s.pageData(event)
-	sess, p0, err := s.pageSession(w, r, event)
-	var (
-		notOpen  *room.NotOpenError
-		ended    *room.EndedError
-		rejected *room.RejectedError
-	)
-	switch {
-	case errors.As(err, &notOpen):
-		d.State, d.Headline, d.StartsAt = "notopen", "The line is not open yet.", notOpen.OpensAt.UTC()
-		d.Detail = "It opens at " + notOpen.OpensAt.UTC().Format("15:04 MST, 2 January") + ". This page will let you in then."
-		wait := notOpen.OpensAt.Sub(s.Now())
-		d.Refresh = int(math.Ceil(min(max(wait, time.Second), 30*time.Second).Seconds()))
-		return d, sess, http.StatusForbidden, wait
-	case errors.As(err, &ended):
-		d.State, d.Headline, d.Detail = "ended", "This event has ended.", "It closed at "+ended.EndsAt.UTC().Format("15:04 MST, 2 January")+" and takes no one else."
-		return d, sess, http.StatusGone, 0
-	case errors.As(err, &rejected):
-		d.State, d.Headline, d.Detail = "rejected", cmp.Or(rejected.Message, "This event takes no one else."), "Thank you for your patience."
-		return d, sess, http.StatusServiceUnavailable, 0
-	case errors.Is(err, room.ErrLineFull):
-		d.State, d.Headline, d.Detail, d.Refresh = "full", "The line is full right now.", "This page tries again by itself.", 10
-		return d, sess, http.StatusServiceUnavailable, 10 * time.Second
-	case errors.Is(err, errUnknownEvent):
-		d.State, d.Headline, d.Detail = "unknown", "There is no such waiting room.", "Check the address you were given."
-		return d, sess, http.StatusNotFound, 0
-	case errors.Is(err, errRateLimited):
-		d.State, d.Headline, d.Detail, d.Refresh = "unavailable", "Too many tries from your network.", "This page tries again by itself.", 5
-		return d, sess, http.StatusTooManyRequests, 5 * time.Second
-	case err != nil:
-		s.log.Warn("waiting page", "event", event, "err", err)
-		d.State, d.Headline, d.Detail, d.Refresh = "unavailable", "The waiting room is busy.", "This page tries again by itself; your place is kept.", 5
-		return d, sess, http.StatusServiceUnavailable, 5 * time.Second
+	sess, p0, found, err := s.pageSession(w, r, event, join)
+	if err != nil {
+		a := outcome(err, s.Now())
+		if a.log {
+			s.log.Warn("waiting page", "event", event, "err", err)
+		}
+		d.State, d.Headline, d.Detail, d.At, d.AtLabel = a.state, a.headline, a.pageDetail, a.at, a.atLabel
+		if a.state == "notopen" {
+			d.Countdown = a.at
+			a.retry = min(a.retry, 30*time.Second)
+		}
+		d.Refresh = int(math.Ceil(a.retry.Seconds()))
+		return d, sess, a.status, a.retry
 	}
+	if !found {
+		// A visit from another site: the page takes the place with a
+		// request of its own (same-origin), so no other site can.
+		d.State, d.Headline = "arriving", "Taking you to the line…"
+		d.Detail = "If this page does not move on by itself, use the button."
+		d.Continue, d.ContinueLabel, d.Refresh = r.URL.RequestURI(), "Join the line", 1
+		return d, sess, http.StatusOK, time.Second
+	}
+	d.Reference = s.reference(sess.ID)
 	switch sess.Status {
 	case room.StatusActive:
 		d.State, d.Headline = "ready", "It is your turn."
@@ -214,9 +256,9 @@ func (s *Server) pageState(w http.ResponseWriter, r *http.Request, event string)
 	d.Refresh = int(math.Ceil(retry.Seconds()))
 	switch {
 	case sess.PreQueued:
-		d.State, d.StartsAt = "prequeue", sess.StartsAt.UTC()
+		d.State, d.Countdown, d.At, d.AtLabel = "prequeue", sess.StartsAt.UTC(), sess.StartsAt.UTC(), "Places are drawn at"
 		d.Headline = "You are in the waiting room."
-		d.Detail = "At " + sess.StartsAt.UTC().Format("15:04:05 MST") + " everyone here gets a place in line at random; arriving earlier gives no advantage. Keep this page open."
+		d.Detail = "When the sale starts, everyone here gets a place in line at random: arriving earlier gives no advantage. Keep this page open."
 	case sess.Method == room.MethodRandom:
 		d.State, d.Headline = "lottery", "You are in the draw."
 		d.Detail = "Each place that frees is given to someone waiting, drawn at random. Keep this page open."
@@ -237,54 +279,57 @@ func (s *Server) pageState(w http.ResponseWriter, r *http.Request, event string)
 	return d, sess, http.StatusOK, retry
 }
 
-var (
-	errUnknownEvent = errors.New("unknown event")
-	errRateLimited  = errors.New("too many joins from this address")
-)
-
 // pageSession finds the browser's session of event (a poll, which keeps it
-// alive), or joins it with the browser's id as both user id and key. p0 is
-// the position the session first had.
-func (s *Server) pageSession(w http.ResponseWriter, r *http.Request, event string) (room.Session, int64, error) {
-	uid := s.browserID(w, r)
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		id, p0s, _ := strings.Cut(c.Value, ".")
-		if room.ValidSessionID(id) {
-			sess, err := s.st.Touch(r.Context(), id)
-			if err == nil && sess.EventID == event && sess.UserID == uid && sess.Status.Live() {
-				p0, _ := strconv.ParseInt(p0s, 10, 64)
-				return sess, p0, nil
+// alive), or with join, joins the line under the browser's pseudonym.
+// found is false when there is no session and join was not asked for. p0
+// is the position the session first had.
+func (s *Server) pageSession(w http.ResponseWriter, r *http.Request, event string, join bool) (sess room.Session, p0 int64, found bool, err error) {
+	uid, known := s.browserID(r)
+	if known {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			id, p0s, _ := strings.Cut(c.Value, ".")
+			if room.ValidSessionID(id) {
+				sess, err := s.st.Touch(r.Context(), id)
+				if err == nil && sess.EventID == event && sess.UserID == s.pseudonym(uid) && sess.Status.Live() {
+					p0, _ := strconv.ParseInt(p0s, 10, 64)
+					return sess, p0, true, nil
+				}
 			}
 		}
 	}
+	if !join {
+		return room.Session{}, 0, false, nil
+	}
 	if s.cfg.RefuseUnknownEvents && !s.known(r, event) {
-		return room.Session{}, 0, errUnknownEvent
+		return room.Session{}, 0, false, errUnknownEvent
 	}
 	if s.limiter != nil {
 		if ok, _ := s.limiter.allow(s.clientIP(r), s.Now()); !ok {
-			return room.Session{}, 0, errRateLimited
+			return room.Session{}, 0, false, errRateLimited
 		}
 	}
-	sess, created, err := s.intake.Join(context.WithoutCancel(r.Context()), room.JoinRequest{EventID: event, UserID: uid, Key: uid})
+	if !known {
+		s.setCookie(w, r, uidCookie, uid, 7*24*time.Hour)
+	}
+	sess, created, err := s.intake.Join(context.WithoutCancel(r.Context()),
+		room.JoinRequest{EventID: event, UserID: s.pseudonym(uid), Key: s.joinKey(uid)})
 	if err != nil {
-		return room.Session{}, 0, err
+		return room.Session{}, 0, false, err
 	}
 	if created {
-		s.log.Debug("joined from the waiting page", "event", event, "ticket", sess.Seq)
+		s.log.Debug("joined from the waiting page", "event", event, "ticket", sess.Seq, "ref", s.reference(sess.ID))
 	}
 	s.setCookie(w, r, sessionCookie, sess.ID+"."+strconv.FormatInt(sess.Position, 10), 24*time.Hour)
-	return sess, sess.Position, nil
+	return sess, sess.Position, true, nil
 }
 
-// browserID is the browser's random id, set on its first visit.
-func (s *Server) browserID(w http.ResponseWriter, r *http.Request) string {
+// browserID is the browser's random id, and whether it had one already
+// (a new one is set as a cookie only when the browser joins).
+func (s *Server) browserID(r *http.Request) (string, bool) {
 	if c, err := r.Cookie(uidCookie); err == nil && len(c.Value) == 32 && room.ValidSessionID(c.Value) {
-		return c.Value
+		return c.Value, true
 	}
-	id := room.NewSessionID()
-	s.setCookie(w, r, uidCookie, id, 7*24*time.Hour)
-	r.AddCookie(&http.Cookie{Name: uidCookie, Value: id}) // the rest of this request sees it
-	return id
+	return room.NewSessionID(), false
 }
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie for the whole site,
@@ -337,19 +382,22 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, sess room.Session
 	tok, err := s.accessToken(sess)
 	if err != nil {
 		s.log.Error("sign access token", "err", err)
-		s.pageError(w, r, http.StatusServiceUnavailable, "The waiting room is busy.", "Reload this page in a moment; your place is kept.")
+		s.pageError(w, r, http.StatusServiceUnavailable, "The waiting room is busy.", "Reload this page in a moment; your place is kept.", "")
 		return
 	}
+	held := sess.ExpiresAt.Sub(s.Now())
 	if target == nil {
-		s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(s.Now())+time.Minute)
+		s.setCookie(w, r, TokenCookie, tok, held+time.Minute)
 		d := s.pageData(sess.EventID)
-		d.State, d.Headline, d.Detail = "ready", "It is your turn.", "You are in: your access is held in this browser until "+sess.ExpiresAt.UTC().Format("15:04:05 MST")+"."
+		d.State, d.Headline, d.Reference = "ready", "It is your turn.", s.reference(sess.ID)
+		d.Detail = "Your place is held for " + heldWords(held) + ", and for as long as you keep using the site. Go back to the site now."
+		d.At, d.AtLabel = sess.ExpiresAt.UTC(), "Held until"
 		s.renderPage(w, r, http.StatusOK, d)
 		return
 	}
 	dest := *target
 	if sameSite {
-		s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(s.Now())+time.Minute)
+		s.setCookie(w, r, TokenCookie, tok, held+time.Minute)
 	} else {
 		q := dest.Query()
 		q.Set(TokenParam, tok)
@@ -388,8 +436,12 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	}
 }
 
-// pageError shows a page that only says what went wrong.
-func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, headline, detail string) {
+// pageError shows a page that says, in a buyer's words, what went wrong
+// and what to do; the operator's words go to the log.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, headline, detail, why string) {
+	if why != "" {
+		s.log.Info("waiting page refused", "status", status, "why", why)
+	}
 	d := s.pageData("")
 	d.State, d.Headline, d.Detail = "error", headline, detail
 	s.renderPage(w, r, status, d)
@@ -397,7 +449,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, h
 
 func (s *Server) pageData(event string) PageData {
 	p := s.cfg.Page
-	return PageData{EventID: event, Title: cmp.Or(p.Title, "Waiting room"), Message: p.Message,
+	return PageData{EventID: event, Title: cmp.Or(p.Title, p.SiteName, event, "Waiting room"), Message: p.Message,
 		Color: cmp.Or(p.Color, "#1f6feb"), Background: cmp.Or(p.Background, "#f6f8fa")}
 }
 
@@ -412,6 +464,14 @@ func waitWords(d time.Duration) string {
 		return fmt.Sprintf("about %d minutes", int(math.Round(d.Minutes())))
 	}
 	return fmt.Sprintf("about %.1f hours", d.Hours())
+}
+
+// heldWords says how long an admitted place is held.
+func heldWords(d time.Duration) string {
+	if d < 90*time.Second {
+		return fmt.Sprintf("%d seconds", max(int(d.Seconds()), 1))
+	}
+	return waitWords(d)
 }
 
 // netipAddr is the address of a request's peer.

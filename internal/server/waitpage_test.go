@@ -17,14 +17,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/server"
 )
 
 // browserClient is a cookie-keeping client that does not follow redirects,
-// so a test sees where the page sends it.
+// so a test sees where the page sends it, and asks as a browser's
+// top-level navigation does (navigator).
 func browserClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &http.Client{Jar: jar, Transport: navigator{}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// navigator sends a request as a browser's direct top-level navigation
+// (Accept: text/html and Fetch Metadata) unless the test set Accept.
+type navigator struct{}
+
+func (navigator) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Accept") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+		r.Header.Set("Sec-Fetch-Mode", "navigate")
+		r.Header.Set("Sec-Fetch-Dest", "document")
+		r.Header.Set("Sec-Fetch-Site", "none")
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func fetch(t *testing.T, c *http.Client, rawURL string, hdr ...string) (*http.Response, string) {
@@ -64,7 +81,7 @@ func TestTheWaitingPageSaysWhereTheEventStands(t *testing.T) {
 
 	putSettings(t, h, "DRAW", fmt.Sprintf(`{"startsAt":%q}`, rfc(opens)))
 	resp, body := page(browserClient(), "DRAW")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "at random") || !strings.Contains(body, `data-starts-at="`+opens.Format(time.RFC3339)+`"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "at random") || !strings.Contains(body, `data-countdown="`+opens.Format(time.RFC3339)+`"`) {
 		t.Fatalf("in the pre-queue: %d\n%s", resp.StatusCode, body)
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
@@ -180,7 +197,7 @@ func TestAPageTemplateBrandsThePage(t *testing.T) {
 func TestTheGatePassesWebSockets(t *testing.T) {
 	t.Parallel()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get(server.HeaderUser) == "" {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get(gate.HeaderUser) == "" {
 			http.Error(w, "want an admitted upgrade", http.StatusBadRequest)
 			return
 		}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/redistest"
@@ -419,7 +420,7 @@ func measureGate(ctx context.Context, hc *http.Client) (origin, gated float64, e
 	}
 	up, _ := url.Parse(originURL)
 	a, stop, err := startRoomWith(ctx, roomOn{}, benchPolicy, true, func(c *app.Config) {
-		c.Server.Gate = &server.GateConfig{Upstream: up, Routes: []server.GateRoute{{Prefix: "/", Event: "SHOP"}}}
+		c.Server.Gate = &gate.Config{Upstream: up, Routes: []gate.Route{{Prefix: "/", Event: "SHOP"}}}
 	})
 	if err != nil {
 		return 0, 0, err

@@ -149,6 +149,7 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 		if !req.MayRejoin(r.keyHash) {
 			return room.Session{}, false, room.ErrAlreadyJoined
 		}
+		r.Verified = r.Verified || req.Verified
 		return s.view(r, now), false, nil
 	}
 	p := s.policy(req.EventID)
@@ -172,6 +173,7 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 			CreatedAt:  now,
 			LastSeenAt: now,
 			ExpiresAt:  now.Add(p.WaitingTTL),
+			Verified:   req.Verified,
 		},
 		keyHash: room.HashKey(req.Key),
 		gi:      -1,

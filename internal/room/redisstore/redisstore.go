@@ -283,8 +283,11 @@ const (
 // Join implements room.Store.
 func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, bool, error) {
 	id := room.NewSessionID()
-	trusted := "0"
-	if req.Trusted {
+	trusted := "0" // 1: trusted; 2: proven by a user token
+	switch {
+	case req.Verified:
+		trusted = "2"
+	case req.Trusted:
 		trusted = "1"
 	}
 	// One round trip: the index, the event's entry in the due set and the
@@ -729,6 +732,7 @@ func parseSession(v any) (room.Session, error) {
 		PreQueued:   m["pq"] == "1",
 		Paused:      m["paused"] == "1",
 		Method:      room.Method(m["method"]),
+		Verified:    m["uv"] == "1",
 	}
 	if sess.PreQueued {
 		sess.StartsAt = millis(m["starts"])

@@ -269,18 +269,22 @@ close_line()
 `
 
 // join: ARGV 13 new session id, 14 user id, 15 key hash, 16 "1" if the
-// caller is trusted. Returns {created, view}; {-1} while the line is at
+// caller is trusted, "2" if a user token proved the user (the session is
+// marked verified, uv). Returns {created, view}; {-1} while the line is at
 // maxWaiting; {-2} when the user holds a live session and the caller cannot
 // prove it made that join. A retry of this very call (a lost reply) finds
 // the session it created and answers it as created.
 var joinScript = redis.NewScript(preamble + `
-local sid, user, keyHash, trusted = ARGV[13], ARGV[14], ARGV[15], ARGV[16] == '1'
+local sid, user, keyHash, trusted, verified = ARGV[13], ARGV[14], ARGV[15], ARGV[16] ~= '0', ARGV[16] == '2'
 local existing = redis.call('GET', ukey(user))
 if existing and live(redis.call('HGET', skey(existing), 'status')) then
   publish()
   if existing == sid then return {1, view(existing)} end
   local kh = redis.call('HGET', skey(existing), 'key')
-  if trusted or (keyHash ~= '' and kh == keyHash) then return {0, view(existing)} end
+  if trusted or (keyHash ~= '' and kh == keyHash) then
+    if verified then redis.call('HSET', skey(existing), 'uv', 1) end
+    return {0, view(existing)}
+  end
   return {-2}
 end
 if opensAt > 0 and now < opensAt then publish(); return {-3, opensAt} end
@@ -296,6 +300,7 @@ redis.call('HDEL', meta, 'idle')
 local dl = now + waitTTL
 redis.call('HSET', skey(sid), 'id', sid, 'event', event, 'user', user, 'seq', seq, 'status', 'WAITING',
   'enq', 0, 'created', now, 'seen', now, 'activated', 0, 'expires', dl, 'ended', 0, 'reason', '', 'key', keyHash)
+if verified then redis.call('HSET', skey(sid), 'uv', 1) end
 redis.call('ZADD', wdl, dl, sid)
 redis.call('SET', ukey(user), sid)
 keep(sid, dl)
