@@ -10,7 +10,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +95,9 @@ func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("CDN-Cache-Control", "max-age=600")
 	case strings.HasSuffix(p, "/no-store"):
 		w.Header().Set("Cache-Control", "no-store")
+	case strings.HasSuffix(p, "/ws"):
+		echo(w, r)
+		return
 	case strings.HasSuffix(p, "/events"):
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
@@ -487,4 +493,107 @@ func signUserToken(t *testing.T, secret, sub string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestMachinesGetNoPageAndMakeNoJoin: without a token, a request that is
+// not a top-level page visit (an API call, an asset, a favicon, a POST, a
+// cross-site <img> or fetch, curl's */*) gets a JSON 503 with Retry-After
+// and makes no session, at the gate and at the waiting page; a cross-site
+// navigation gets a page that joins by a request of its own. The public
+// list of events shows a scheduled drop only once someone has joined it,
+// or when the operator made it public.
+func TestMachinesGetNoPageAndMakeNoJoin(t *testing.T) {
+	t.Parallel()
+	starts := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	file := filepath.Join(t.TempDir(), "wrctl.yaml")
+	os.WriteFile(file, []byte("events:\n  DROP:\n    startsAt: "+starts+"\n  PUB:\n    public: true\n    startsAt: "+starts+"\n"), 0o600)
+	origin := newSite(t, false, nil)
+	s := startServe(t, []string{"WRCTL_CONFIG=" + file}, "--addr", "127.0.0.1:0", "--upstream", origin.URL, "--gate-event", "SHOP")
+	joined := func(event string) int64 {
+		resp, err := http.Get(s.URL + "/api/waiting-room/events/" + event + "/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct{ Joined int64 }
+		json.NewDecoder(resp.Body).Decode(&st)
+		return st.Joined
+	}
+	img := []string{"Accept", "image/avif,image/webp,*/*", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image", "Sec-Fetch-Site", "cross-site"}
+	xhr := []string{"Accept", "*/*", "Sec-Fetch-Mode", "cors", "Sec-Fetch-Dest", "empty", "Sec-Fetch-Site", "cross-site"}
+	for _, c := range []struct {
+		name, method, path string
+		hdr                []string
+	}{
+		{"an API call", "GET", "/api/x", []string{"Accept", "application/json"}},
+		{"curl", "GET", "/", []string{"Accept", "*/*"}},
+		{"no Accept", "GET", "/", []string{"Accept", ""}},
+		{"a favicon", "GET", "/favicon.ico", nil},
+		{"robots.txt", "GET", "/robots.txt", nil},
+		{"a script", "GET", "/assets/app.js", nil},
+		{"a POST", "POST", "/checkout", nil},
+		{"a HEAD", "HEAD", "/", nil},
+		{"a cross-site img", "GET", "/", img},
+		{"a cross-site fetch", "GET", "/cart", xhr},
+		{"a cross-site img of the page", "GET", "/wait/SHOP", img},
+		{"an iframe", "GET", "/", []string{"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "iframe"}},
+	} {
+		req, _ := http.NewRequest(c.method, s.URL+c.path, nil)
+		navigate(req.Header)
+		for i := 0; i+1 < len(c.hdr); i += 2 {
+			if c.hdr[i+1] == "" {
+				req.Header.Del(c.hdr[i])
+			} else {
+				req.Header.Set(c.hdr[i], c.hdr[i+1])
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			(c.method != "HEAD" && (resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), `"code":"waiting_room"`))) ||
+			has(resp.Header, "Set-Cookie", "wrctl_") {
+			t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+	}
+	// The page's poll from another site makes no session either.
+	newVisitor(t, s.URL).get("/wait/SHOP/status", xhr...)
+	// A link followed from another site: the page, which takes the place
+	// itself (same-origin), and no session yet.
+	resp, body := newVisitor(t, s.URL).get("/products", "Sec-Fetch-Site", "cross-site")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Taking you to the line") || has(resp.Header, "Set-Cookie", "wrctl_s=") {
+		t.Fatalf("a cross-site navigation: %d %v", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	if n := joined("SHOP"); n != 0 {
+		t.Fatalf("%d sessions made by requests that were not page visits", n)
+	}
+	// The page's own request (same-origin) joins.
+	if resp, _ := newVisitor(t, s.URL).get("/products", "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusOK || joined("SHOP") != 1 {
+		t.Fatalf("a same-origin navigation did not join: %d, %d joined", resp.StatusCode, joined("SHOP"))
+	}
+
+	listed := func() []string {
+		resp, err := http.Get(s.URL + "/api/waiting-room/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var l struct{ Events []struct{ EventID string } }
+		json.NewDecoder(resp.Body).Decode(&l)
+		var ids []string
+		for _, e := range l.Events {
+			ids = append(ids, e.EventID)
+		}
+		return ids
+	}
+	if ids := listed(); !slices.Contains(ids, "PUB") || slices.Contains(ids, "DROP") {
+		t.Fatalf("listed %v: want the public PUB, not the unjoined DROP", ids)
+	}
+	s.join("DROP", "first-fan")
+	if ids := listed(); !slices.Contains(ids, "DROP") {
+		t.Fatalf("listed %v: a drop people have joined is listed", ids)
+	}
 }

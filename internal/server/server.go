@@ -165,7 +165,9 @@ func New(cfg Config, d Deps) *Server {
 		gc := *cfg.Gate
 		gc.Reserved = reservedPaths
 		gc.TrustedProxies = cfg.TrustedProxies
-		var opts []accesstoken.Option
+		// The gate and the signer read one clock: no leeway for skew, so a
+		// token passes no longer than its own expiry.
+		opts := []accesstoken.Option{accesstoken.WithLeeway(0)}
 		if cfg.TokenAudience != "" {
 			opts = append(opts, accesstoken.WithAudience(cfg.TokenAudience))
 		}

@@ -50,6 +50,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// Only events people have joined, or that the operator made public:
 	// a scheduled drop is not revealed (its times) before anyone is in it.
 	out := api.EventList{Events: []api.EventStats{}}
+	for _, id := range s.cfg.PublicEvents {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
 	for _, id := range ids {
 		st, err := s.st.Stats(r.Context(), id)
 		if !s.storeOK(w, err) {
