@@ -22,7 +22,7 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: all build run test smoke lint bench fuzz tools redis chromium clean
+.PHONY: all build run test smoke lint bench fuzz tools redis chromium screenshots clean
 
 # apt-get needs root; use sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -102,6 +102,12 @@ bench: tools redis
 	@echo ">> go test -bench: store operations, HTTP join, 100k simulated users held"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
 
+## screenshots: every state of the waiting page at 390 and 1280 px, in Chromium,
+## served by the real binary, into docs/page/ (the README's gate section shows them).
+screenshots: tools redis chromium
+	@mkdir -p docs/page
+	WRCTL_SCREENSHOTS=$(CURDIR)/docs/page WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -count=1 ./cmd/wrctl -run '^(TestThePageABuyerTrusts|TestTheYourTurnPage)$$'
+
 ## fuzz: each fuzz target for FUZZTIME (their seed corpora also run in every go test).
 FUZZTIME ?= 15s
 fuzz:
@@ -109,6 +115,7 @@ fuzz:
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzSessionPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzAdminSettingsBody$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/queue -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/gate -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(TOOLS)
