@@ -201,6 +201,14 @@ func MarshalPublicKey(pub ed25519.PublicKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
 // NewClaims returns the claims for an admitted session whose admission ends
 // at expires.
 func NewClaims(sessionID, eventID, userID string, now, expires time.Time) Claims {
@@ -211,7 +219,11 @@ func NewClaims(sessionID, eventID, userID string, now, expires time.Time) Claims
 			Subject:   userID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
-			ExpiresAt: jwt.NewNumericDate(expires),
+			// exp is in whole seconds: rounded up, so a token never
+			// expires before the session's deadline it carries (the room
+			// would otherwise hand out a token that is already expired
+			// for up to a second of a session's life).
+			ExpiresAt: jwt.NewNumericDate(ceilSecond(expires)),
 		},
 	}
 }

@@ -298,7 +298,7 @@ func (g *Gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 	if claims.EventID != event {
 		return nil, false
 	}
-	if st, ok := g.checks.Get(claims.SessionID); ok && now.Sub(st.at) < g.cfg.Recheck {
+	if st, ok := g.checks.Get(claims.SessionID); ok && now.Sub(st.at) < g.cfg.Recheck && now.Before(st.beatDue) {
 		return claims, true
 	}
 	sess, beat, err := g.check(r.Context(), claims.SessionID, now)

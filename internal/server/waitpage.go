@@ -290,6 +290,13 @@ func (s *Server) pageSession(w http.ResponseWriter, r *http.Request, event strin
 			id, p0s, _ := strings.Cut(c.Value, ".")
 			if room.ValidSessionID(id) {
 				sess, err := s.st.Touch(r.Context(), id)
+				if err == nil && sess.Status == room.StatusActive {
+					// An admitted browser back at the page is alive: its
+					// heartbeat gives it a token with the time it has left,
+					// never one that expired while the store had not yet
+					// ended the session.
+					sess, err = s.st.Heartbeat(r.Context(), id)
+				}
 				if err == nil && sess.EventID == event && sess.UserID == s.pseudonym(uid) && sess.Status.Live() {
 					p0, _ := strconv.ParseInt(p0s, 10, 64)
 					return sess, p0, true, nil
