@@ -146,6 +146,10 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{"return origin with a path", []string{"--return-origins", "https://shop.example.com/cart"}, nil, "", "--return-origins (page.returnOrigins)"},
 		{"page colour that breaks out of CSS", []string{"--page-color", "red;}body{display:none"}, nil, "", "--page-color (page.color)"},
 		{"page template that is not there", []string{"--page-template", "/nonexistent/page.html"}, nil, "", "--page-template (page.template)"},
+		{"gate route on an encoded path", []string{"--upstream", "http://127.0.0.1:3000", "--gate-route", "/a/../shop=E1"}, nil, "", "--gate-route (gate.routes)"},
+		{"gate exclusion with encoding", []string{"--upstream", "http://127.0.0.1:3000", "--gate-event", "E1", "--gate-exclude", "/static%2f"}, nil, "", "--gate-exclude (gate.exclude)"},
+		{"gate recheck too slow", []string{"--upstream", "http://127.0.0.1:3000", "--gate-event", "E1", "--gate-recheck", "5m"}, nil, "", "--gate-recheck (gate.recheck)"},
+		{"site URL that is no URL", []string{"--page-site-url", "tickets.example.com"}, nil, "", "--page-site-url (page.siteURL)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

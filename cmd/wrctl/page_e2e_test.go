@@ -219,7 +219,7 @@ events:
 // it is the user's turn and, in words, how long the place is held.
 func TestTheYourTurnPage(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--page-site-name", "Acme Tickets")
+	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--page-site-name", "Acme Tickets", "--page-site-url", "https://tickets.example.com/")
 	for _, w := range pageWidths {
 		b := browsertest.New(t, int(w), 800)
 		var p pageState
@@ -233,6 +233,10 @@ func TestTheYourTurnPage(t *testing.T) {
 		})
 		if !regexp.MustCompile(`held for (about )?\d+ (seconds|minutes)`).MatchString(p.Text) || !p.AtVisible || strings.Contains(p.Text, "refreshes itself") {
 			t.Fatalf("the your-turn page does not say how long the place is held: %q", p.Text)
+		}
+		if href, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.getElementById("continue").href`)); href != "https://tickets.example.com/" ||
+			!strings.Contains(p.Text, "Continue to Acme Tickets") {
+			t.Fatalf("the your-turn page has no button to the site: %q %q", href, p.Text)
 		}
 		shoot(t, b, "ready", w)
 	}

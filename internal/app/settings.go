@@ -97,6 +97,7 @@ type Settings struct {
 	ReturnOrigins       []string      `key:"page.returnOrigins" flag:"return-origins" group:"Gate and waiting page" usage:"origins (https://shop.example.com) the waiting page may send admitted users back to, with the token as a parameter; paths on this site are always allowed"`
 	PageTitle           string        `key:"page.title" flag:"page-title" group:"Gate and waiting page" usage:"the waiting page's title (default: page.siteName, else the event's id)"`
 	PageSiteName        string        `key:"page.siteName" flag:"page-site-name" group:"Gate and waiting page" usage:"the site's name, which the waiting page's title shows (e.g. Acme Tickets)"`
+	PageSiteURL         string        `key:"page.siteURL" flag:"page-site-url" group:"Gate and waiting page" usage:"the site's address, where the 'your turn' page's button leads a buyer who came without a return address"`
 	PageMessage         string        `key:"page.message" flag:"page-message" group:"Gate and waiting page" usage:"a line under the title (e.g. the on-sale's name)"`
 	PageColor           string        `key:"page.color" flag:"page-color" default:"#1f6feb" group:"Gate and waiting page" usage:"the page's accent colour (CSS)"`
 	PageBackground      string        `key:"page.background" flag:"page-background" default:"#f6f8fa" group:"Gate and waiting page" usage:"the page's background colour (CSS)"`
@@ -310,6 +311,10 @@ func (s Settings) Validate() error {
 			bad("page.returnOrigins", "%q is not an origin such as https://shop.example.com", o)
 		}
 	}
+	if u, err := url.Parse(s.PageSiteURL); s.PageSiteURL != "" && (err != nil || !(u.Scheme == "" && strings.HasPrefix(u.Path, "/") && u.Host == "") &&
+		!((u.Scheme == "https" || u.Scheme == "http") && u.Host != "")) {
+		bad("page.siteURL", "%q is not an http(s) URL or a path such as https://shop.example.com/ or /", s.PageSiteURL)
+	}
 	if s.PageTemplate != "" {
 		if _, err := template.ParseFiles(s.PageTemplate); err != nil {
 			bad("page.template", "%v", err)
@@ -402,7 +407,7 @@ func (s Settings) Config(log *slog.Logger) (Config, error) {
 		Log:       log,
 	}
 	c.Server.Gate, _ = s.gate()
-	c.Server.Page = server.PageConfig{Title: s.PageTitle, SiteName: s.PageSiteName, Message: s.PageMessage, Color: s.PageColor,
+	c.Server.Page = server.PageConfig{Title: s.PageTitle, SiteName: s.PageSiteName, SiteURL: s.PageSiteURL, Message: s.PageMessage, Color: s.PageColor,
 		Background: s.PageBackground, ReturnOrigins: s.ReturnOrigins}
 	for _, id := range slices.Sorted(maps.Keys(s.Events)) {
 		if s.Events[id].Public {

@@ -28,6 +28,9 @@ type PageConfig struct {
 	Title string
 	// SiteName names the site people wait for ("Acme Tickets").
 	SiteName string
+	// SiteURL is where the "your turn" page's button leads a buyer who
+	// came without a return address; empty: no button.
+	SiteURL string
 	// Message is said under the title.
 	Message string
 	// Color is the accent colour and Background the page's, as CSS colours.
@@ -399,6 +402,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, sess room.Session
 		d.State, d.Headline, d.Reference = "ready", "It is your turn.", s.reference(sess.ID)
 		d.Detail = "Your place is held for " + heldWords(held) + ", and for as long as you keep using the site. Go back to the site now."
 		d.At, d.AtLabel = sess.ExpiresAt.UTC(), "Held until"
+		if u := s.cfg.Page.SiteURL; u != "" {
+			d.Continue, d.ContinueLabel = u, "Continue to "+cmp.Or(s.cfg.Page.SiteName, "the site")
+		}
 		s.renderPage(w, r, http.StatusOK, d)
 		return
 	}
