@@ -146,7 +146,7 @@ events:
 		{"unknown", "/wait/NOPE", "There is no such waiting room.", true},
 		{"error", "/wait/SHOP?return=https://evil.example/", "This link cannot take you back to the site.", true},
 	}
-	var waiting *browsertest.Browser
+	waiting := map[int64]*browsertest.Browser{}
 	for _, w := range pageWidths {
 		for _, st := range states {
 			b := browsertest.New(t, int(w), 800)
@@ -184,8 +184,8 @@ events:
 			if problems := b.Problems(); len(problems) > 0 {
 				t.Fatalf("%s: console problems %v", st.name, problems)
 			}
-			if st.name == "waiting" && w == pageWidths[0] {
-				waiting = b // kept open for the outage below
+			if st.name == "waiting" {
+				waiting[w] = b // kept open for the outage below
 			} else {
 				b.Close()
 			}
@@ -204,15 +204,18 @@ events:
 
 	// The room goes away: the waiting page says so and when it last heard.
 	s.cmd.Process.Signal(syscall.SIGKILL)
-	if err := chromedp.Do(waiting.Ctx, chromedp.WaitVisible(chromedp.ID("conn"))); err != nil {
-		t.Fatalf("no word of the lost connection: %v", err)
+	for _, w := range pageWidths {
+		b := waiting[w]
+		if err := chromedp.Do(b.Ctx, chromedp.WaitVisible(chromedp.ID("conn"))); err != nil {
+			t.Fatalf("no word of the lost connection: %v", err)
+		}
+		p, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[pageState](readPage))
+		stale, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.getElementById("room").classList.contains("stale")`))
+		if !strings.Contains(p.Text, "Reconnecting") || !strings.Contains(p.Text, "Last updated at") || !stale {
+			t.Fatalf("the page shows a stale place as live: %q", p.Text)
+		}
+		shoot(t, b, "reconnecting", w)
 	}
-	p, _ := chromedp.Run(waiting.Ctx, chromedp.Evaluate[pageState](readPage))
-	stale, _ := chromedp.Run(waiting.Ctx, chromedp.Evaluate[bool](`document.getElementById("room").classList.contains("stale")`))
-	if !strings.Contains(p.Text, "Reconnecting") || !strings.Contains(p.Text, "Last updated at") || !stale {
-		t.Fatalf("the page shows a stale place as live: %q", p.Text)
-	}
-	shoot(t, waiting, "reconnecting", pageWidths[0])
 }
 
 // TestTheYourTurnPage: admitted without a return address, the page says
