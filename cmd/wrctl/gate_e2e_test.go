@@ -397,32 +397,8 @@ func TestTheSiteSeesOnlyWhatTheGateVouchesFor(t *testing.T) {
 	}
 
 	// A user the site vouches for with a signed user token is verified.
-	ut := signUserToken(t, userSecret, "alice")
-	req, _ = http.NewRequest(http.MethodPost, s.URL+"/api/waiting-room/sessions", strings.NewReader(`{"eventId":"SHOP","userId":"alice"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+ut)
-	var alice struct {
-		SessionID, Status, AccessToken string
-	}
-	waitFor(t, 20*time.Second, "alice admitted", func() bool {
-		if alice.SessionID == "" {
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			json.NewDecoder(resp.Body).Decode(&alice)
-			resp.Body.Close()
-		} else {
-			resp, err := http.Get(s.URL + "/api/waiting-room/sessions/" + alice.SessionID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			json.NewDecoder(resp.Body).Decode(&alice)
-			resp.Body.Close()
-		}
-		return alice.AccessToken != ""
-	})
-	got = send("127.0.0.1", http.Header{"Cookie": {"wrctl_token=" + alice.AccessToken}})
+	aliceToken := admitByAPI(t, s.URL, "SHOP", "alice", signUserToken(t, userSecret, "alice"))
+	got = send("127.0.0.1", http.Header{"Cookie": {"wrctl_token=" + aliceToken}})
 	if got.Header.Get("X-Wrctl-User-Id") != "alice" || got.Header.Get("X-Wrctl-User-Verified") != "true" {
 		t.Errorf("a verified user: %q %q", got.Header.Get("X-Wrctl-User-Id"), got.Header.Get("X-Wrctl-User-Verified"))
 	}
@@ -482,6 +458,35 @@ func has(h http.Header, key, part string) bool {
 		}
 	}
 	return false
+}
+
+// admitByAPI joins user through the API (with a user token when given)
+// and polls until admitted; it returns the access token.
+func admitByAPI(t *testing.T, base, event, user, userToken string) string {
+	t.Helper()
+	var sess struct{ SessionID, AccessToken string }
+	waitFor(t, 20*time.Second, user+" admitted", func() bool {
+		var resp *http.Response
+		var err error
+		if sess.SessionID == "" {
+			req, _ := http.NewRequest(http.MethodPost, base+"/api/waiting-room/sessions",
+				strings.NewReader(`{"eventId":"`+event+`","userId":"`+user+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			if userToken != "" {
+				req.Header.Set("Authorization", "Bearer "+userToken)
+			}
+			resp, err = http.DefaultClient.Do(req)
+		} else {
+			resp, err = http.Get(base + "/api/waiting-room/sessions/" + sess.SessionID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&sess)
+		resp.Body.Close()
+		return sess.AccessToken != ""
+	})
+	return sess.AccessToken
 }
 
 // signUserToken is a user token as a site signs it: HS256, sub = the user.

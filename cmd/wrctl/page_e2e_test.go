@@ -86,16 +86,9 @@ const readPage = `(() => {
   };
 })()`
 
-// TestThePageABuyerTrusts opens every state of the waiting page, served by
-// the real binary, in Chromium at 390 and 1280 px, in a time zone that is
-// not the server's: the countdown is outside the live region; times are
-// in the buyer's zone (UTC in the tooltip); the title names the site; a
-// reference code is shown that is not the session id; no page that has
-// nothing more to say claims to refresh itself; the 400 page speaks to
-// buyers; and when polls fail the page says it is reconnecting and when
-// it last heard, instead of showing a stale place as live.
-func TestThePageABuyerTrusts(t *testing.T) {
-	t.Parallel()
+// pageStatesConfig writes a config file with an event in each state the
+// page shows, and returns it with the time the future ones open or start.
+func pageStatesConfig(t *testing.T) (string, time.Time) {
 	soon := time.Now().Add(90 * time.Minute).UTC().Truncate(time.Minute)
 	file := filepath.Join(t.TempDir(), "wrctl.yaml")
 	os.WriteFile(file, []byte(fmt.Sprintf(`room:
@@ -117,6 +110,20 @@ events:
   PAUSE: {}
   FULL: {}
 `, soon.Format(time.RFC3339), time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339), time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))), 0o600)
+	return file, soon
+}
+
+// TestThePageABuyerTrusts opens every state of the waiting page, served by
+// the real binary, in Chromium at 390 and 1280 px, in a time zone that is
+// not the server's: the countdown is outside the live region; times are
+// in the buyer's zone (UTC in the tooltip); the title names the site; a
+// reference code is shown that is not the session id; no page that has
+// nothing more to say claims to refresh itself; the 400 page speaks to
+// buyers; and when polls fail the page says it is reconnecting and when
+// it last heard, instead of showing a stale place as live.
+func TestThePageABuyerTrusts(t *testing.T) {
+	t.Parallel()
+	file, soon := pageStatesConfig(t)
 	origin := newSite(t, false, nil)
 	s := startServe(t, []string{"WRCTL_CONFIG=" + file, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "--addr", "127.0.0.1:0",
 		"--upstream", origin.URL, "--gate-route", "/shop=SHOP", "--page-site-name", "Acme Tickets", "--unknown-events", "refuse",
@@ -193,12 +200,8 @@ events:
 	}
 	// A page with nothing more to say does not claim to refresh itself.
 	for _, st := range states {
-		if !st.terminal {
-			continue
-		}
-		resp, body := newVisitor(t, s.URL).get(st.path)
-		if strings.Contains(body, "refreshes itself") || strings.Contains(body, "http-equiv") || resp.Header.Get("Retry-After") != "" {
-			t.Fatalf("%s (%d) says it refreshes itself", st.name, resp.StatusCode)
+		if st.terminal {
+			noRefresh(t, s.URL, st.path)
 		}
 	}
 
@@ -215,6 +218,16 @@ events:
 			t.Fatalf("the page shows a stale place as live: %q", p.Text)
 		}
 		shoot(t, b, "reconnecting", w)
+	}
+}
+
+// noRefresh fails the test if the page at path says it refreshes itself
+// or asks to be fetched again.
+func noRefresh(t *testing.T, base, path string) {
+	t.Helper()
+	resp, body := newVisitor(t, base).get(path)
+	if strings.Contains(body, "refreshes itself") || strings.Contains(body, "http-equiv") || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("%s (%d) says it refreshes itself", path, resp.StatusCode)
 	}
 }
 
