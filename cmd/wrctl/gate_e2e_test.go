@@ -513,7 +513,8 @@ func TestMachinesGetNoPageAndMakeNoJoin(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "wrctl.yaml")
 	os.WriteFile(file, []byte("events:\n  DROP:\n    startsAt: "+starts+"\n  PUB:\n    public: true\n    startsAt: "+starts+"\n"), 0o600)
 	origin := newSite(t, false, nil)
-	s := startServe(t, []string{"WRCTL_CONFIG=" + file}, "--addr", "127.0.0.1:0", "--upstream", origin.URL, "--gate-event", "SHOP")
+	s := startServe(t, []string{"WRCTL_CONFIG=" + file, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "--addr", "127.0.0.1:0",
+		"--upstream", origin.URL, "--gate-event", "SHOP")
 	joined := func(event string) int64 {
 		resp, err := http.Get(s.URL + "/api/waiting-room/events/" + event + "/stats")
 		if err != nil {
@@ -596,6 +597,14 @@ func TestMachinesGetNoPageAndMakeNoJoin(t *testing.T) {
 	}
 	if ids := listed(); !slices.Contains(ids, "PUB") || slices.Contains(ids, "DROP") {
 		t.Fatalf("listed %v: want the public PUB, not the unjoined DROP", ids)
+	}
+	// The operator's wall sees the drop before anyone joins it.
+	r := wrctl(t, []string{"WRCTL_SERVER=" + s.URL, "WRCTL_ADMIN_TOKEN=" + e2eAdminToken}, "top", "--once", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"eventId": "DROP"`) {
+		t.Fatalf("top with the admin token does not show the unjoined drop: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := wrctl(t, []string{"WRCTL_SERVER=" + s.URL}, "top", "--once", "--output", "json"); strings.Contains(r.stdout, `"DROP"`) {
+		t.Fatalf("top without the admin token shows the unjoined drop: %s", r.stdout)
 	}
 	s.join("DROP", "first-fan")
 	if ids := listed(); !slices.Contains(ids, "DROP") {

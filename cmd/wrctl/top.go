@@ -12,6 +12,8 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
+	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/tui"
 )
@@ -45,7 +47,7 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
 	f.DurationVar(&o.refresh, "refresh", time.Second, fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
 	f.BoolVar(&o.once, "once", false, "print one snapshot and exit")
 	bindFields(cmd, o)
-	clientFlags(cmd)
+	adminFlags(cmd) // with the admin token, every event, unjoined drops too
 	return cmd
 }
 
@@ -57,6 +59,29 @@ type topOptions struct {
 	QueueName string `key:"queue.name" flag:"queue-name" usage:"SQS queue to watch, by name"`
 	AWS       awsOptions
 }
+
+// topSource is where top reads the events: the public list, or with the
+// admin token (--admin-token, WRCTL_ADMIN_TOKEN) every event the server
+// knows, so a scheduled drop shows on the wall before its first join.
+func topSource(cmd *cobra.Command) (tui.Source, string, error) {
+	c, err := newClient(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := newViper(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	if token := v.GetString("admin.token"); token != "" {
+		return everyEvent{c.Admin(token)}, c.BaseURL(), nil
+	}
+	return c, c.BaseURL(), nil
+}
+
+// everyEvent reads the operator's list of events through the admin token.
+type everyEvent struct{ a *client.AdminClient }
+
+func (e everyEvent) Events(ctx context.Context) (api.EventList, error) { return e.a.EventStats(ctx) }
 
 func runTop(cmd *cobra.Command, o *topOptions) error {
 	format, err := outputFormat(cmd)
@@ -70,7 +95,7 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 	if format == "json" && !once {
 		return usagef("--output json needs --once")
 	}
-	c, err := newClient(cmd)
+	src, base, err := topSource(cmd)
 	if err != nil {
 		return err
 	}
@@ -84,7 +109,7 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 	if once {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 		defer cancel()
-		snap, err := tui.Read(ctx, c.BaseURL(), c, qsrc)
+		snap, err := tui.Read(ctx, base, src, qsrc)
 		if err != nil {
 			return err
 		}
@@ -99,7 +124,7 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 	if !isTerminal(cmd.OutOrStdout()) {
 		return usagef("wrctl top draws on a terminal; for scripts and logs use --once (with --output json)")
 	}
-	m := tui.New(tui.Config{Server: c.BaseURL(), Refresh: refresh}, c, qsrc)
+	m := tui.New(tui.Config{Server: base, Refresh: refresh}, src, qsrc)
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(cmd.Context()),
 		tea.WithOutput(cmd.OutOrStdout()), tea.WithInput(cmd.InOrStdin()))
 	_, err = p.Run()

@@ -314,7 +314,8 @@ func (c *Client) EventStats(ctx context.Context, eventID string) (api.EventStats
 	return st, nil
 }
 
-// Events returns the stats of every event (up to the server's limit).
+// Events returns the stats of the listed events (up to the server's
+// limit): those that have had sessions and the public ones.
 func (c *Client) Events(ctx context.Context) (api.EventList, error) {
 	var l api.EventList
 	r, err := c.do(ctx, http.MethodGet, api.EventsPath, nil, http.StatusOK)
@@ -335,6 +336,20 @@ type AdminClient struct {
 
 // Admin returns an admin API client.
 func (c *Client) Admin(token string) *AdminClient { return &AdminClient{c: c, token: token} }
+
+// EventStats returns the stats of every event the server knows, scheduled
+// drops nobody has joined yet included (the operator's view of the list).
+func (a *AdminClient) EventStats(ctx context.Context) (api.EventList, error) {
+	var l api.EventList
+	r, err := a.c.doWith(ctx, http.MethodGet, api.EventsPath, nil, http.Header{"Authorization": {"Bearer " + a.token}}, http.StatusOK)
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		return l, fmt.Errorf("decode events: %w", err)
+	}
+	return l, nil
+}
 
 func (a *AdminClient) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
