@@ -35,6 +35,10 @@ Keys: q quit, p pause, s/S sort column and direction, / filter events,
 ? help. The footer says when data is stale or the server or queue cannot be
 reached; top keeps running and retries. NO_COLOR turns colours off.
 
+With the admin token (--admin-token, WRCTL_ADMIN_TOKEN) it lists every
+event the server knows, a scheduled drop nobody has joined yet included;
+without it, the events people have joined and the public ones.
+
 --once prints one snapshot (text, or --output json) and exits: for scripts
 and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
 		Example: `  wrctl top
