@@ -19,7 +19,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -235,7 +234,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch Classify(r, clean) {
 	case Machine:
-		w.Header().Set("Retry-After", retryAfter(g.cfg.RetryAfter))
+		w.Header().Set("Retry-After", api.RetryAfter(g.cfg.RetryAfter))
 		api.WriteProblem(w, http.StatusServiceUnavailable, api.NewProblem(http.StatusServiceUnavailable, api.CodeWaitingRoom, "",
 			"this site is behind a waiting room: open it in a browser to take a place in line"))
 	case Arrival:
@@ -401,9 +400,4 @@ func (g *Gate) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func retryAfter(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	return strconv.Itoa(max(s, 1))
 }

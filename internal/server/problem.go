@@ -2,10 +2,10 @@ package server
 
 import (
 	"encoding/json"
-	"github.com/wrctl/wrctl/internal/api"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/wrctl/wrctl/internal/api"
 )
 
 // writeProblem writes every API error: the one place errors leave the server.
@@ -32,10 +32,7 @@ func unavailableCode(w http.ResponseWriter, retry time.Duration, code, detail st
 	writeProblem(w, http.StatusServiceUnavailable, code, "", detail)
 }
 
-func retryAfter(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	return strconv.Itoa(max(s, 1))
-}
+func retryAfter(d time.Duration) string { return api.RetryAfter(d) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
