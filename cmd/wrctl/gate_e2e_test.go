@@ -581,6 +581,15 @@ func TestMachinesGetNoPageAndMakeNoJoin(t *testing.T) {
 		t.Fatalf("a same-origin navigation did not join: %d, %d joined", resp.StatusCode, joined("SHOP"))
 	}
 
+	eventListHidesUnjoinedDrops(t, s)
+
+}
+
+// eventListHidesUnjoinedDrops: the public list shows the public PUB, not
+// the unjoined DROP, until someone joins it; the operator (the admin
+// token, as wrctl top sends it) sees DROP before that.
+func eventListHidesUnjoinedDrops(t *testing.T, s *serveProc) {
+	t.Helper()
 	listed := func() []string {
 		resp, err := http.Get(s.URL + "/api/waiting-room/events")
 		if err != nil {

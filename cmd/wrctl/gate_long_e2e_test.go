@@ -163,6 +163,38 @@ func TestLongRequestsAreTheSitesNotTheAPIs(t *testing.T) {
 	}
 }
 
+// TestAStreamOutlivesASlowRecheck: a session whose user only holds a
+// WebSocket is heartbeated when its heartbeat is due, however long the
+// operator set gate.recheck (1m here against a 4s heartbeat TTL).
+func TestAStreamOutlivesASlowRecheck(t *testing.T) {
+	t.Parallel()
+	origin := newSite(t, false, nil)
+	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--upstream", origin.URL, "--gate-event", "SHOP",
+		"--gate-recheck", "1m", "--heartbeat-ttl", "4s")
+	v := newVisitor(t, s.URL)
+	v.admit("/")
+	sid, _, _ := strings.Cut(v.cookie("wrctl_s"), ".")
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(s.URL, "http", "ws", 1)+"/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {"wrctl_token=" + v.cookie("wrctl_token")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	for start := time.Now(); time.Since(start) < 12*time.Second; {
+		if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+			t.Fatalf("the WebSocket was cut after %s: %v", time.Since(start).Round(time.Second), err)
+		}
+		if _, _, err := ws.Read(ctx); err != nil {
+			t.Fatalf("the WebSocket was cut after %s: %v", time.Since(start).Round(time.Second), err)
+		}
+		time.Sleep(time.Second) // the pace of the conversation
+	}
+	if st := s.status(sid); st.Status != "ACTIVE" {
+		t.Fatalf("after 12s on a WebSocket alone (heartbeat TTL 4s, recheck 1m) the session is %s", st.Status)
+	}
+}
+
 // TestAnEndedSessionStopsPassingWithinASecond: a session the store ends
 // on its own (maxActive) stops passing within the gate's recheck (1s),
 // however fast its user browses; its WebSocket closes too.

@@ -543,7 +543,7 @@ func (s Settings) gate() (*gate.Config, error) {
 		return nil, &FieldError{"gate.upstream", fmt.Sprintf("%q is not an http(s) URL such as http://127.0.0.1:3000", s.Upstream)}
 	}
 	g := &gate.Config{Upstream: u, Exclude: s.GateExclude, CaseInsensitive: s.GateCaseInsensitive, MaxConcurrent: s.GateMaxConcurrent,
-		ResponseHeaderTimeout: s.GateHeaderTimeout, Recheck: s.GateRecheck, HeartbeatEvery: 5 * time.Second}
+		ResponseHeaderTimeout: s.GateHeaderTimeout, Recheck: s.GateRecheck}
 	for _, p := range s.GateExclude {
 		if !plainPrefix(p) {
 			return nil, &FieldError{"gate.exclude", fmt.Sprintf("%q: want a plain path prefix such as /static/ (no dot segments, encoding or backslashes)", p)}

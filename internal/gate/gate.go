@@ -66,9 +66,6 @@ type Config struct {
 	// RetryAfter is what a request that is not a page visit is told to
 	// wait. Default 5s.
 	RetryAfter time.Duration
-	// TrustedProxies are the proxies in front of the gate whose
-	// X-Forwarded-* headers are kept and appended to.
-	TrustedProxies []netip.Prefix
 }
 
 // Route guards the paths under Prefix with Event.
@@ -114,6 +111,9 @@ type Deps struct {
 	// Verifier checks access tokens.
 	Verifier *accesstoken.Verifier
 	Log      *slog.Logger
+	// Trusted reports whether a peer is a proxy in front of the gate whose
+	// X-Forwarded-* headers are kept and appended to; nil trusts none.
+	Trusted func(netip.Addr) bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -135,6 +135,9 @@ type Gate struct {
 	open     *streams
 }
 
+// check is what the gate knows of a session: when the store last vouched
+// for it (at), when its next heartbeat is due, and its deadline as the
+// store gave it; due is the earliest of at+Recheck and the other two.
 type check struct {
 	at, beatDue, expires time.Time
 }
@@ -147,6 +150,9 @@ func New(cfg Config, d Deps) *Gate {
 	cfg.defaults()
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Trusted == nil {
+		d.Trusted = func(netip.Addr) bool { return false }
 	}
 	routes := slices.Clone(cfg.Routes)
 	slices.SortStableFunc(routes, func(a, b Route) int { return len(b.Prefix) - len(a.Prefix) })
@@ -234,14 +240,19 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch Classify(r, clean) {
 	case Machine:
-		w.Header().Set("Retry-After", api.RetryAfter(g.cfg.RetryAfter))
-		api.WriteProblem(w, http.StatusServiceUnavailable, api.NewProblem(http.StatusServiceUnavailable, api.CodeWaitingRoom, "",
-			"this site is behind a waiting room: open it in a browser to take a place in line"))
+		Refuse(w, g.cfg.RetryAfter, "this site is behind a waiting room: open it in a browser to take a place in line")
 	case Arrival:
 		g.d.Room.Page(w, r, event, returnTo(clean, r.URL.RawQuery), false)
 	default:
 		g.d.Room.Page(w, r, event, returnTo(clean, r.URL.RawQuery), true)
 	}
+}
+
+// Refuse answers a request without a token that is not a page visit: a
+// 503 problem (waiting_room) with Retry-After, and no session.
+func Refuse(w http.ResponseWriter, retry time.Duration, detail string) {
+	w.Header().Set("Retry-After", api.RetryAfter(retry))
+	api.WriteProblem(w, http.StatusServiceUnavailable, api.NewProblem(http.StatusServiceUnavailable, api.CodeWaitingRoom, "", detail))
 }
 
 func returnTo(clean, query string) string {
@@ -297,7 +308,7 @@ func (g *Gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 	if claims.EventID != event {
 		return nil, false
 	}
-	if st, ok := g.checks.Get(claims.SessionID); ok && now.Sub(st.at) < g.cfg.Recheck && now.Before(st.beatDue) {
+	if now.Before(g.due(claims.SessionID)) {
 		return claims, true
 	}
 	sess, beat, err := g.check(r.Context(), claims.SessionID, now)
@@ -314,6 +325,17 @@ func (g *Gate) admitted(w http.ResponseWriter, r *http.Request, event string) (*
 }
 
 var errEnded = errors.New("session ended")
+
+// due is when the store must next be asked about a session: its recheck,
+// its next heartbeat or its deadline, whichever comes first; now for a
+// session not checked yet.
+func (g *Gate) due(id string) time.Time {
+	st, ok := g.checks.Get(id)
+	if !ok {
+		return time.Time{}
+	}
+	return minTime(minTime(st.at.Add(g.cfg.Recheck), st.beatDue), st.expires)
+}
 
 // check asks the store about a session: a heartbeat when one is due (or
 // the session's deadline has come, so the store decides on its own
@@ -339,7 +361,10 @@ func (g *Gate) check(ctx context.Context, id string, now time.Time) (room.Sessio
 		if ctx.Err() == nil {
 			g.d.Log.Warn("gate: session check", "err", err)
 		}
-		st.at = now // the store is out of reach: ask again after Recheck, not at every request
+		// The store is out of reach: ask again after Recheck, not at every
+		// request (due reads all three times).
+		next := now.Add(g.cfg.Recheck)
+		st.at, st.beatDue, st.expires = now, next, next
 		g.checks.Add(id, st)
 		return sess, false, err
 	}
@@ -371,7 +396,7 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.RawPath = ""
 	h := pr.Out.Header
 	scrub(h)
-	forwarded(h, pr.In.Header, pr.In.RemoteAddr, pr.In.Host, pr.In.TLS != nil, g.trusted)
+	forwarded(h, pr.In.Header, pr.In.RemoteAddr, pr.In.Host, pr.In.TLS != nil, g.d.Trusted)
 	stripCookies(h)
 	if c := req.claims; c != nil {
 		h.Set(HeaderUser, c.UserID())
@@ -391,13 +416,4 @@ func (g *Gate) modifyResponse(resp *http.Response) error {
 		privateResponse(resp.Header)
 	}
 	return nil
-}
-
-func (g *Gate) trusted(a netip.Addr) bool {
-	for _, p := range g.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

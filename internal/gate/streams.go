@@ -75,13 +75,15 @@ func (s *streams) end(id string) {
 	}
 }
 
-// watch checks the sessions with open requests every Recheck until none
-// is left: an ended one is cut; one the store cannot vouch for is cut at
-// its token's expiry.
+// watch checks the sessions with open requests until none is left, each
+// when it is due (its recheck, its heartbeat or its deadline, whichever
+// comes first, so neither a long gate.recheck nor a short heartbeat TTL
+// lets a session that only streams lapse): an ended one is cut; one the
+// store cannot vouch for is cut at its token's expiry.
 func (s *streams) watch() {
-	t := time.NewTicker(s.g.cfg.Recheck)
-	defer t.Stop()
-	for range t.C {
+	wait := time.Duration(0)
+	for {
+		time.Sleep(wait) // until the next session is due
 		s.mu.Lock()
 		if len(s.bySess) == 0 {
 			s.running = false
@@ -93,14 +95,32 @@ func (s *streams) watch() {
 			ids[id] = ss.expires
 		}
 		s.mu.Unlock()
+		next := s.g.d.Now().Add(s.g.cfg.Recheck)
 		for id, expires := range ids {
 			now := s.g.d.Now()
+			if due := s.g.due(id); now.Before(due) {
+				next = minTime(next, due)
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), s.g.cfg.Recheck)
 			_, _, err := s.g.check(ctx, id, now)
 			cancel()
 			if errors.Is(err, errEnded) || (err != nil && !now.Before(expires)) {
 				s.end(id)
+				continue
 			}
+			next = minTime(next, s.g.due(id))
 		}
+		wait = max(next.Sub(s.g.d.Now()), minWatch)
 	}
+}
+
+// minWatch spaces the watcher's rounds however soon a session is due.
+const minWatch = 50 * time.Millisecond
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -164,7 +164,6 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.Gate != nil && cfg.Gate.Upstream != nil {
 		gc := *cfg.Gate
 		gc.Reserved = reservedPaths
-		gc.TrustedProxies = cfg.TrustedProxies
 		// The gate and the signer read one clock: no leeway for skew, so a
 		// token passes no longer than its own expiry.
 		opts := []accesstoken.Option{accesstoken.WithLeeway(0)}
@@ -172,7 +171,7 @@ func New(cfg Config, d Deps) *Server {
 			opts = append(opts, accesstoken.WithAudience(cfg.TokenAudience))
 		}
 		s.gate = gate.New(gc, gate.Deps{Sessions: d.Store, Room: gateRoom{s}, Verifier: s.signer.Verifier(opts...),
-			Log: d.Log, Now: func() time.Time { return s.Now() }})
+			Log: d.Log, Trusted: s.trusted, Now: func() time.Time { return s.Now() }})
 	}
 	return s
 }

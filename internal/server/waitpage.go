@@ -153,9 +153,7 @@ func (s *Server) waitPage(w http.ResponseWriter, r *http.Request) {
 	}
 	visit := gate.Classify(r, "")
 	if visit == gate.Machine {
-		w.Header().Set("Retry-After", retryAfter(s.cfg.PollInterval))
-		writeProblem(w, http.StatusServiceUnavailable, api.CodeWaitingRoom, "",
-			"the waiting page is for browsers: join through POST "+api.SessionsPath)
+		gate.Refuse(w, s.cfg.PollInterval, "the waiting page is for browsers: join through POST "+api.SessionsPath)
 		return
 	}
 	ret := r.URL.Query().Get("return")
