@@ -14,7 +14,8 @@ import (
 )
 
 // TestAppAdmitsOnTheEmbeddedBackends runs a whole room in process on a
-// free port: join, admission through the granter, leave; then a clean stop.
+// free port: a join admitted at once, one admitted through the granter;
+// then a clean stop.
 func TestAppAdmitsOnTheEmbeddedBackends(t *testing.T) {
 	var decisions int
 	a, err := app.New(context.Background(), app.Config{
@@ -30,8 +31,17 @@ func TestAppAdmitsOnTheEmbeddedBackends(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	c, _ := client.New(a.URL(), nil)
+	// The empty room admits the first join at once; the second waits for
+	// the granter, which admits it once the first leaves.
+	first, err := c.Join(ctx, "E1", "first", "k1")
+	if err != nil || first.Status != "ACTIVE" || first.AccessToken == "" {
+		t.Fatalf("join of an empty room = %+v, %v; want ACTIVE with a token", first, err)
+	}
 	s, err := c.Join(ctx, "E1", "u", "k")
-	if err != nil {
+	if err != nil || s.Status != "WAITING" {
+		t.Fatalf("join of a full room = %+v, %v", s, err)
+	}
+	if err := c.Leave(ctx, first.SessionID); err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)

@@ -70,6 +70,7 @@ type Settings struct {
 	MaxWaiting        int           `key:"room.maxWaiting" flag:"max-waiting" default:"0" group:"Room" usage:"per event, refuse joins with 503 while this many wait (0: no limit)"`
 	NewUsersPerMinute int           `key:"room.newUsersPerMinute" flag:"new-users-per-minute" default:"0" group:"Room" usage:"per event, admit at most this many a minute as well as the capacity cap, whichever binds; shared by every replica (0: no rate cap)"`
 	QueueingMethod    string        `key:"room.queueingMethod" flag:"queueing-method" default:"fifo" group:"Room" usage:"how events admit unless set per event: fifo, random (a lottery), passthrough (no cap) or reject (joins get 503)"`
+	QueueAll          bool          `key:"room.queueAll" flag:"queue-all" group:"Room" usage:"send every join through the queue, even one that finds nobody waiting and a free slot (by default it is admitted at once)"`
 	UnknownEvents     string        `key:"room.unknownEvents" flag:"unknown-events" default:"accept" group:"Room" usage:"joins to events not configured nor set by the admin API: accept or refuse (404)"`
 	EndedRetention    time.Duration `key:"room.endedRetention" flag:"ended-retention" default:"10m" group:"Room" usage:"an ended session answers status (LEFT or EXPIRED) this long, then 404"`
 	EventRetention    time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
@@ -352,7 +353,7 @@ func (s Settings) Validate() error {
 func (s Settings) Policies() room.StaticPolicies {
 	p := room.StaticPolicies{Default: room.Policy{Capacity: s.Capacity, HeartbeatTTL: s.HeartbeatTTL,
 		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute,
-		Method: room.Method(s.QueueingMethod)}}
+		Method: room.Method(s.QueueingMethod), QueueAll: s.QueueAll}}
 	for id, e := range s.Events {
 		if st, err := e.settings(id); err == nil && st != (room.Settings{}) {
 			if p.Events == nil {

@@ -37,7 +37,7 @@ func newQueue(t *testing.T, backend string) queue.Queue {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func policies(capacity int) room.StaticPolicies {
-	return room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Hour, MaxActive: time.Hour}}
+	return room.StaticPolicies{Default: room.Policy{Capacity: capacity, HeartbeatTTL: time.Minute, WaitingTTL: time.Hour, MaxActive: time.Hour, QueueAll: true}}
 }
 
 // join puts a session in the store and its message on the queue, as the server does.

@@ -15,7 +15,7 @@ import (
 	"github.com/wrctl/wrctl/internal/room/memstore"
 )
 
-var policies = room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}}
+var policies = room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour, QueueAll: true}}
 
 type fixture struct {
 	st     *memstore.Store
@@ -234,5 +234,28 @@ func TestWakeUpsSpreadOverTheEventsGroups(t *testing.T) {
 		if len(seen) != want {
 			t.Errorf("Groups %d: 12 joins over groups %v, want %d of them", groups, seen, want)
 		}
+	}
+}
+
+// TestAJoinAdmittedAtOnceSendsNothing: in an empty room the store admits
+// the join itself, and no message goes to the queue (nobody is to wake);
+// the next join, finding the room full, takes the queue.
+func TestAJoinAdmittedAtOnceSendsNothing(t *testing.T) {
+	st := memstore.New(memstore.Config{}, room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute,
+		WaitingTTL: time.Minute, MaxActive: time.Hour}})
+	q := memqueue.New(memqueue.Config{})
+	sender := queue.NewSender(q, queue.SenderConfig{Timeout: 5 * time.Second})
+	t.Cleanup(func() { sender.Close(); st.Close() })
+	in := intake.New(st, sender)
+	ctx := context.Background()
+	s, created, err := in.Join(ctx, req("a"))
+	if err != nil || !created || s.Status != room.StatusActive || !s.Enqueued {
+		t.Fatalf("join of an empty room = %+v, created %v, %v", s, created, err)
+	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("%d messages on the queue after a join admitted at once, want 0", n)
+	}
+	if s, _, err := in.Join(ctx, req("b")); err != nil || s.Status != room.StatusWaiting || q.Len() != 1 {
+		t.Fatalf("join of a full room = %s, %v, %d messages; want WAITING with its message", s.Status, err, q.Len())
 	}
 }

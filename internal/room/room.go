@@ -191,6 +191,9 @@ type Policy struct {
 	// Message is what refused joins are told under the reject method
 	// (e.g. "Sold out").
 	Message string
+	// QueueAll sends every join through the line, even when nobody waits
+	// and a slot is free; by default such a join is admitted at once.
+	QueueAll bool
 }
 
 // Phase is where an event stands in its schedule.
@@ -406,6 +409,39 @@ func WaitingPollInterval(preferred, waitingTTL time.Duration, position int64, pe
 		d = preferred + preferred*time.Duration(min(position-1, 1_000_000))/1000
 	}
 	return PollInterval(d, waitingTTL)
+}
+
+// LongestPoll is the longest a WAITING session of an event with this
+// waiting TTL is ever asked to wait before its next status request: a
+// Retry-After (PollInterval, rounded up to the second as the header is) or
+// a held status request. A third of the TTL, at least a second, rounded up
+// to the second.
+func LongestPoll(waitingTTL time.Duration) time.Duration {
+	d := max(waitingTTL/3, time.Second)
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// FirstDeadline is the deadline of a WAITING session admitted at activated
+// that last polled at seen. A client that obeys Retry-After learns of its
+// admission only at its next status request, which may be due up to
+// LongestPoll after seen: the first deadline covers that request with a
+// whole heartbeat TTL after it, so obeying the server never costs the
+// place. MaxActive still caps it.
+func (p Policy) FirstDeadline(activated, seen time.Time) time.Time {
+	due := seen.Add(LongestPoll(p.WaitingTTL))
+	if due.Before(activated) {
+		due = activated
+	}
+	return p.ActiveDeadline(activated, due)
+}
+
+// LiveAt is when admission may start: the later of OpensAt and StartsAt
+// (zero when neither is set).
+func (p Policy) LiveAt() time.Time {
+	if p.OpensAt.After(p.StartsAt) {
+		return p.OpensAt
+	}
+	return p.StartsAt
 }
 
 // ActiveDeadline is when an ACTIVE session last seen at seen ends.

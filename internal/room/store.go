@@ -70,10 +70,28 @@ type Store interface {
 	// Blocked on it), so a granter holding the event's messages admits at
 	// once. Deliveries may coalesce; the channel closes on Close.
 	Freed() <-chan string
+	// Changes delivers, on every replica sharing the store, news of
+	// WAITING sessions that stopped waiting (admitted by Grant, or ended)
+	// and of events whose line changed as a whole (new settings, the
+	// start's shuffle), so that status requests held for a change answer
+	// at once. A join admitted at once is not news: its caller has the
+	// answer. Deliveries may be dropped when the reader lags (a held
+	// request then answers at its timeout); the channel closes on Close.
+	Changes() <-chan Change
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources; safe to call twice.
 	Close() error
+}
+
+// Change is one piece of news Store.Changes delivers.
+type Change struct {
+	EventID string
+	// SessionID is the session that stopped waiting; empty for a change
+	// of the whole event's line.
+	SessionID string
+	// Status is the session's new status (ACTIVE, LEFT or EXPIRED).
+	Status Status
 }
 
 // Retention bounds what a store keeps of the past.

@@ -49,7 +49,8 @@ type harness struct {
 type options struct {
 	policy  room.Policy
 	granter granter.Config
-	// noGranter leaves the granter off, so a test can run its own.
+	// noGranter leaves the granter off, so a test can run its own, and
+	// sends every join through the queue (policy.QueueAll).
 	noGranter bool
 	// queue, if set, is used instead of a new queue of the backend.
 	queue queue.Queue
@@ -96,6 +97,9 @@ func newHarness(t testing.TB, backend string, o options) *harness {
 		logw = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.noGranter {
+		o.policy.QueueAll = true // sessions stay WAITING: none is admitted at its join either
+	}
 	q := o.queue
 	if q == nil {
 		q = newQueue(t, backend)

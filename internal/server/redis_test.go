@@ -19,6 +19,7 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	rs := redistest.New(t)
 	o := defaultOptions()
 	o.noGranter = true // keep every message on the queue to count them
+	o.policy.QueueAll = true
 	st, err := redisstore.New(context.Background(), redisstore.Config{Addrs: []string{rs.Addr}}, room.StaticPolicies{Default: o.policy})
 	if err != nil {
 		t.Fatal(err)

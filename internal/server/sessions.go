@@ -107,7 +107,10 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	if created {
 		s.metrics.Join(telemetry.JoinCreated)
-		s.log.Debug("joined", "event", sess.EventID, "ticket", sess.Seq)
+		if sess.Status == room.StatusActive {
+			s.metrics.AdmittedAtJoin()
+		}
+		s.log.Debug("joined", "event", sess.EventID, "ticket", sess.Seq, "status", sess.Status)
 	} else {
 		s.metrics.Join(telemetry.JoinExisting)
 	}

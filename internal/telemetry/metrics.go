@@ -129,6 +129,10 @@ func (m *Metrics) Decision(o room.GrantOutcome, s room.Session) {
 	}
 }
 
+// AdmittedAtJoin records the admission of a join that found an empty
+// room: no wait, and no granter decision.
+func (m *Metrics) AdmittedAtJoin() { m.joinToAdmission.Observe(0) }
+
 // GranterMessages counts messages a granter handled apart from decisions
 // (dead_lettered, recycled).
 func (m *Metrics) GranterMessages(what string, n int) {

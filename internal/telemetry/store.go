@@ -127,6 +127,8 @@ func (s *store) PutSettings(ctx context.Context, eventID string, st room.Setting
 
 func (s *store) Freed() <-chan string { return s.st.Freed() }
 
+func (s *store) Changes() <-chan room.Change { return s.st.Changes() }
+
 func (s *store) Ping(ctx context.Context) error {
 	start := time.Now()
 	err := s.st.Ping(ctx)

@@ -15,7 +15,7 @@ import (
 func TestPollsAndChurnKeepNothing(t *testing.T) {
 	now := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	st := New(Config{Clock: clock, MaxEnded: 1000}, room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}})
+	st := New(Config{Clock: clock, MaxEnded: 1000}, room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour, QueueAll: true}})
 	ctx := context.Background()
 
 	s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E", UserID: "u"})

@@ -50,6 +50,7 @@ type Store struct {
 	// them once idle for the event retention.
 	idle     fifo[idleRef]
 	freed    chan string
+	changes  chan room.Change
 	closed   bool
 	settings map[string]room.Settings
 }
@@ -103,6 +104,10 @@ func (e *event) nWait() int64 { return int64(len(e.bySeq) + len(e.pre)) }
 
 var _ room.Store = (*Store)(nil)
 
+// changesBuffer is how many changes wait for a slow reader before the
+// next is dropped.
+const changesBuffer = 4096
+
 // New returns an empty store whose sessions follow the given policies.
 func New(cfg Config, policies room.Policies) *Store {
 	if cfg.Clock == nil {
@@ -120,6 +125,7 @@ func New(cfg Config, policies room.Policies) *Store {
 		byUser:   make(map[userKey]*rec),
 		events:   make(map[string]*event),
 		freed:    make(chan string, 1024),
+		changes:  make(chan room.Change, changesBuffer),
 		settings: make(map[string]room.Settings),
 	}
 }
@@ -184,17 +190,37 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 	s.byUser[userKey{req.EventID, req.UserID}] = r
 	heap.Push(&s.deadlines, r)
 	switch {
-	case p.Method == room.MethodPassthrough:
-		r.Enqueued = true // admitted at once: no message to wait for
-		s.admit(e, r, p, now)
 	case p.Phase(now) == room.PhasePreQueue:
 		r.pre = true
 		e.pre[r.Seq] = r
+	case s.atOnce(e, p, now):
+		r.Enqueued = true // admitted at once: no message to wait for
+		s.admit(e, r, p.ActiveDeadline(now, now), now)
 	default:
 		e.waiting.add(r.ticket, 1)
 		e.bySeq[r.ticket] = r
 	}
 	return s.view(r, now), true, nil
+}
+
+// atOnce reports whether a join to a live event is admitted at once:
+// nobody waits ahead of it (in line, unconfirmed, or in the pre-queue), and
+// the room is open (passthrough) or, unless every join is to queue, has a
+// free slot and a token of the admission rate, unpaused. A token is taken
+// when it says yes.
+func (s *Store) atOnce(e *event, p room.Policy, now time.Time) bool {
+	switch {
+	case e.nWait() > 0:
+		return false
+	case p.Method == room.MethodPassthrough:
+		return true
+	case p.QueueAll, p.Paused || e.nActive >= int64(p.Capacity):
+		return false
+	case p.NewUsersPerMinute > 0:
+		ok, _ := e.bucket.Take(p.NewUsersPerMinute, now.UnixMilli())
+		return ok
+	}
+	return true
 }
 
 // settle brings an event up to its schedule and method at now: at the
@@ -215,14 +241,14 @@ func (s *Store) settle(eventID string, now time.Time) {
 		return
 	}
 	if len(e.pre) > 0 && p.Phase(now) == room.PhaseLive {
-		s.start(e, p, now)
+		s.start(eventID, e, p, now)
 	}
 }
 
 // start moves the pre-queue into the line in a uniformly random order,
 // ahead of every later join: the pre-queue's tickets, sorted, are dealt
 // out again by a seeded Fisher–Yates permutation, and the deal is recorded.
-func (s *Store) start(e *event, p room.Policy, now time.Time) {
+func (s *Store) start(eventID string, e *event, p room.Policy, now time.Time) {
 	tickets := slices.Sorted(maps.Keys(e.pre))
 	seed := room.NewSeed()
 	perm := room.PermuteWithSeed(len(tickets), seed)
@@ -237,6 +263,7 @@ func (s *Store) start(e *event, p room.Policy, now time.Time) {
 	}
 	clear(e.pre)
 	e.shuffle = &room.Shuffle{At: now, StartsAt: p.StartsAt, Seed: room.SeedString(seed), Order: order}
+	s.changed(room.Change{EventID: eventID})
 }
 
 // MarkEnqueued implements room.Store.
@@ -370,9 +397,10 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 		return room.GrantResult{Outcome: room.Skipped}, nil
 	}
 	p := s.policy(eventID)
-	if !p.StartsAt.IsZero() && now.Before(p.StartsAt) {
-		// No one is admitted before the start; the message waits for it.
-		return room.GrantResult{Outcome: room.Full, RetryAt: p.StartsAt}, nil
+	if ph := p.Phase(now); ph == room.PhaseScheduled || ph == room.PhasePreQueue {
+		// No one is admitted before the event is open and started, and the
+		// pre-queue goes first then: the message waits for it.
+		return room.GrantResult{Outcome: room.Full, RetryAt: p.LiveAt()}, nil
 	}
 	var head *rec
 	for {
@@ -392,7 +420,7 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 		s.abort(head) // its join was never answered: it cannot hold the line
 	}
 	if p.Method == room.MethodPassthrough {
-		s.admit(e, head, p, now) // the room is open: no cap
+		s.grant(e, head, p, now) // the room is open: no cap
 		return room.GrantResult{Outcome: room.Admitted, Session: s.view(head, now)}, nil
 	}
 	if p.Paused || e.nActive >= int64(p.Capacity) {
@@ -407,12 +435,19 @@ func (s *Store) Grant(_ context.Context, eventID, id string) (room.GrantResult, 
 			return room.GrantResult{Outcome: room.Full, Session: s.view(head, now), RetryAt: time.UnixMilli(retry)}, nil
 		}
 	}
-	s.admit(e, head, p, now)
+	s.grant(e, head, p, now)
 	return room.GrantResult{Outcome: room.Admitted, Session: s.view(head, now)}, nil
 }
 
-// admit makes a session ACTIVE.
-func (s *Store) admit(e *event, r *rec, p room.Policy, now time.Time) {
+// grant admits a WAITING session from the line, with a first deadline
+// that covers its next due poll, and tells those waiting for its news.
+func (s *Store) grant(e *event, r *rec, p room.Policy, now time.Time) {
+	s.admit(e, r, p.FirstDeadline(now, r.LastSeenAt), now)
+	s.changed(room.Change{EventID: r.EventID, SessionID: r.ID, Status: room.StatusActive})
+}
+
+// admit makes a session ACTIVE until deadline.
+func (s *Store) admit(e *event, r *rec, deadline, now time.Time) {
 	if r.Status == room.StatusWaiting {
 		e.unline(r)
 	}
@@ -425,7 +460,7 @@ func (s *Store) admit(e *event, r *rec, p room.Policy, now time.Time) {
 	r.Admission = e.admission
 	r.ActivatedAt = now
 	r.LastSeenAt = now
-	r.ExpiresAt = p.ActiveDeadline(now, now)
+	r.ExpiresAt = deadline
 	heap.Fix(&s.deadlines, r.gi)
 	heap.Push(&e.active, r)
 }
@@ -545,11 +580,15 @@ func (s *Store) PutSettings(_ context.Context, eventID string, st room.Settings)
 	defer s.mu.Unlock()
 	s.settings[eventID] = st
 	s.notifyFreed(eventID) // wake a granter holding the event's line
+	s.changed(room.Change{EventID: eventID})
 	return nil
 }
 
 // Freed implements room.Store.
 func (s *Store) Freed() <-chan string { return s.freed }
+
+// Changes implements room.Store.
+func (s *Store) Changes() <-chan room.Change { return s.changes }
 
 // Ping implements room.Store.
 func (s *Store) Ping(context.Context) error { return nil }
@@ -561,6 +600,7 @@ func (s *Store) Close() error {
 	if !s.closed {
 		s.closed = true
 		close(s.freed)
+		close(s.changes)
 	}
 	return nil
 }
@@ -606,6 +646,7 @@ func (s *Store) end(r *rec, st room.Status, reason room.EndReason, at time.Time)
 	switch r.Status {
 	case room.StatusWaiting:
 		e.unline(r)
+		s.changed(room.Change{EventID: r.EventID, SessionID: r.ID, Status: st})
 	case room.StatusActive:
 		e.nActive--
 		heap.Remove(&e.active, r.ai)
@@ -654,6 +695,17 @@ func (s *Store) notifyFreed(eventID string) {
 	select {
 	case s.freed <- eventID:
 	default: // a full channel already holds wake-ups; the granter's tick covers the rest
+	}
+}
+
+// changed delivers a change to Changes, unless its reader lags.
+func (s *Store) changed(c room.Change) {
+	if s.closed {
+		return
+	}
+	select {
+	case s.changes <- c:
+	default:
 	}
 }
 

@@ -59,23 +59,25 @@ const indexIdle = time.Hour
 
 // Store is the Redis room.Store.
 type Store struct {
-	rdb      redis.UniversalClient
-	policies room.Policies
-	prefix   string
-	channel  string
-	keep     room.Retention
-	indexTTL time.Duration
-	clock    room.Clock
+	rdb       redis.UniversalClient
+	policies  room.Policies
+	prefix    string
+	channel   string
+	changesCh string
+	keep      room.Retention
+	indexTTL  time.Duration
+	clock     room.Clock
 
 	// events caches session id → event id, which never changes, so a
 	// status poll is one round trip (the event's script) instead of two.
 	events *lru.Cache[string, cachedEvent]
 
-	ps     *redis.PubSub
-	freed  chan string
-	wg     sync.WaitGroup
-	once   sync.Once
-	closed chan struct{}
+	ps      *redis.PubSub
+	freed   chan string
+	changes chan room.Change
+	wg      sync.WaitGroup
+	once    sync.Once
+	closed  chan struct{}
 }
 
 var _ room.Store = (*Store)(nil)
@@ -106,15 +108,17 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		return nil, fmt.Errorf("redis %v: %w", cfg.Addrs, err)
 	}
 	s := &Store{
-		rdb:      rdb,
-		policies: policies,
-		prefix:   cfg.Prefix,
-		channel:  cfg.Prefix + ":freed",
-		keep:     cfg.Retention.WithDefaults(),
-		indexTTL: indexIdle + cfg.Retention.WithDefaults().Ended,
-		clock:    cfg.Clock,
-		freed:    make(chan string, 1024),
-		closed:   make(chan struct{}),
+		rdb:       rdb,
+		policies:  policies,
+		prefix:    cfg.Prefix,
+		channel:   cfg.Prefix + ":freed",
+		changesCh: cfg.Prefix + ":changes",
+		keep:      cfg.Retention.WithDefaults(),
+		indexTTL:  indexIdle + cfg.Retention.WithDefaults().Ended,
+		clock:     cfg.Clock,
+		freed:     make(chan string, 1024),
+		changes:   make(chan room.Change, changesBuffer),
+		closed:    make(chan struct{}),
 	}
 	switch {
 	case cfg.EventCache == 0:
@@ -122,21 +126,28 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 	case cfg.EventCache > 0:
 		s.events, _ = lru.New[string, cachedEvent](cfg.EventCache)
 	}
-	s.ps = rdb.Subscribe(ctx, s.channel)
-	if _, err := s.ps.Receive(ctx); err != nil { // the subscription is live before New returns
-		s.ps.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("redis subscribe %s: %w", s.channel, err)
+	s.ps = rdb.Subscribe(ctx, s.channel, s.changesCh)
+	for range 2 { // both subscriptions are live before New returns
+		if _, err := s.ps.Receive(ctx); err != nil {
+			s.ps.Close()
+			rdb.Close()
+			return nil, fmt.Errorf("redis subscribe %s: %w", s.channel, err)
+		}
 	}
 	s.wg.Go(s.listen)
 	return s, nil
 }
 
-// listen forwards freed-slot notifications; go-redis resubscribes after a
-// lost connection.
+// changesBuffer is how many changes wait for a slow reader before the
+// next is dropped.
+const changesBuffer = 4096
+
+// listen forwards freed-slot notifications and changes; go-redis
+// resubscribes after a lost connection.
 func (s *Store) listen() {
 	defer close(s.freed)
-	ch := s.ps.Channel()
+	defer close(s.changes)
+	ch := s.ps.Channel(redis.WithChannelSize(changesBuffer))
 	for {
 		select {
 		case <-s.closed:
@@ -145,12 +156,35 @@ func (s *Store) listen() {
 			if !ok {
 				return
 			}
+			if m.Channel == s.changesCh {
+				if c, ok := parseChange(m.Payload); ok {
+					select {
+					case s.changes <- c:
+					default: // the reader lags: its held requests answer at their timeout
+					}
+				}
+				continue
+			}
 			select {
 			case s.freed <- m.Payload:
 			default: // wake-ups already pending; the granter's tick covers the rest
 			}
 		}
 	}
+}
+
+// parseChange reads a change as the scripts publish it: "event session
+// status", session "-" for the whole event.
+func parseChange(p string) (room.Change, bool) {
+	f := strings.Fields(p)
+	if len(f) != 3 {
+		return room.Change{}, false
+	}
+	c := room.Change{EventID: f[0]}
+	if f[1] != "-" {
+		c.SessionID, c.Status = f[1], room.Status(f[2])
+	}
+	return c, true
 }
 
 func (s *Store) base(eventID string) string { return s.prefix + ":{" + eventID + "}" }
@@ -230,7 +264,15 @@ func (s *Store) scriptArgs(eventID string, extra ...any) ([]string, []any) {
 	}, extra...)
 	// Last, so that each script's own arguments keep their places.
 	return []string{base + ":meta"}, append(args, p.NewUsersPerMinute, unixMilli(p.OpensAt), unixMilli(p.StartsAt),
-		unixMilli(p.EndsAt), string(p.Method))
+		unixMilli(p.EndsAt), string(p.Method), boolArg(p.QueueAll), s.changesCh)
+}
+
+// boolArg is a script's boolean argument.
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // unixMilli is t in Unix ms, 0 for the zero time.
@@ -549,7 +591,8 @@ func (s *Store) Stats(ctx context.Context, eventID string) (room.EventStats, err
 		Capacity: int(num(fmt.Sprint(r[4]))),
 		Paused:   r[5] == int64(1),
 		Policy: room.Policy{Capacity: int(num(fmt.Sprint(r[4]))), Paused: r[5] == int64(1), HeartbeatTTL: ms(6),
-			WaitingTTL: ms(7), MaxActive: ms(8), MaxWaiting: int(num(fmt.Sprint(r[9]))), NewUsersPerMinute: int(num(fmt.Sprint(r[10])))},
+			WaitingTTL: ms(7), MaxActive: ms(8), MaxWaiting: int(num(fmt.Sprint(r[9]))), NewUsersPerMinute: int(num(fmt.Sprint(r[10]))),
+			QueueAll: s.policies.Policy(eventID).QueueAll},
 		Active:     r[1].(int64),
 		Waiting:    r[2].(int64),
 		Joined:     num(m["joined"]),
@@ -664,6 +707,9 @@ func (s *Store) PutSettings(ctx context.Context, eventID string, st room.Setting
 
 // Freed implements room.Store.
 func (s *Store) Freed() <-chan string { return s.freed }
+
+// Changes implements room.Store.
+func (s *Store) Changes() <-chan room.Change { return s.changes }
 
 // Ping implements room.Store.
 func (s *Store) Ping(ctx context.Context) error {

@@ -20,7 +20,10 @@ import (
 // (0: none), 11 enqueue grace (ms), 12 idle event retention (ms), then
 // per-script arguments from 13, and last of all five policy arguments:
 // newUsersPerMinute (0: no rate cap), opensAt, startsAt, endsAt (Unix ms, 0:
-// none) and the queueing method.
+// none), the queueing method and queueAll ("1": no join is admitted at
+// once), then the changes channel (room.Change
+// news, published as "event session status", session "-" for the whole
+// event).
 // Settings stored in the meta hash (s_cap, s_hb, s_wt, s_ma, s_mw, s_paused,
 // s_nupm, s_open, s_start, s_end, s_method) override them.
 //
@@ -66,7 +69,9 @@ local capacity = tonumber(ARGV[9])
 local maxWaiting = tonumber(ARGV[10])
 local grace = tonumber(ARGV[11])
 local eventRetention = tonumber(ARGV[12])
-local tail = #ARGV - 4
+local tail = #ARGV - 6
+local queueAll = ARGV[tail + 5] == '1'
+local changes = ARGV[tail + 6]
 local nupm = tonumber(ARGV[tail])
 local opensAt = tonumber(ARGV[tail + 1])
 local startsAt = tonumber(ARGV[tail + 2])
@@ -98,8 +103,11 @@ do
   paused = ov[6] == '1'
 end
 
--- The schedule and the method (room.Policy.Phase and Closed).
-local function started() return startsAt == 0 or now >= startsAt end
+-- The schedule and the method (room.Policy.Phase and Closed). Admission
+-- runs, and the pre-queue is shuffled into the line, once the event is
+-- both open and started (room.Policy.LiveAt).
+local liveAt = math.max(opensAt, startsAt)
+local function started() return now >= liveAt end
 local closing = false
 if endsAt > 0 and now >= endsAt then
   closing = 'event_ended'
@@ -131,6 +139,7 @@ local function finish(sid, status, reason, at)
   redis.call('ZREM', wdl, sid)
   if redis.call('ZREM', act, sid) == 1 then freed = true end
   if st ~= 'WAITING' and st ~= 'ACTIVE' then return end
+  if st == 'WAITING' then redis.call('PUBLISH', changes, event .. ' ' .. sid .. ' ' .. status) end
   if status == 'LEFT' then
     redis.call('HINCRBY', meta, 'left', 1)
   else
@@ -247,9 +256,21 @@ local function abort_session(sid)
   redis.call('HINCRBY', meta, 'joined', -1)
 end
 
--- activate makes a session ACTIVE now, taken out of the line.
-local function activate(sid)
-  local dl = math.min(now + hbTTL, now + maxActive)
+-- longest_poll is room.LongestPoll: the longest a WAITING session is
+-- asked to wait before its next status request.
+local function longest_poll()
+  return math.ceil(math.max(waitTTL / 3, 1000) / 1000) * 1000
+end
+
+-- activate makes a session ACTIVE now, taken out of the line. Admitted
+-- from the line (fromLine), its first deadline covers its next due poll
+-- (room.Policy.FirstDeadline) and the change is published.
+local function activate(sid, fromLine)
+  local due = now
+  if fromLine then
+    due = math.max(now, tonumber(redis.call('HGET', skey(sid), 'seen')) + longest_poll())
+  end
+  local dl = math.min(due + hbTTL, now + maxActive)
   local n = redis.call('ZCARD', act)
   redis.call('ZREM', wait, sid)
   redis.call('ZREM', wdl, sid)
@@ -262,6 +283,34 @@ local function activate(sid)
     redis.call('HSET', meta, 'peak', n + 1)
   end
   keep(sid, dl)
+  if fromLine then redis.call('PUBLISH', changes, event .. ' ' .. sid .. ' ACTIVE') end
+end
+
+-- take_token is room.Bucket.Take on the event's token bucket of
+-- admissions (a second's worth): true, or false and when one will be.
+local function take_token()
+  local burst = math.max(1, nupm / 60)
+  local b = redis.call('HMGET', meta, 'tb', 'tbAt')
+  local tokens, at = tonumber(b[1] or ''), tonumber(b[2] or '')
+  if not tokens or not at or at == 0 then tokens, at = burst, now end
+  tokens = math.min(burst, tokens + math.max(now - at, 0) * nupm / 60000)
+  if tokens < 1 then
+    redis.call('HSET', meta, 'tb', tostring(tokens), 'tbAt', now)
+    return false, now + math.ceil((1 - tokens) * 60000 / nupm)
+  end
+  redis.call('HSET', meta, 'tb', tostring(tokens - 1), 'tbAt', now)
+  return true, 0
+end
+
+-- at_once is the memory store's atOnce: a join to a live event is
+-- admitted at once when nobody waits ahead of it and the room is open or
+-- has a free slot and a token of the admission rate, unpaused.
+local function at_once()
+  if redis.call('ZCARD', wait) > 0 or redis.call('ZCARD', pq) > 0 then return false end
+  if method == 'passthrough' then return true end
+  if queueAll or paused or redis.call('ZCARD', act) >= capacity then return false end
+  if nupm > 0 then return (take_token()) end
+  return true
 end
 
 expire_due()
@@ -304,11 +353,11 @@ if verified then redis.call('HSET', skey(sid), 'uv', 1) end
 redis.call('ZADD', wdl, dl, sid)
 redis.call('SET', ukey(user), sid)
 keep(sid, dl)
-if method == 'passthrough' then
-  redis.call('HSET', skey(sid), 'enq', 1) -- admitted at once: no message to wait for
-  activate(sid)
-elseif not started() then
+if not started() then
   redis.call('ZADD', pq, seq, sid)
+elseif at_once() then
+  redis.call('HSET', skey(sid), 'enq', 1) -- admitted at once: no message to wait for
+  activate(sid, false)
 else
   redis.call('ZADD', wait, seq, sid)
 end
@@ -390,9 +439,10 @@ var grantScript = redis.NewScript(preamble + `
 local msg = ARGV[13]
 if redis.call('HGET', skey(msg), 'status') == 'WAITING' then redis.call('HSET', skey(msg), 'enq', 1) end
 if not started() then
-  -- No one is admitted before the start; the message waits for it.
+  -- No one is admitted before the event is open and started, and the
+  -- pre-queue goes first then: the message waits for it.
   publish()
-  return {'full', false, startsAt}
+  return {'full', false, liveAt}
 end
 local sid
 for _ = 1, 100 do
@@ -420,7 +470,7 @@ for _ = 1, 100 do
 end
 if not sid then publish(); return {'blocked', false, now + 1000} end
 if method == 'passthrough' then
-  activate(sid) -- the room is open: no cap
+  activate(sid, true) -- the room is open: no cap
   publish()
   return {'admitted', view(sid), 0}
 end
@@ -431,20 +481,13 @@ if paused or n >= capacity then
   return {'full', view(sid), first[2] or 0}
 end
 if nupm > 0 then
-  -- room.Bucket.Take: a token bucket of admissions, a second's worth.
-  local burst = math.max(1, nupm / 60)
-  local b = redis.call('HMGET', meta, 'tb', 'tbAt')
-  local tokens, at = tonumber(b[1] or ''), tonumber(b[2] or '')
-  if not tokens or not at or at == 0 then tokens, at = burst, now end
-  tokens = math.min(burst, tokens + math.max(now - at, 0) * nupm / 60000)
-  if tokens < 1 then
-    redis.call('HSET', meta, 'tb', tostring(tokens), 'tbAt', now)
+  local ok, retry = take_token()
+  if not ok then
     publish()
-    return {'full', view(sid), now + math.ceil((1 - tokens) * 60000 / nupm)}
+    return {'full', view(sid), retry}
   end
-  redis.call('HSET', meta, 'tb', tostring(tokens - 1), 'tbAt', now)
 end
-activate(sid)
+activate(sid, true)
 publish()
 return {'admitted', view(sid), 0}
 `)
@@ -463,7 +506,7 @@ if redis.call('ZCARD', wait) > 0 or redis.call('ZCARD', act) > 0 or redis.call('
   if b[2] and tonumber(b[2]) < next then next = tonumber(b[2]) end
   -- The start and the end are due moments too: the shuffle and the end of
   -- the waiting sessions happen then even without traffic.
-  if startsAt > now and redis.call('ZCARD', pq) > 0 and startsAt < next then next = startsAt end
+  if liveAt > now and redis.call('ZCARD', pq) > 0 and liveAt < next then next = liveAt end
   if endsAt > now and a[2] and endsAt < next then next = endsAt end
   return {ended, 'live', next}
 end
@@ -530,6 +573,7 @@ end
 redis.call('DEL', pq)
 redis.call('HSET', meta, 'shuf_at', now, 'shuf_starts', startsAt, 'shuf_seed', ARGV[15], 'shuf_n', n)
 redis.call('SET', base .. ':shuf', table.concat(order, ','))
+redis.call('PUBLISH', changes, event .. ' - START')
 return 1
 `)
 
@@ -554,5 +598,6 @@ end
 redis.call('HSET', meta, 's_set', 1)
 redis.call('HDEL', meta, 'idle')
 redis.call('PUBLISH', channel, event)
+redis.call('PUBLISH', changes, event .. ' - SETTINGS')
 return 1
 `)

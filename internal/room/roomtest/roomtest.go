@@ -20,7 +20,14 @@ import (
 type NewStore func(t *testing.T, policies room.Policies, clock room.Clock) room.Store
 
 // Policy is the policy the suite runs under unless a test says otherwise.
-var Policy = room.Policy{Capacity: 2, HeartbeatTTL: 30 * time.Second, WaitingTTL: 60 * time.Second, MaxActive: 15 * time.Minute}
+// It sends every join through the line (QueueAll), since most of the suite
+// is about the line; the tests of joins admitted at once use FastPolicy.
+var Policy = room.Policy{Capacity: 2, HeartbeatTTL: 30 * time.Second, WaitingTTL: 60 * time.Second, MaxActive: 15 * time.Minute,
+	QueueAll: true}
+
+// FastPolicy is Policy as configured by default: a join that finds nobody
+// waiting and a free slot is admitted at once.
+var FastPolicy = func() room.Policy { p := Policy; p.QueueAll = false; return p }()
 
 // Clock is a settable room.Clock for tests.
 type Clock struct {
@@ -194,8 +201,11 @@ func Run(t *testing.T, newStore NewStore) {
 		st, clk := open(t)
 		a, b, c := join(t, st, "E1", "A"), join(t, st, "E1", "B"), join(t, st, "E1", "C")
 		s := admits(t, st, "E1", c.ID, a.ID)
-		if s.Status != room.StatusActive || !s.ActivatedAt.Equal(T0) || !s.ExpiresAt.Equal(T0.Add(Policy.HeartbeatTTL)) || s.Admission != 1 {
-			t.Fatalf("admitted session = %+v", s)
+		// Its first deadline covers the poll it was asked for (at most
+		// LongestPoll after it last polled), then a whole heartbeat TTL.
+		first := T0.Add(room.LongestPoll(Policy.WaitingTTL) + Policy.HeartbeatTTL)
+		if s.Status != room.StatusActive || !s.ActivatedAt.Equal(T0) || !s.ExpiresAt.Equal(first) || s.Admission != 1 {
+			t.Fatalf("admitted session = %+v, want ACTIVE at %v until %v", s, T0, first)
 		}
 		clk.Advance(time.Second)
 		if s := admits(t, st, "E1", a.ID, b.ID); s.Admission != 2 {
@@ -203,8 +213,8 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		clk.Advance(time.Second)
 		full := grant(t, st, "E1", c.ID, room.Full)
-		if !full.RetryAt.Equal(T0.Add(Policy.HeartbeatTTL)) {
-			t.Fatalf("RetryAt = %v, want %v (the first active session's deadline)", full.RetryAt, T0.Add(Policy.HeartbeatTTL))
+		if !full.RetryAt.Equal(first) {
+			t.Fatalf("RetryAt = %v, want %v (the first active session's deadline)", full.RetryAt, first)
 		}
 		if s := get(t, st, c.ID); s.Status != room.StatusWaiting || s.Position != 1 {
 			t.Fatalf("held session = %+v, want WAITING at position 1", s)
@@ -345,10 +355,13 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("active session without heartbeat expires and frees its slot", func(t *testing.T) {
 		st, clk := open(t)
 		a, b := join(t, st, "E1", "A"), join(t, st, "E1", "B")
-		admits(t, st, "E1", a.ID, a.ID)
+		deadline := admits(t, st, "E1", a.ID, a.ID).ExpiresAt
+		if want := Policy.FirstDeadline(T0, T0); !deadline.Equal(want) {
+			t.Fatalf("first deadline %v, want %v", deadline, want)
+		}
 		admits(t, st, "E1", b.ID, b.ID)
 		c := join(t, st, "E1", "C")
-		hb := T0.Add(Policy.HeartbeatTTL / 2)
+		hb := deadline.Add(-Policy.HeartbeatTTL / 2)
 		clk.Set(hb)
 		if _, err := st.Heartbeat(ctx, b.ID); err != nil {
 			t.Fatal(err)
@@ -356,9 +369,9 @@ func Run(t *testing.T, newStore NewStore) {
 		if _, err := st.Touch(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		clk.Set(T0.Add(Policy.HeartbeatTTL - time.Millisecond))
+		clk.Set(deadline.Add(-time.Millisecond))
 		grant(t, st, "E1", c.ID, room.Full)
-		clk.Set(T0.Add(Policy.HeartbeatTTL))
+		clk.Set(deadline)
 		if s := get(t, st, a.ID); s.Status != room.StatusExpired || s.EndReason != room.ReasonHeartbeat {
 			t.Fatalf("a at its deadline = %s/%s, want EXPIRED/heartbeat", s.Status, s.EndReason)
 		}
@@ -480,7 +493,8 @@ func Run(t *testing.T, newStore NewStore) {
 
 	t.Run("admission rate is unknown until someone is admitted, then follows the pace", func(t *testing.T) {
 		clk := NewClock(T0)
-		st := newStore(t, room.StaticPolicies{Default: room.Policy{Capacity: 1000, HeartbeatTTL: time.Hour, WaitingTTL: time.Hour, MaxActive: time.Hour}}, clk.Now)
+		st := newStore(t, room.StaticPolicies{Default: room.Policy{Capacity: 1000, HeartbeatTTL: time.Hour, WaitingTTL: time.Hour, MaxActive: time.Hour,
+			QueueAll: true}}, clk.Now)
 		probe := join(t, st, "E2", "probe")
 		if s := get(t, st, probe.ID); s.AdmissionRate != 0 {
 			t.Fatalf("rate before any admission = %v, want 0 (unknown)", s.AdmissionRate)
@@ -840,7 +854,7 @@ func Run(t *testing.T, newStore NewStore) {
 		join(t, st, "E1", "D")
 	})
 
-	t.Run("passthrough admits at once without a cap, and drains the line", func(t *testing.T) {
+	t.Run("passthrough drains the line without a cap, then admits joins at once; no join overtakes the line", func(t *testing.T) {
 		st, _ := open(t)
 		a, b := join(t, st, "E1", "A"), join(t, st, "E1", "B")
 		admits(t, st, "E1", a.ID, a.ID)
@@ -849,13 +863,19 @@ func Run(t *testing.T, newStore NewStore) {
 		if err := st.PutSettings(ctx, "E1", room.Settings{Method: room.MethodPassthrough}); err != nil {
 			t.Fatal(err)
 		}
-		admits(t, st, "E1", c.ID, c.ID)
-		d, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "D"})
-		if err != nil || !created || d.Status != room.StatusActive || d.Admission != 4 {
-			t.Fatalf("join under passthrough = %+v %v", d, err)
+		// C still waits: a join now takes its turn behind C.
+		d := join(t, st, "E1", "D")
+		if d.Status != room.StatusWaiting || d.Position != 2 {
+			t.Fatalf("join under passthrough with C waiting = %s at %d, want WAITING at 2", d.Status, d.Position)
 		}
-		if s := stats(t, st, "E1"); s.Active != 4 || s.PeakActive != 4 {
-			t.Fatalf("under passthrough: active %d peak %d, want 4 past capacity 2", s.Active, s.PeakActive)
+		admits(t, st, "E1", d.ID, c.ID)
+		admits(t, st, "E1", c.ID, d.ID)
+		e, created, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: "E"})
+		if err != nil || !created || e.Status != room.StatusActive || e.Admission != 5 || !e.Enqueued {
+			t.Fatalf("join under passthrough with nobody waiting = %+v %v", e, err)
+		}
+		if s := stats(t, st, "E1"); s.Active != 5 || s.PeakActive != 5 {
+			t.Fatalf("under passthrough: active %d peak %d, want 5 past capacity 2", s.Active, s.PeakActive)
 		}
 	})
 
@@ -888,6 +908,8 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatal("the lottery admitted in ticket order")
 		}
 	})
+
+	runHeard(t, newStore)
 
 	t.Run("ping", func(t *testing.T) {
 		st, _ := open(t)
