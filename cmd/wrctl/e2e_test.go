@@ -303,13 +303,12 @@ func TestServeOnSQSCurlFlowAndGracefulStop(t *testing.T) {
 	createQueue(t, name)
 	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--queue", "sqs", "--queue-name", name, "--sqs-endpoint", emu.URL, "--capacity", "1")
 	a := s.join("E1", "U1")
-	if a.Status != "WAITING" || a.Position == nil || *a.Position != 1 {
-		t.Fatalf("join = %+v, want WAITING at position 1", a)
+	if a.Status != "ACTIVE" {
+		t.Fatalf("join of an empty room = %+v, want ACTIVE at once", a)
 	}
-	s.waitStatus(a.SessionID, "ACTIVE")
 	b := s.join("E1", "U2")
-	if s.status(b.SessionID).Status != "WAITING" {
-		t.Fatal("second user admitted past capacity 1")
+	if b.Status != "WAITING" || b.Position == nil || *b.Position != 1 || s.status(b.SessionID).Status != "WAITING" {
+		t.Fatalf("second join = %+v, want WAITING at position 1 (capacity 1)", b)
 	}
 	resp, err := http.Post(s.URL+"/api/waiting-room/sessions/"+a.SessionID+":leave", "", nil)
 	if err != nil || resp.StatusCode != http.StatusNoContent {

@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	in.Groups = cfg.Granter.Groups
 	a.server = server.New(sc, server.Deps{
 		Store: a.store, Intake: in, Queue: a.queue,
-		Signer: signer, Metrics: a.metrics, Log: a.log,
+		Signer: signer, Metrics: a.metrics, Log: a.log, Changes: a.store.Changes(),
 	})
 	if !cfg.NoGranter {
 		a.granter = granter.New(cfg.Granter, a.queue, a.store, a.log)

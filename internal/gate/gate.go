@@ -97,9 +97,12 @@ type Room interface {
 	// ServeHTTP serves the room's own paths (Config.Reserved).
 	http.Handler
 	// Page answers a page visitor of event without a valid token: the
-	// waiting page, which takes a place in line only when join is set,
-	// and sends the visitor back to returnTo once admitted.
-	Page(w http.ResponseWriter, r *http.Request, event, returnTo string, join bool)
+	// waiting page, which takes a place in line only when join is set.
+	// When the visitor is admitted (at once, in an empty room, or its
+	// session is ACTIVE already), it answers nothing, sets the token
+	// cookie on w and returns the token's claims: the gate lets the very
+	// request through.
+	Page(w http.ResponseWriter, r *http.Request, event, returnTo string, join bool) *accesstoken.Claims
 	// Renew gives the browser the token of its session, just heartbeated.
 	Renew(w http.ResponseWriter, r *http.Request, sess room.Session)
 }
@@ -241,10 +244,10 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch Classify(r, clean) {
 	case Machine:
 		Refuse(w, g.cfg.RetryAfter, "this site is behind a waiting room: open it in a browser to take a place in line")
-	case Arrival:
-		g.d.Room.Page(w, r, event, returnTo(clean, r.URL.RawQuery), false)
 	default:
-		g.d.Room.Page(w, r, event, returnTo(clean, r.URL.RawQuery), true)
+		if c := g.d.Room.Page(w, r, event, returnTo(clean, r.URL.RawQuery), Classify(r, clean) == PageVisit); c != nil {
+			g.forward(w, r, request{path: clean, claims: c})
+		}
 	}
 }
 

@@ -41,7 +41,13 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// MaxConcurrent caps API requests in flight; past it 503. 0 is no cap.
+	// Held status requests count against it.
 	MaxConcurrent int
+	// MaxHeld caps the status requests held for a change (?wait=); past
+	// it they are answered at once with Retry-After. Default 5000 (a few
+	// tens of MB, and a burst of re-reads two cores absorb); negative
+	// holds none.
+	MaxHeld int
 	// RefuseUnknownEvents answers joins to events neither configured nor
 	// given settings through the admin API with 404.
 	RefuseUnknownEvents bool
@@ -84,10 +90,16 @@ func (c *Config) defaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.MaxHeld == 0 {
+		c.MaxHeld = DefaultMaxHeld
+	}
 	if c.JoinBurstPerIP <= 0 {
 		c.JoinBurstPerIP = 10
 	}
 }
+
+// DefaultMaxHeld is MaxHeld's default.
+const DefaultMaxHeld = 5000
 
 // Joiner takes joins: the join protocol (internal/intake) behind the API.
 type Joiner interface {
@@ -124,6 +136,9 @@ type Deps struct {
 	Signer  *accesstoken.Signer
 	Metrics *telemetry.Metrics
 	Log     *slog.Logger
+	// Changes are the store's news (room.Store.Changes), which wake held
+	// status requests; nil: they answer at their timeout.
+	Changes <-chan room.Change
 }
 
 // Server serves the API over a store and an intake.
@@ -138,6 +153,7 @@ type Server struct {
 	limiter *ipLimiter
 	tokens  *tokenCache
 	gate    *gate.Gate
+	held    *held
 	// inflight caps API requests in flight (MaxConcurrent); nil is no cap.
 	inflight chan struct{}
 	// room serves the room's own routes (the gate hands them over).
@@ -153,7 +169,10 @@ type Server struct {
 func New(cfg Config, d Deps) *Server {
 	cfg.defaults()
 	s := &Server{cfg: cfg, st: d.Store, intake: d.Intake, q: d.Queue, signer: d.Signer, metrics: d.Metrics, log: d.Log, Now: time.Now,
-		tokens: newTokenCache(tokenCacheSize)}
+		tokens: newTokenCache(tokenCacheSize), held: newHeld(cfg.MaxHeld)}
+	if d.Changes != nil {
+		go s.held.listen(d.Changes)
+	}
 	if cfg.JoinRatePerIP > 0 {
 		s.limiter = newIPLimiter(cfg.JoinRatePerIP, cfg.JoinBurstPerIP, 0)
 	}
@@ -291,6 +310,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.held.close) // held status requests answer now
 	if s.cfg.MaxConns > 0 || s.cfg.MaxConnsPerAddr > 0 {
 		lim := newConnLimiter(s.cfg.MaxConns, s.cfg.MaxConnsPerAddr)
 		ln = lim.listener(ln)

@@ -182,9 +182,25 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
+	wait, ok := waitParam(w, r)
+	if !ok {
+		return
+	}
 	sess, err := s.st.Touch(r.Context(), id)
 	if !s.storeOK(w, err) {
 		return
+	}
+	if wait > 0 && sess.Status == room.StatusWaiting {
+		held, err := s.hold(w, r, sess, wait)
+		if err != nil {
+			return // the client went away
+		}
+		if held > 0 {
+			if sess, err = s.st.Touch(r.Context(), id); !s.storeOK(w, err) {
+				return
+			}
+			preferenceApplied(w, held)
+		}
 	}
 	s.writeSession(w, http.StatusOK, sess, false)
 }
@@ -316,12 +332,15 @@ func (s *Server) pollInterval(sess room.Session) time.Duration {
 // session, the same clock its expiry comes from: a replica whose own clock
 // is skewed cannot mint a token that is not yet valid, or expired.
 func (s *Server) accessToken(sess room.Session) (string, error) {
-	return s.tokens.get(sess, func() (string, error) {
-		c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
-		c.Verified = sess.Verified
-		if s.cfg.TokenAudience != "" {
-			c.Audience = []string{s.cfg.TokenAudience}
-		}
-		return s.signer.Sign(c)
-	})
+	return s.tokens.get(sess, func() (string, error) { return s.signer.Sign(*s.claims(sess)) })
+}
+
+// claims are what an ACTIVE session's access token says.
+func (s *Server) claims(sess room.Session) *accesstoken.Claims {
+	c := accesstoken.NewClaims(sess.ID, sess.EventID, sess.UserID, sess.LastSeenAt, sess.ExpiresAt)
+	c.Verified = sess.Verified
+	if s.cfg.TokenAudience != "" {
+		c.Audience = []string{s.cfg.TokenAudience}
+	}
+	return &c
 }

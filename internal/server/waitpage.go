@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/room"
@@ -125,13 +126,14 @@ type gateRoom struct{ s *Server }
 
 func (g gateRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.s.room.ServeHTTP(w, r) }
 
-// Page serves the waiting page under the API's limit and deadlines.
-func (g gateRoom) Page(w http.ResponseWriter, r *http.Request, event, returnTo string, join bool) {
+// Page serves the waiting page under the API's limit and deadlines; an
+// admitted visitor gets its token cookie and goes through the gate.
+func (g gateRoom) Page(w http.ResponseWriter, r *http.Request, event, returnTo string, join bool) *accesstoken.Claims {
 	if !g.s.enter(w) {
-		return
+		return nil
 	}
 	defer g.s.exit()
-	g.s.servePage(w, r, event, returnTo, join)
+	return g.s.servePage(w, r, event, returnTo, join, true)
 }
 
 // Renew sets the token cookie of a session the gate just heartbeated.
@@ -160,18 +162,33 @@ func (s *Server) waitPage(w http.ResponseWriter, r *http.Request) {
 	if ret == "" && s.gate != nil {
 		ret = "/" // the site behind the gate
 	}
-	s.servePage(w, r, event, ret, visit == gate.PageVisit)
+	s.servePage(w, r, event, ret, visit == gate.PageVisit, false)
 }
 
 // waitStatus is GET /wait/{event}/status: the page's poll, as JSON. It
 // never joins: a browser without a session is told to reload the page.
+// With ?wait= it is held for a change, as the API's status request is.
 func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 	event := r.PathValue("event")
 	if err := room.ValidateID(event); err != nil {
 		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "eventId", "event id "+err.Error())
 		return
 	}
+	wait, ok := waitParam(w, r)
+	if !ok {
+		return
+	}
 	d, sess, status, _ := s.pageState(w, r, event, false)
+	if wait > 0 && sess.Status == room.StatusWaiting {
+		held, err := s.hold(w, r, sess, wait)
+		if err != nil {
+			return // the browser went away
+		}
+		if held > 0 {
+			d, sess, status, _ = s.pageState(w, r, event, false)
+			preferenceApplied(w, held)
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	out := pageStatus{State: d.State, Headline: d.Headline, Detail: d.Detail, Position: d.Position, Progress: d.Progress,
 		Wait: d.Wait, AtLabel: d.AtLabel, RetryAfter: d.Refresh, Ready: sess.Status == room.StatusActive}
@@ -190,8 +207,10 @@ func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 // servePage answers a browser that waits for event: the page, or once
 // admitted, a redirect to ret with the access token (without ret, a page
 // that says it is the user's turn, with the token in a cookie). Without
-// join it only shows a session the browser has.
-func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret string, join bool) {
+// join it only shows a session the browser has. At the gate (inline), an
+// admitted browser gets its token cookie and no answer: the claims say
+// the gate may pass the request itself.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret string, join, inline bool) *accesstoken.Claims {
 	var target *url.URL
 	sameSite := true
 	if ret != "" {
@@ -199,13 +218,18 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret st
 		if target, sameSite, err = s.returnTarget(r, ret); err != nil {
 			s.pageError(w, r, http.StatusBadRequest, "This link cannot take you back to the site.",
 				"Go back to the site and follow its link to the waiting room again.", err.Error())
-			return
+			return nil
 		}
 	}
 	d, sess, status, retry := s.pageState(w, r, event, join)
 	if sess.Status == room.StatusActive {
+		if inline {
+			if c, ok := s.passThrough(w, r, sess); ok {
+				return c
+			}
+		}
 		s.admit(w, r, sess, target, sameSite)
-		return
+		return nil
 	}
 	d.StatusURL = "/wait/" + event + "/status"
 	if ret != "" {
@@ -215,6 +239,18 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, event, ret st
 		w.Header().Set("Retry-After", retryAfter(retry))
 	}
 	s.renderPage(w, r, status, d)
+	return nil
+}
+
+// passThrough sets an admitted browser's token cookie for the gate to let
+// its request through, and returns the token's claims.
+func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, sess room.Session) (*accesstoken.Claims, bool) {
+	tok, err := s.accessToken(sess)
+	if err != nil {
+		return nil, false
+	}
+	s.setCookie(w, r, TokenCookie, tok, sess.ExpiresAt.Sub(s.Now())+time.Minute)
+	return s.claims(sess), true
 }
 
 // pageState polls the browser's session of event, or joins it when join

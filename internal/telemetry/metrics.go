@@ -32,6 +32,7 @@ type Metrics struct {
 	storeRequests   *prometheus.CounterVec
 	storeDuration   *prometheus.HistogramVec
 	granterLag      prometheus.Histogram
+	held            prometheus.Gauge
 }
 
 // Join results counted by wrctl_joins_total.
@@ -88,6 +89,9 @@ func New() *Metrics {
 			Name: "wrctl_granter_messages_total",
 			Help: "Queue messages the granter handled apart from decisions: dead_lettered (undecodable, moved at once), recycled (sent again before the redrive limit), redriven (brought back from the dead-letter queue).",
 		}, []string{"action"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wrctl_status_requests_held", Help: "Status requests this replica holds for a change (?wait=).",
+		}),
 		granterLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "wrctl_granter_loop_lag_seconds", Help: "How late the granter's loop handled its periodic tick: a busy or stuck granter shows here.",
 			Buckets: latencyBuckets,
@@ -105,7 +109,7 @@ func New() *Metrics {
 		m.granterMessages.WithLabelValues(a)
 	}
 	m.reg.MustRegister(m.granterMessages, m.joins, m.decisions, m.joinToAdmission, m.httpRequests, m.httpDuration,
-		m.sqsRequests, m.sqsDuration, m.storeRequests, m.storeDuration, m.granterLag,
+		m.sqsRequests, m.sqsDuration, m.storeRequests, m.storeDuration, m.granterLag, m.held,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -132,6 +136,9 @@ func (m *Metrics) Decision(o room.GrantOutcome, s room.Session) {
 // AdmittedAtJoin records the admission of a join that found an empty
 // room: no wait, and no granter decision.
 func (m *Metrics) AdmittedAtJoin() { m.joinToAdmission.Observe(0) }
+
+// Held counts status requests held (+1) and answered (-1).
+func (m *Metrics) Held(d float64) { m.held.Add(d) }
 
 // GranterMessages counts messages a granter handled apart from decisions
 // (dead_lettered, recycled).
