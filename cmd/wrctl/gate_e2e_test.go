@@ -440,8 +440,8 @@ func TestNothingAdmittedIsPubliclyCacheable(t *testing.T) {
 			}
 		}
 	}
-	if len(tokenSet) < 2 {
-		t.Fatalf("the token cookie was set %d times, want the admission and a renewal", len(tokenSet))
+	if len(tokenSet) < 1 {
+		t.Fatal("the token cookie was never set")
 	}
 	for _, h := range tokenSet {
 		cc := strings.Join(h.Values("Cache-Control"), ", ")

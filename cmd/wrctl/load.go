@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/loadgen"
 )
 
@@ -191,7 +192,7 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 		return err
 	}
 	c, err := newClientWith(cmd, &http.Client{
-		Timeout:   30 * time.Second,
+		Timeout:   client.DefaultHold + 30*time.Second, // a held status request, then the usual bound
 		Transport: &http.Transport{MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, IdleConnTimeout: 90 * time.Second},
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ type Settings struct {
 	PollInterval    time.Duration `key:"server.pollInterval" flag:"poll-interval" default:"2s" group:"HTTP" usage:"Retry-After given to WAITING clients"`
 	ShutdownTimeout time.Duration `key:"server.shutdownTimeout" flag:"shutdown-timeout" default:"10s" group:"HTTP" usage:"how long SIGINT/SIGTERM waits for in-flight requests"`
 	MaxConcurrent   int           `key:"server.maxConcurrent" flag:"max-concurrent-requests" default:"10000" group:"HTTP" usage:"API requests in flight at most; past it 503 with Retry-After (0: no cap)"`
-	MaxHeld         int           `key:"server.maxHeld" flag:"max-held" default:"5000" group:"HTTP" usage:"status requests held for a change (?wait=) at most; past it they are answered at once with Retry-After (0: hold none); held requests count against server.maxConcurrent"`
+	MaxHeld         int           `key:"server.maxHeld" flag:"max-held" default:"5000" group:"HTTP" usage:"status requests held for a change (?wait=) at most; past it they are answered at once with Retry-After (0: hold none); held requests count against server.maxConcurrent, and at most half of it are held"`
 	MaxConns        int           `key:"server.maxConns" flag:"max-conns" default:"20000" group:"HTTP" usage:"open connections at most; at the cap the longest-idle keep-alive one is closed for a new one (0: no cap)"`
 	MaxConnsPerAddr int           `key:"server.maxConnsPerAddr" flag:"max-conns-per-addr" default:"0" group:"HTTP" usage:"open connections per client address at most (0: no cap; keep 0 behind a load balancer)"`
 
@@ -220,9 +220,6 @@ func (s Settings) Validate() error {
 	notNegative("server.maxConcurrent", s.MaxConcurrent)
 	notNegative("server.maxConns", s.MaxConns)
 	notNegative("server.maxHeld", s.MaxHeld)
-	if s.MaxConcurrent > 0 && s.MaxHeld >= s.MaxConcurrent {
-		bad("server.maxHeld", "must be below server.maxConcurrent (%d), which held requests count against, got %d", s.MaxConcurrent, s.MaxHeld)
-	}
 	notNegative("server.maxConnsPerAddr", s.MaxConnsPerAddr)
 	switch s.Queue {
 	case "memory":

@@ -4,6 +4,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,19 +25,27 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// timeout bounds each request (a held one, for its hold on top);
+	// zero leaves it to hc.
+	timeout time.Duration
 }
 
+// requestTimeout bounds each request of a client made with hc nil.
+const requestTimeout = 10 * time.Second
+
 // New returns a client for the server at base (http://host:port). hc nil
-// means a client with a 10s timeout.
+// means a client whose requests time out after 10s, plus the hold of a
+// held status request; hc's own Timeout must allow for holds.
 func New(base string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q: want http(s)://host[:port]", base)
 	}
+	c := &Client{base: strings.TrimRight(base, "/"), http: hc}
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		c.http, c.timeout = &http.Client{}, requestTimeout
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: hc}, nil
+	return c, nil
 }
 
 // BaseURL returns the server's URL.
@@ -80,6 +89,7 @@ type response struct {
 	status     int
 	body       []byte
 	retryAfter time.Duration
+	held       bool // the server held the request (Preference-Applied)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, want int) (response, error) {
@@ -87,6 +97,17 @@ func (c *Client) do(ctx context.Context, method, path string, body any, want int
 }
 
 func (c *Client) doWith(ctx context.Context, method, path string, body any, hdr http.Header, want int) (response, error) {
+	return c.doHeld(ctx, method, path, body, hdr, want, 0)
+}
+
+// doHeld sends a request the server may hold for up to hold.
+func (c *Client) doHeld(ctx context.Context, method, path string, body any, hdr http.Header, want int, hold time.Duration) (response, error) {
+	parent := ctx // its end is the caller's; the timeout's is a network error
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout+hold)
+		defer cancel()
+	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -108,8 +129,8 @@ func (c *Client) doWith(ctx context.Context, method, path string, body any, hdr 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return response{}, ctx.Err()
+		if parent.Err() != nil {
+			return response{}, parent.Err()
 		}
 		return response{}, &NetworkError{err}
 	}
@@ -118,7 +139,8 @@ func (c *Client) doWith(ctx context.Context, method, path string, body any, hdr 
 	if err != nil {
 		return response{}, &NetworkError{err}
 	}
-	r := response{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	r := response{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After")),
+		held: resp.Header.Get("Preference-Applied") != ""}
 	if resp.StatusCode != want {
 		e := &APIError{StatusCode: resp.StatusCode, RetryAfter: r.retryAfter}
 		json.Unmarshal(b, &e.Problem)
@@ -221,6 +243,24 @@ func (c *Client) Status(ctx context.Context, id string) (api.Session, time.Durat
 	return s, r.retryAfter, err
 }
 
+// DefaultHold is how long Wait asks the server to hold each status
+// request for a change: under the usual load balancers' idle timeout.
+const DefaultHold = 25 * time.Second
+
+// StatusHeld is Status held by the server until the session changes (or
+// its place moves by a step), at most hold: ?wait=. held says the server
+// did hold it; when it did not (at its limit of held requests), retry is
+// its Retry-After, to be obeyed as for a plain poll.
+func (c *Client) StatusHeld(ctx context.Context, id string, hold time.Duration) (s api.Session, retry time.Duration, held bool, err error) {
+	path := api.SessionPath(url.PathEscape(id), "") + "?wait=" + strconv.Itoa(int(hold.Round(time.Second)/time.Second))
+	r, err := c.doHeld(ctx, http.MethodGet, path, nil, nil, http.StatusOK, hold)
+	if err != nil {
+		return api.Session{}, r.retryAfter, false, err
+	}
+	s, err = decodeSession(r)
+	return s, r.retryAfter, r.held, err
+}
+
 // Heartbeat keeps a session alive.
 func (c *Client) Heartbeat(ctx context.Context, id string) error {
 	_, err := c.do(ctx, http.MethodPost, api.SessionPath(url.PathEscape(id), "heartbeat"), nil, http.StatusNoContent)
@@ -248,20 +288,43 @@ var ErrEnded = errors.New("session ended")
 
 // WaitOptions tunes Wait.
 type WaitOptions struct {
-	// PollInterval overrides the server's Retry-After when positive.
+	// PollInterval, when positive, polls this often without asking the
+	// server to hold the requests.
 	PollInterval time.Duration
+	// Hold is how long each status request asks to be held for a change;
+	// 0 is DefaultHold, negative polls without holding (following the
+	// server's Retry-After).
+	Hold time.Duration
 	// Progress, if set, sees every status while waiting.
 	Progress func(api.Session)
 }
 
 // Wait polls a session until it is ACTIVE (returned with its token), it ends
-// (ErrEnded), or ctx is done. Polling keeps a WAITING session alive; it
-// follows the server's Retry-After and rides out temporary errors (5xx, 429,
-// network) with backoff.
+// (ErrEnded), or ctx is done. Each status request is held by the server
+// until something changes (WaitOptions.Hold), so the admission is heard the
+// moment it happens; a request the server did not hold is followed by the
+// next after its Retry-After. Polling keeps a WAITING session alive; Wait
+// rides out temporary errors (5xx, 429, network) with backoff.
 func (c *Client) Wait(ctx context.Context, id string, o WaitOptions) (api.Session, error) {
 	backoff := 250 * time.Millisecond
-	for {
-		s, retry, err := c.Status(ctx, id)
+	hold := cmp.Or(o.Hold, DefaultHold)
+	if o.PollInterval > 0 {
+		hold = -1
+	}
+	for first := true; ; first = false {
+		var (
+			s     api.Session
+			retry time.Duration
+			held  bool
+			err   error
+		)
+		// The first request answers at once (where the session stands
+		// now); the next ones wait for a change.
+		if hold > 0 && !first {
+			s, retry, held, err = c.StatusHeld(ctx, id, hold)
+		} else {
+			s, retry, err = c.Status(ctx, id)
+		}
 		var ae *APIError
 		var ne *NetworkError
 		switch {
@@ -276,10 +339,12 @@ func (c *Client) Wait(ctx context.Context, id string, o WaitOptions) (api.Sessio
 			case s.Ended():
 				return s, fmt.Errorf("%w: %s (%s)", ErrEnded, s.Status, s.EndReason)
 			}
-			if o.PollInterval > 0 {
+			switch {
+			case o.PollInterval > 0:
 				retry = o.PollInterval
-			}
-			if retry <= 0 {
+			case held, first && hold > 0:
+				continue // ask again at once, to be held
+			case retry <= 0:
 				retry = 2 * time.Second
 			}
 		case errors.As(err, &ae) && ae.Temporary(), errors.As(err, &ne):

@@ -21,7 +21,20 @@ func (r *Runner) act(ctx context.Context, idx int32) {
 	case statePending:
 		r.join(ctx, idx, u, scheduled)
 	case stateWaiting:
-		r.poll(ctx, idx, u, scheduled)
+		if r.cfg.StatusWait > 0 && r.cfg.PollInterval <= 0 {
+			select {
+			case r.holds <- struct{}{}:
+				// A held request waits for the server, not for a worker.
+				r.inflight.Add(1)
+				go func() {
+					defer func() { <-r.holds; r.inflight.Add(-1); r.signal() }()
+					r.poll(ctx, idx, u, scheduled, r.cfg.StatusWait)
+				}()
+				return
+			default:
+			}
+		}
+		r.poll(ctx, idx, u, scheduled, 0)
 	case stateActive:
 		if time.Now().UnixNano() >= u.holdUntil {
 			r.leave(ctx, u, scheduled)
@@ -53,6 +66,9 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 	}
 	r.joined.Add(1)
 	r.lastJoin.Store(time.Now().UnixNano())
+	if s.Status == api.StatusWaiting {
+		u.joinedAt = time.Now().UnixMicro()
+	}
 	u.session, u.ticket = s.SessionID, s.Ticket
 	u.pre = s.Status == api.StatusWaiting && s.StartsAt != nil
 	u.state = stateWaiting
@@ -66,11 +82,31 @@ func (r *Runner) join(ctx context.Context, idx int32, u *user, scheduled int64) 
 		r.finish(u, endAbandoned)
 		return
 	}
+	if r.cfg.StatusWait > 0 && r.cfg.PollInterval <= 0 {
+		r.next(idx, time.Now().UnixNano()) // a held status request: at once
+		return
+	}
 	r.next(idx, time.Now().Add(r.pollDelay(retry)).UnixNano())
 }
-func (r *Runner) poll(ctx context.Context, idx int32, u *user, scheduled int64) {
-	s, retry, err := r.c.Status(ctx, u.session)
-	if r.measure(ctx, EndpointStatus, scheduled, http.StatusOK, err) {
+
+// poll asks for a waiting user's status, held by the server for up to
+// hold when hold is positive; a held answer is followed by the next
+// request at once.
+func (r *Runner) poll(ctx context.Context, idx int32, u *user, scheduled int64, hold time.Duration) {
+	var (
+		s     api.Session
+		retry time.Duration
+		held  bool
+		err   error
+	)
+	endpoint := EndpointStatus
+	if hold > 0 {
+		endpoint = EndpointWait
+		s, retry, held, err = r.c.StatusHeld(ctx, u.session, hold)
+	} else {
+		s, retry, err = r.c.Status(ctx, u.session)
+	}
+	if r.measure(ctx, endpoint, scheduled, http.StatusOK, err) {
 		return
 	}
 	if err != nil {
@@ -89,6 +125,8 @@ func (r *Runner) poll(ctx context.Context, idx int32, u *user, scheduled int64) 
 	case s.Ended():
 		r.waiting.Add(-1)
 		r.finish(u, endExpiredWaiting)
+	case held:
+		r.next(idx, time.Now().UnixNano())
 	default:
 		r.next(idx, time.Now().Add(r.pollDelay(retry)).UnixNano())
 	}

@@ -21,32 +21,37 @@ type Admission struct {
 	// PreQueued is a user that joined into the event's pre-queue, before
 	// its start.
 	PreQueued bool
+	// JoinedAt is when the user's join was answered WAITING (0: it was
+	// admitted at its join, or the report predates it).
+	JoinedAt int64
 }
 
 // MarshalJSON writes an admission as a compact array:
-// [ticket, activatedAt, seenAt, leftAt, order, preQueued (0 or 1)].
+// [ticket, activatedAt, seenAt, leftAt, order, preQueued (0 or 1), joinedAt].
 func (a Admission) MarshalJSON() ([]byte, error) {
 	pre := "0"
 	if a.PreQueued {
 		pre = "1"
 	}
-	return []byte("[" + itoa(a.Ticket) + "," + itoa(a.ActivatedAt) + "," + itoa(a.SeenAt) + "," + itoa(a.LeftAt) + "," + itoa(a.Order) + "," + pre + "]"), nil
+	return []byte("[" + itoa(a.Ticket) + "," + itoa(a.ActivatedAt) + "," + itoa(a.SeenAt) + "," + itoa(a.LeftAt) + "," + itoa(a.Order) + "," + pre +
+		"," + itoa(a.JoinedAt) + "]"), nil
 }
 
 // UnmarshalJSON reads the compact array (shards from older runs have no
 // order, or no pre-queue flag).
 func (a *Admission) UnmarshalJSON(b []byte) error {
-	var v [6]int64
-	if err := unmarshalInts(b, v[:]); err != nil {
-		v = [6]int64{}
-		if err := unmarshalInts(b, v[:5]); err != nil {
-			v = [6]int64{}
-			if err := unmarshalInts(b, v[:4]); err != nil {
-				return err
-			}
+	var v [7]int64
+	var err error
+	for _, n := range []int{7, 6, 5, 4} {
+		v = [7]int64{}
+		if err = unmarshalInts(b, v[:n]); err == nil {
+			break
 		}
 	}
-	a.Ticket, a.ActivatedAt, a.SeenAt, a.LeftAt, a.Order, a.PreQueued = v[0], v[1], v[2], v[3], v[4], v[5] == 1
+	if err != nil {
+		return err
+	}
+	a.Ticket, a.ActivatedAt, a.SeenAt, a.LeftAt, a.Order, a.PreQueued, a.JoinedAt = v[0], v[1], v[2], v[3], v[4], v[5] == 1, v[6]
 	return nil
 }
 

@@ -135,7 +135,8 @@ func (r *Runner) report() *Report {
 		us := &r.users[i]
 		if us.seen != 0 {
 			id := r.cfg.EventID(int(us.event))
-			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, Order: us.admission, ActivatedAt: us.activated, SeenAt: us.seen, LeftAt: us.left, PreQueued: us.pre})
+			rep.Admissions[id] = append(rep.Admissions[id], Admission{Ticket: us.ticket, Order: us.admission, ActivatedAt: us.activated,
+				SeenAt: us.seen, LeftAt: us.left, PreQueued: us.pre, JoinedAt: us.joinedAt})
 			u.Admitted++
 		}
 		switch us.ended {

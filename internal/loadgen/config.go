@@ -109,6 +109,14 @@ type Config struct {
 	Abandon float64
 	// PollInterval overrides the server's Retry-After when positive.
 	PollInterval time.Duration
+	// StatusWait is how long a waiting user asks the server to hold each
+	// status request for a change (?wait=), so it hears of its admission
+	// at once; negative polls without holding, following Retry-After (as
+	// does a positive PollInterval). Default 25s.
+	StatusWait time.Duration
+	// MaxHeld bounds the status requests held at once; past it a user
+	// polls without holding. Default 10,000.
+	MaxHeld int
 	// HeartbeatInterval is how often an admitted user heartbeats. Default 5s.
 	HeartbeatInterval time.Duration
 	// Concurrency bounds requests in flight. Default 256.
@@ -187,6 +195,12 @@ func (c *Config) defaults() {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.StatusWait == 0 {
+		c.StatusWait = 25 * time.Second
+	}
+	if c.MaxHeld <= 0 {
+		c.MaxHeld = 10_000
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 256

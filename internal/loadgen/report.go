@@ -54,6 +54,9 @@ type Report struct {
 	Thresholds []ThresholdResult `json:"thresholds"`
 	// Timeline is the run over time.
 	Timeline *Timeline `json:"timeline,omitempty"`
+	// Heard is how soon users heard of their admission, what it cost them
+	// in requests, and how full the room was kept.
+	Heard Heard `json:"heard"`
 	// Admissions hold every admission per event, for exact merges.
 	Admissions map[string][]Admission `json:"admissions"`
 }
@@ -353,7 +356,7 @@ func (r *Report) finish(end int64) {
 		for k, v := range ep.Errors {
 			addError(overall.Errors, k, v)
 		}
-		if eh, err := ep.Latency.histogram(); err == nil {
+		if eh, err := ep.Latency.histogram(); err == nil && name != EndpointWait { // a hold is no latency
 			h.Merge(eh)
 		}
 	}
@@ -362,6 +365,7 @@ func (r *Report) finish(end int64) {
 	}
 	overall.Latency = summarize(h)
 	r.Overall = overall
+	r.Heard = r.heard()
 }
 
 // Merge combines the reports of the shards of one run: counts add,

@@ -20,14 +20,17 @@ import (
 
 // The endpoints a run measures.
 const (
-	EndpointJoin      = "join"
-	EndpointStatus    = "status"
+	EndpointJoin   = "join"
+	EndpointStatus = "status"
+	// EndpointWait is a status request held by the server for a change:
+	// its latency is mostly the hold.
+	EndpointWait      = "wait"
 	EndpointHeartbeat = "heartbeat"
 	EndpointLeave     = "leave"
 	EndpointStats     = "stats"
 )
 
-var endpoints = []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, EndpointLeave, EndpointStats}
+var endpoints = []string{EndpointJoin, EndpointStatus, EndpointWait, EndpointHeartbeat, EndpointLeave, EndpointStats}
 
 type state uint8
 
@@ -53,6 +56,7 @@ type user struct {
 	session   string
 	ticket    int64
 	pre       bool  // joined into the event's pre-queue (before its start)
+	joinedAt  int64 // when its join was answered WAITING, Unix µs
 	admission int64 // the server's order of admission in the event
 	activated int64 // server clock, Unix µs
 	seen      int64 // Unix µs
@@ -117,6 +121,7 @@ type Runner struct {
 	timeline Timeline
 	admits   atomic.Int64
 	inside   []atomic.Int64 // users inside per event, as they see it
+	holds    chan struct{}  // free places for held status requests
 
 	scheduled, joined, waiting, active, done, errors atomic.Int64
 	lastJoin                                         atomic.Int64 // Unix ns
@@ -150,6 +155,7 @@ func New(cfg Config, c *client.Client) (*Runner, error) {
 		lag:       newHist(),
 		events:    make([]Event, cfg.Events),
 		inside:    make([]atomic.Int64, cfg.Events),
+		holds:     make(chan struct{}, max(cfg.MaxHeld, 1)),
 	}
 	for _, e := range endpoints {
 		r.hists[e], r.ivHists[e] = newHist(), newHist()

@@ -43,7 +43,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, ep.Count, ep.RPS, sum(ep.Errors),
 			ms(l.Min), ms(l.Mean), ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99), ms(l.P999), ms(l.Max))
 	}
-	for _, name := range []string{EndpointJoin, EndpointStatus, EndpointHeartbeat, EndpointLeave} {
+	for _, name := range []string{EndpointJoin, EndpointStatus, EndpointWait, EndpointHeartbeat, EndpointLeave} {
 		row(name, r.Endpoints[name])
 	}
 	row("all", r.Overall)
@@ -51,7 +51,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	l := r.TimeToAdmission
 	fmt.Fprintf(tw, "admission\t%d\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Count, ms(l.Min), ms(l.Mean), ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99), ms(l.P999), ms(l.Max))
 	tw.Flush()
-	b.WriteString("(latency from each request's scheduled time; admission from the scheduled join to first seeing ACTIVE;\n (stats) are the audit's own reads, not counted in all)\n\n")
+	b.WriteString("(latency from each request's scheduled time; admission from the scheduled join to first seeing ACTIVE;\n wait is a status request held for a change, its latency mostly the hold, counted in all but not in its latency;\n (stats) are the audit's own reads, not counted in all)\n\n")
+	if r.Users.Admitted > 0 {
+		hd := r.Heard
+		util := "unknown (nobody waited, or no capacity known)"
+		if hd.Utilization != nil {
+			util = fmt.Sprintf("%.3f while someone waited (%.1fs)", *hd.Utilization, hd.WaitedSeconds)
+		}
+		fmt.Fprintf(&b, "heard      time to hear of admission p50 %s  p99 %s  max %s\n", ms(hd.TimeToHear.P50), ms(hd.TimeToHear.P99), ms(hd.TimeToHear.Max))
+		fmt.Fprintf(&b, "           slot utilization %s;  %.1f requests per admitted user\n\n", util, hd.RequestsPerAdmitted)
+	}
 
 	if len(r.Overall.Status) > 0 {
 		b.WriteString("status codes\n")

@@ -93,6 +93,11 @@ func (c *Config) defaults() {
 	if c.MaxHeld == 0 {
 		c.MaxHeld = DefaultMaxHeld
 	}
+	if c.MaxConcurrent > 0 {
+		// Held requests count against MaxConcurrent: hold at most half of
+		// it, so requests that are not held still get through.
+		c.MaxHeld = min(c.MaxHeld, c.MaxConcurrent/2)
+	}
 	if c.JoinBurstPerIP <= 0 {
 		c.JoinBurstPerIP = 10
 	}
