@@ -134,7 +134,8 @@ Exit codes:
 	f.StringVar(&sc.RunID, "run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
 	f.StringVar(&o.hold, "hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
 	f.Float64Var(&sc.Abandon, "abandon", 0, "fraction of users that stop polling while waiting (0..1)")
-	f.DurationVar(&sc.PollInterval, "poll-interval", 0, "poll this often instead of following Retry-After")
+	f.DurationVar(&sc.PollInterval, "poll-interval", 0, "poll this often instead of following Retry-After (no held requests)")
+	f.DurationVar(&o.statusWait, "status-wait", client.DefaultHold, "ask the server to hold each waiting user's status request this long for a change (?wait=), so it hears of its admission at once; 0 polls plainly, following Retry-After")
 	f.DurationVar(&sc.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often an admitted user heartbeats")
 	f.IntVarP(&sc.Concurrency, "concurrency", "c", 256, "requests in flight at most")
 	f.StringVar(&o.shard, "shard", "0/1", "run part i of n of the scenario (i/n)")
@@ -153,6 +154,7 @@ type loadOptions struct {
 	stages, hold, shard, capacity string
 	metrics                       []string
 	startsIn                      time.Duration
+	statusWait                    time.Duration
 	startsAt                      string
 	report                        reportOptions
 	progress                      string
@@ -269,6 +271,14 @@ func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
 		return cfg, usagef("--hold: %v", err)
 	}
 	cfg.Hold = d
+	switch {
+	case o.statusWait < 0:
+		return cfg, usagef("--status-wait must not be negative, got %s", o.statusWait)
+	case o.statusWait == 0:
+		cfg.StatusWait = -1 // plain polls
+	default:
+		cfg.StatusWait = o.statusWait
+	}
 	switch {
 	case o.startsIn < 0:
 		return cfg, usagef("--starts-in must not be negative, got %s", o.startsIn)

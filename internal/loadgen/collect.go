@@ -167,6 +167,9 @@ func (r *Runner) scenario() Scenario {
 		}
 		s.Stages += st.Duration.String() + ":" + strconv.FormatFloat(st.Rate, 'f', -1, 64)
 	}
+	if r.cfg.StatusWait > 0 && r.cfg.PollInterval <= 0 {
+		s.StatusWait = r.cfg.StatusWait.String()
+	}
 	if r.cfg.PollInterval > 0 {
 		s.PollInterval = r.cfg.PollInterval.String()
 	}

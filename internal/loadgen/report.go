@@ -70,7 +70,10 @@ type Scenario struct {
 	Hold         string  `json:"hold"`
 	Abandon      float64 `json:"abandon"`
 	PollInterval string  `json:"pollInterval,omitempty"`
-	Duration     string  `json:"duration,omitempty"`
+	// StatusWait is how long waiting users asked each status request to
+	// be held for a change; empty: plain polls.
+	StatusWait string `json:"statusWait,omitempty"`
+	Duration   string `json:"duration,omitempty"`
 	// StartsAt is the start the run gave its events (--starts-in).
 	StartsAt string `json:"startsAt,omitempty"`
 }

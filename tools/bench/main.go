@@ -143,6 +143,13 @@ func run() error {
 		return err
 	}
 	report("join, memory store + SQS emulator", msqsJoin, "/s", "raw SendMessage", rawSend, "≥ 2×")
+	open := benchPolicy
+	open.QueueAll = false
+	fastJoin, err := measureJoinsUnder(ctx, hc, roomOn{emu: emu, redis: rs}, "fast", open)
+	if err != nil {
+		return err
+	}
+	report("join admitted at once (empty room), Redis store + SQS emulator", fastJoin, "/s", "queued join, same backends", prodJoin, "≥ 1× (no SQS send)")
 
 	// Status polls.
 	for _, c := range []struct {
@@ -170,6 +177,41 @@ func run() error {
 	report("status poll WAITING, Redis store", redisPoll, "/s", "two round trips (no event cache)", twoTrips, "≥ 1.2×")
 	rows = append(rows, row{name: "  the same against the bare handler", value: fmt.Sprintf("%.0f /s", redisPoll),
 		floor: fmt.Sprintf("bare handler %.0f /s", bare), ratio: fmt.Sprintf("%.2f×", redisPoll/bare)})
+
+	// Held status requests: the memory each costs the server.
+	marginal, total, err := measureHeld(ctx, hc)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{name: fmt.Sprintf("memory per held status request (%d held, heap + stacks)", heldN), value: fmt.Sprintf("%.0f B", marginal),
+		floor: "an idle keep-alive connection of a polling client", ratio: fmt.Sprintf("%.0f B with its connection", total), goal: "≤ 8 KiB"})
+
+	// Heard at once: wrctl load's engine against rooms in this process.
+	for _, c := range []struct {
+		name string
+		on   roomOn
+		goal string
+	}{{"memory store + memory queue", roomOn{}, "≤ 250 ms"}, {"Redis store + SQS emulator", roomOn{emu: emu, redis: rs}, "≤ 500 ms"}} {
+		rep, err := loadRun(ctx, c.on, 1000, 400, 100, time.Second)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{name: "empty room, time to admission p99 (400 users at 100/s, " + c.name + ")",
+			value: fmt.Sprintf("%.1f ms", float64(rep.TimeToAdmission.P99)), floor: "before: the first poll's Retry-After", ratio: "2000 ms", goal: c.goal})
+		fmt.Fprintf(os.Stderr, "   empty room (%s): time to admission p99 %.1f ms\n", c.name, float64(rep.TimeToAdmission.P99))
+		rep, err = loadRun(ctx, c.on, 20, 400, 100, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		util := 0.0
+		if rep.Heard.Utilization != nil {
+			util = *rep.Heard.Utilization
+		}
+		rows = append(rows, row{name: "saturated room, slot utilization while someone waits (capacity 20, 400 users at 100/s, hold 2s, " + c.name + ")",
+			value: fmt.Sprintf("%.3f", util), ratio: fmt.Sprintf("%.1f requests per admitted user; time to hear p99 %.1f ms", rep.Heard.RequestsPerAdmitted, float64(rep.Heard.TimeToHear.P99)),
+			goal: "≥ 0.95; ≤ 6 requests per admitted user"})
+		fmt.Fprintf(os.Stderr, "   saturated room (%s): utilization %.3f, %.1f requests per admitted user\n", c.name, util, rep.Heard.RequestsPerAdmitted)
+	}
 
 	// Admissions of one event, and what SQS costs per admitted user.
 	adm, perUser, err := measureAdmissions(ctx, hc, emu)
@@ -397,7 +439,10 @@ func startRoomWith(ctx context.Context, on roomOn, policy room.Policy, granterOn
 	return a, func() { cancel(); <-done }, nil
 }
 
-var benchPolicy = room.Policy{Capacity: 1_000_000, HeartbeatTTL: 10 * time.Minute, WaitingTTL: 10 * time.Minute, MaxActive: time.Hour}
+// benchPolicy sends every join through the queue (QueueAll): most figures
+// are of the line; those of a join admitted at once clear it.
+var benchPolicy = room.Policy{Capacity: 1_000_000, HeartbeatTTL: 10 * time.Minute, WaitingTTL: 10 * time.Minute, MaxActive: time.Hour,
+	QueueAll: true}
 
 // measureGate is requests per second to an origin (a net/http handler
 // answering a small page) directly, then through the gate in front of it,
@@ -487,7 +532,12 @@ func join(hc *http.Client, base, event, user string) (api.Session, error) {
 // measureJoins is joins of one hot event per second (the granter off: the
 // join path alone).
 func measureJoins(ctx context.Context, hc *http.Client, on roomOn, tag string) (float64, error) {
-	a, stop, err := startRoom(ctx, on, benchPolicy, false)
+	return measureJoinsUnder(ctx, hc, on, tag, benchPolicy)
+}
+
+// measureJoinsUnder is measureJoins under policy p.
+func measureJoinsUnder(ctx context.Context, hc *http.Client, on roomOn, tag string, p room.Policy) (float64, error) {
+	a, stop, err := startRoom(ctx, on, p, false)
 	if err != nil {
 		return 0, err
 	}
