@@ -54,7 +54,7 @@ func newHeld(max int) *held {
 // hold registers a request waiting for news of a WAITING session standing
 // at position (0: none to count, as in the pre-queue or a lottery). It
 // reports false at the cap or once closed: answer at once then.
-func (h *held) hold(sess room.Session) (*waiter, bool) {
+func (h *held) hold(sess *room.Session) (*waiter, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.n >= h.max {

@@ -21,9 +21,9 @@ func woken(w *waiter) bool {
 // place 50 only by its own news; and nothing is kept once they answer.
 func TestHeldWakesOnAStepOfItsPlaceAndKeepsNothing(t *testing.T) {
 	h := newHeld(10)
-	far, _ := h.hold(room.Session{ID: "far", EventID: "E", Status: room.StatusWaiting, Position: 400})
-	near, _ := h.hold(room.Session{ID: "near", EventID: "E", Status: room.StatusWaiting, Position: 50})
-	other, _ := h.hold(room.Session{ID: "other", EventID: "F", Status: room.StatusWaiting, Position: 400})
+	far, _ := h.hold(&room.Session{ID: "far", EventID: "E", Status: room.StatusWaiting, Position: 400})
+	near, _ := h.hold(&room.Session{ID: "near", EventID: "E", Status: room.StatusWaiting, Position: 50})
+	other, _ := h.hold(&room.Session{ID: "other", EventID: "F", Status: room.StatusWaiting, Position: 400})
 	for i := range 199 {
 		h.changed(room.Change{EventID: "E", SessionID: fmt.Sprint("s", i), Status: room.StatusActive})
 	}
@@ -51,11 +51,11 @@ func TestHeldWakesOnAStepOfItsPlaceAndKeepsNothing(t *testing.T) {
 	}
 	// At the cap, and once closed, nothing more is held.
 	for i := range 10 {
-		if _, ok := h.hold(room.Session{ID: fmt.Sprint("c", i), EventID: "E"}); !ok {
+		if _, ok := h.hold(&room.Session{ID: fmt.Sprint("c", i), EventID: "E"}); !ok {
 			t.Fatalf("held %d of 10", i)
 		}
 	}
-	if _, ok := h.hold(room.Session{ID: "eleventh", EventID: "E"}); ok {
+	if _, ok := h.hold(&room.Session{ID: "eleventh", EventID: "E"}); ok {
 		t.Fatal("held past the cap")
 	}
 	h.close()

@@ -191,7 +191,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if wait > 0 && sess.Status == room.StatusWaiting {
-		held, err := s.hold(w, r, sess, wait)
+		held, err := s.hold(w, r, &sess, wait)
 		if err != nil {
 			return // the client went away
 		}

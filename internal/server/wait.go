@@ -66,7 +66,7 @@ func parseWait(v string) (time.Duration, error) {
 // (a poll, which keeps it alive). It returns how long it held: zero when
 // the replica holds as many as it may (answer at once, as without wait),
 // and the request's context error if the client went away.
-func (s *Server) hold(w http.ResponseWriter, r *http.Request, sess room.Session, wait time.Duration) (time.Duration, error) {
+func (s *Server) hold(w http.ResponseWriter, r *http.Request, sess *room.Session, wait time.Duration) (time.Duration, error) {
 	wt, ok := s.held.hold(sess)
 	if !ok {
 		return 0, nil

@@ -180,7 +180,7 @@ func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	d, sess, status, _ := s.pageState(w, r, event, false)
 	if wait > 0 && sess.Status == room.StatusWaiting {
-		held, err := s.hold(w, r, sess, wait)
+		held, err := s.hold(w, r, &sess, wait)
 		if err != nil {
 			return // the browser went away
 		}

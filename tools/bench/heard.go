@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
+	"os"
 	"net"
 	"net/http"
 	"runtime"
@@ -15,6 +17,8 @@ import (
 	"github.com/wrctl/wrctl/internal/loadgen"
 	"github.com/wrctl/wrctl/internal/room"
 )
+
+var split = flag.Bool("held-split", false, "print the heap, the stacks and the goroutines of the held-request figure, idle and held")
 
 // heldN is how many status requests the held-memory figure holds at once.
 const heldN = 2000
@@ -69,6 +73,11 @@ func measureHeld(ctx context.Context, hc *http.Client) (marginal, total float64,
 		resp.Body.Close()
 	}
 	idle := inUse()
+	if *split {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "idle: heap %d stack %d goroutines %d\n", m.HeapInuse, m.StackInuse, runtime.NumGoroutine())
+	}
 	for i, id := range ids {
 		fmt.Fprintf(conns[i], "GET %s/%s?wait=30s HTTP/1.1\r\nHost: bench\r\n\r\n", api.SessionsPath, id)
 	}
@@ -81,6 +90,12 @@ func measureHeld(ctx context.Context, hc *http.Client) (marginal, total float64,
 	}
 	hc.CloseIdleConnections()
 	holding := inUse()
+	if *split {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "held: heap %d stack %d goroutines %d\n", m.HeapInuse, m.StackInuse, runtime.NumGoroutine())
+	}
 	return float64(holding-idle) / heldN, float64(holding-none) / heldN, nil
 }
 
