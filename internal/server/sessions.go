@@ -181,28 +181,61 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	handle(w, r, id)
 }
 
+// status answers a status request: at once, or with ?wait= held for a
+// change. Each step is a function of its own, so that a held request's
+// goroutine waits on a shallow stack (it shrinks back to its idle size).
 func (s *Server) status(w http.ResponseWriter, r *http.Request, id string) {
-	wait, ok := waitParam(w, r)
-	if !ok {
-		return
+	switch wait, ok := waitParam(w, r); {
+	case !ok:
+	case wait > 0:
+		s.statusHeld(w, r, id, wait)
+	default:
+		s.statusNow(w, r, id, 0)
 	}
+}
+
+// statusNow answers with the session as it stands (a poll), saying how
+// long the request was held first, if it was.
+func (s *Server) statusNow(w http.ResponseWriter, r *http.Request, id string, held time.Duration) {
 	sess, err := s.st.Touch(r.Context(), id)
 	if !s.storeOK(w, err) {
 		return
 	}
-	if wait > 0 && sess.Status == room.StatusWaiting {
-		held, err := s.hold(w, r, &sess, wait)
-		if err != nil {
-			return // the client went away
-		}
-		if held > 0 {
-			if sess, err = s.st.Touch(r.Context(), id); !s.storeOK(w, err) {
-				return
-			}
-			preferenceApplied(w, held)
+	if held > 0 {
+		preferenceApplied(w, held)
+	}
+	s.writeSession(w, http.StatusOK, sess, false)
+}
+
+// statusHeld takes a first look (a poll): a WAITING session's request is
+// held, then answered with the session as it stands; any other is answered
+// at once, as is a request past the replica's cap of held ones.
+func (s *Server) statusHeld(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) {
+	wt, wait := s.firstLook(w, r, id, wait)
+	if wt == nil {
+		return
+	}
+	held, err := s.holdOn(w, r, wt, wait)
+	if err != nil {
+		return // the client went away
+	}
+	s.statusNow(w, r, id, held)
+}
+
+// firstLook polls the session and registers a WAITING one's request to be
+// held for up to the returned wait; otherwise it answers and returns nil.
+func (s *Server) firstLook(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) (*waiter, time.Duration) {
+	sess, err := s.st.Touch(r.Context(), id)
+	if !s.storeOK(w, err) {
+		return nil, 0
+	}
+	if sess.Status == room.StatusWaiting {
+		if wt, wait, ok := s.register(&sess, wait); ok {
+			return wt, wait
 		}
 	}
 	s.writeSession(w, http.StatusOK, sess, false)
+	return nil, 0
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, id string) {

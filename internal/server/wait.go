@@ -60,20 +60,16 @@ func parseWait(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// hold holds a status request of a WAITING session until news of it
-// (admitted, ended, its line changed, its place moved by a step), wait, or
-// its LongestPoll, whichever comes first; the caller then reads it again
-// (a poll, which keeps it alive). It returns how long it held: zero when
-// the replica holds as many as it may (answer at once, as without wait),
-// and the request's context error if the client went away.
-func (s *Server) hold(w http.ResponseWriter, r *http.Request, sess *room.Session, wait time.Duration) (time.Duration, error) {
-	wt, ok := s.held.hold(sess)
-	if !ok {
-		return 0, nil
+// register takes a place among the held requests for a status request of
+// a WAITING session, to be held until news of it (admitted, ended, its
+// line changed, its place moved by a step) or for the returned wait: at
+// most the asked one and the session's LongestPoll, so the hold keeps the
+// session alive as a poll would. ok is false when the replica holds as
+// many as it may: answer at once, as without wait.
+func (s *Server) register(sess *room.Session, wait time.Duration) (wt *waiter, _ time.Duration, ok bool) {
+	if wt, ok = s.held.hold(sess); !ok {
+		return nil, 0, false
 	}
-	defer s.held.release(wt)
-	s.metrics.Held(1)
-	defer s.metrics.Held(-1)
 	wait = min(wait, room.LongestPoll(sess.WaitingTTL))
 	now := s.Now()
 	if sess.PreQueued && sess.StartsAt.After(now) && sess.StartsAt.Sub(now) < wait {
@@ -81,6 +77,16 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, sess *room.Session
 		// it, spread over a second so the pre-queue does not come at once.
 		wait = sess.StartsAt.Sub(now) + rand.N(time.Second)
 	}
+	return wt, wait, true
+}
+
+// holdOn holds a registered request for up to wait, then releases its
+// place; the caller then reads the session again (a poll). It returns how
+// long it held, or the request's context error if the client went away.
+func (s *Server) holdOn(w http.ResponseWriter, r *http.Request, wt *waiter, wait time.Duration) (time.Duration, error) {
+	defer s.held.release(wt)
+	s.metrics.Held(1)
+	defer s.metrics.Held(-1)
 	// The request's deadlines cover the hold: the read deadline, too, or
 	// the server's watch on the connection would cancel it.
 	rc := http.NewResponseController(w)

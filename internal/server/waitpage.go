@@ -180,11 +180,11 @@ func (s *Server) waitStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	d, sess, status, _ := s.pageState(w, r, event, false)
 	if wait > 0 && sess.Status == room.StatusWaiting {
-		held, err := s.hold(w, r, &sess, wait)
-		if err != nil {
-			return // the browser went away
-		}
-		if held > 0 {
+		if wt, wait, ok := s.register(&sess, wait); ok {
+			held, err := s.holdOn(w, r, wt, wait)
+			if err != nil {
+				return // the browser went away
+			}
 			d, sess, status, _ = s.pageState(w, r, event, false)
 			preferenceApplied(w, held)
 		}
