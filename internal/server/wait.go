@@ -21,6 +21,9 @@ const MaxWait = 30 * time.Second
 // 7240, seconds). A bad ?wait is refused with 400 and changes nothing; a
 // Prefer the server cannot read is ignored, as RFC 7240 asks.
 func waitParam(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	if r.URL.RawQuery == "" && len(r.Header["Prefer"]) == 0 {
+		return 0, true // a plain poll: nothing to parse
+	}
 	if v, ok := r.URL.Query()["wait"]; ok {
 		d, err := parseWait(v[0])
 		if len(v) > 1 || err != nil {
