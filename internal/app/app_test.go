@@ -3,10 +3,14 @@ package app_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/granter"
@@ -70,4 +74,69 @@ func TestAppRefusesAnAddressInUse(t *testing.T) {
 	if _, err := app.New(context.Background(), app.Config{Addr: a.Addr(), NoGranter: true}); !errors.Is(err, app.ErrListen) {
 		t.Fatalf("second app on %s: %v, want ErrListen", a.Addr(), err)
 	}
+}
+
+// TestStoppingAnswersHeldStatusRequests: a status request held for a
+// change when the server stops is answered (200, WAITING) rather than cut
+// off when the drain times out.
+func TestStoppingAnswersHeldStatusRequests(t *testing.T) {
+	a, err := app.New(context.Background(), app.Config{
+		Addr:     "127.0.0.1:0",
+		Policies: room.StaticPolicies{Default: room.Policy{Capacity: 1, HeartbeatTTL: time.Minute, WaitingTTL: time.Minute, MaxActive: time.Hour}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	c, _ := client.New(a.URL(), nil)
+	if _, err := c.Join(ctx, "E1", "first", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Join(ctx, "E1", "second", "k2")
+	if err != nil || s.Status != "WAITING" {
+		t.Fatalf("join of a full room = %+v, %v", s, err)
+	}
+	type answer struct {
+		s    api.Session
+		held bool
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		s, _, held, err := c.StatusHeld(context.Background(), s.SessionID, 30*time.Second)
+		got <- answer{s, held, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for heldRequests(t, a.URL()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the status request was not held")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	cancel()
+	r := <-got
+	if r.err != nil || !r.held || r.s.Status != "WAITING" {
+		t.Fatalf("held request at shutdown = %+v held %v, %v; want 200 WAITING", r.s, r.held, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v", err)
+	}
+}
+
+func heldRequests(t *testing.T, base string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wrctl_status_requests_held "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return 0
 }
