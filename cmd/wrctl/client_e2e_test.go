@@ -238,3 +238,28 @@ func TestWaitTellsHowToResumeOrLeave(t *testing.T) {
 		t.Fatalf("the interrupted session: exit %d %s", st.code, st.stdout)
 	}
 }
+
+// TestJoinShowsItsKeyAndASecondJoinWithoutItHasItsOwnExitCode: join names
+// the Idempotency-Key it sent (text and JSON), which gets the same place
+// back; a join of the same user without it is refused with exit 10 and a
+// hint, not 4 (which means the session ended).
+func TestJoinShowsItsKeyAndASecondJoinWithoutItHasItsOwnExitCode(t *testing.T) {
+	t.Parallel()
+	env := clientServer(t)
+	r := wrctl(t, env, "join", "--event", "K1", "--user", "kim", "--output", "json")
+	var first struct {
+		api.Session
+		IdempotencyKey string `json:"idempotencyKey"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &first) != nil || first.IdempotencyKey == "" {
+		t.Fatalf("join --output json: exit %d %s: want an idempotencyKey", r.code, r.stdout)
+	}
+	again := wrctl(t, env, "join", "--event", "K1", "--user", "kim", "--idempotency-key", first.IdempotencyKey)
+	if again.code != 0 || !strings.Contains(again.stdout, first.SessionID) || !strings.Contains(again.stdout, first.IdempotencyKey) {
+		t.Fatalf("join with the printed key: exit %d %s", again.code, again.stdout)
+	}
+	other := wrctl(t, env, "join", "--event", "K1", "--user", "kim")
+	if other.code != exitAlreadyIn || !strings.Contains(other.stderr, "--idempotency-key") {
+		t.Fatalf("a second join without the key: exit %d %s; want %d with a hint", other.code, other.stderr, exitAlreadyIn)
+	}
+}

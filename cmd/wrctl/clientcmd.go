@@ -94,9 +94,18 @@ func idFlag(cmd *cobra.Command, name string) (string, error) {
 
 // printSession writes a session as text, JSON, or only its access token.
 func printSession(w io.Writer, format string, s api.Session) error {
+	return printJoined(w, format, s, "")
+}
+
+// printJoined prints a session with the Idempotency-Key its join sent
+// (none: not shown), so a script or a person can get the place back.
+func printJoined(w io.Writer, format string, s api.Session, key string) error {
 	switch format {
 	case "json":
-		return json.NewEncoder(w).Encode(s)
+		return json.NewEncoder(w).Encode(struct {
+			api.Session
+			IdempotencyKey string `json:"idempotencyKey,omitempty"`
+		}{s, key})
 	case "token":
 		if s.AccessToken == "" {
 			return fmt.Errorf("session %s is %s: no access token (use --wait)", s.SessionID, s.Status)
@@ -104,7 +113,11 @@ func printSession(w io.Writer, format string, s api.Session) error {
 		_, err := fmt.Fprintln(w, s.AccessToken)
 		return err
 	}
-	rows := [][2]string{{"session", s.SessionID}, {"event", s.EventID}, {"user", s.UserID}, {"status", s.Status}}
+	rows := [][2]string{{"session", s.SessionID}, {"event", s.EventID}, {"user", s.UserID}}
+	if key != "" {
+		rows = append(rows, [2]string{"key", key + "  (join again with --idempotency-key " + key + " to get this place back)"})
+	}
+	rows = append(rows, [2]string{"status", s.Status})
 	if s.Position != nil {
 		rows = append(rows, [2]string{"position", fmt.Sprint(*s.Position)})
 	}

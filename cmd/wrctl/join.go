@@ -27,7 +27,8 @@ session only with the same key; without it the server answers 409
 already_joined and the place stays with whoever holds the key. A join that
 fails with a network error or 503 is retried with the same key until
 --timeout. With --wait, poll until admitted and print the session with its
-access token.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitInterrupted),
+access token. The session's output names the key it was joined with
+(idempotencyKey in JSON): keep it to get the place back.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitAlreadyIn, exitInterrupted),
 		Example: `  wrctl join --event launch-2026 --user alice
   wrctl join --event launch-2026 --user alice --wait --timeout 10m --output json
   wrctl join --event launch-2026 --user alice --idempotency-key "$KEY"   # get the same place back
@@ -72,9 +73,9 @@ access token.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnd
 				return err
 			}
 			if o.wait.wait && s.Status != "ACTIVE" {
-				return waitActive(cmd, c, s.SessionID, format, &o.wait)
+				return waitActive(cmd, c, s.SessionID, format, key, &o.wait)
 			}
-			return printSession(cmd.OutOrStdout(), format, s)
+			return printJoined(cmd.OutOrStdout(), format, s, key)
 		},
 	}
 	cmd.Flags().String("event", "", "event id (required)")

@@ -28,8 +28,9 @@ func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 	if r := wrctl(t, env, "event", "list"); r.code != exitUsage || !strings.Contains(r.stderr, "--admin-token") {
 		t.Fatalf("event list without a token: exit %d %s", r.code, r.stderr)
 	}
-	if r := wrctl(t, append(env, "WRCTL_ADMIN_TOKEN=wrong-token-wrong"), "event", "get", "OPS"); r.code != exitUsage {
-		t.Fatalf("event get with a wrong token: exit %d %s", r.code, r.stderr)
+	if r := wrctl(t, append(env, "WRCTL_ADMIN_TOKEN=wrong-token-wrong"), "event", "get", "OPS"); r.code != exitBadAdmin ||
+		!strings.Contains(r.stderr, "WRCTL_ADMIN_TOKEN") || strings.Contains(r.stderr, "--help") {
+		t.Fatalf("event get with a wrong token: exit %d %s; want %d and a hint naming WRCTL_ADMIN_TOKEN", r.code, r.stderr, exitBadAdmin)
 	}
 	if r := wrctl(t, admin, "event", "set", "OPS"); r.code != exitUsage {
 		t.Fatalf("event set with nothing to set: exit %d", r.code)

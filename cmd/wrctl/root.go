@@ -32,6 +32,8 @@ const (
 	exitInvalidToken = 7   // token verify: the token is not valid
 	exitThreshold    = 8   // load: a --threshold was breached
 	exitAdminOff     = 9   // event: the server's admin API is off
+	exitAlreadyIn    = 10  // join: the user holds a place and this is not the first join's key
+	exitBadAdmin     = 11  // the server refused the admin token
 	exitInterrupted  = 130 // join/status --wait or load stopped with Ctrl-C (128 + SIGINT)
 )
 
@@ -72,10 +74,12 @@ func exitCode(err error) int {
 		switch {
 		case ae.Problem.Code == api.CodeAdminOff:
 			return exitAdminOff
+		case ae.Problem.Code == api.CodeAlreadyJoined:
+			return exitAlreadyIn
 		case ae.StatusCode == http.StatusNotFound:
 			return exitNotFound
 		case ae.StatusCode == http.StatusUnauthorized:
-			return exitUsage // a missing or wrong --admin-token
+			return exitBadAdmin
 		case ae.StatusCode == http.StatusConflict, ae.Problem.Code == api.CodeEventEnded, ae.Problem.Code == api.CodeEventRejected:
 			return exitEnded
 		case ae.Temporary():
@@ -96,8 +100,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "wrctl:", err)
-		if exitCode(err) == exitUsage {
+		switch exitCode(err) {
+		case exitUsage:
 			fmt.Fprintln(stderr, "Run 'wrctl --help' or 'wrctl COMMAND --help' for usage.")
+		case exitBadAdmin:
+			fmt.Fprintln(stderr, "Check --admin-token (or WRCTL_ADMIN_TOKEN): it must be the server's admin.token.")
+		case exitAlreadyIn:
+			fmt.Fprintln(stderr, "To get that place back, join again with the first join's --idempotency-key (join prints it).")
 		}
 	}
 	return exitCode(err)
@@ -123,7 +132,7 @@ func newRootCmdWith(stdout, stderr io.Writer, s *app.Settings) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "wrctl",
 		Short:         "A virtual waiting room on Amazon SQS",
-		Long:          rootLong + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitInvalidToken, exitThreshold, exitAdminOff, exitInterrupted),
+		Long:          rootLong + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitEnded, exitTimeout, exitUnavailable, exitInvalidToken, exitThreshold, exitAdminOff, exitAlreadyIn, exitBadAdmin, exitInterrupted),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

@@ -25,6 +25,8 @@ var exitMeanings = map[int]string{
 	exitInvalidToken: "the access token is invalid",
 	exitThreshold:    "load: a threshold failed (an operator's or a default check)",
 	exitAdminOff:     "the server's admin API is off (start serve with --admin-token)",
+	exitAlreadyIn:    "join: the user already holds a place, and this is not the first join's --idempotency-key",
+	exitBadAdmin:     "the server refused the admin token (check --admin-token or WRCTL_ADMIN_TOKEN)",
 	exitInterrupted:  "stopped with Ctrl-C (--wait: the place is kept, resume with status --wait; load: the report is partial)",
 }
 
@@ -57,7 +59,7 @@ Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, e
 				return err
 			}
 			if wo.wait {
-				return waitActive(cmd, c, id, format, wo)
+				return waitActive(cmd, c, id, format, "", wo)
 			}
 			s, _, err := c.Status(cmd.Context(), id)
 			if err != nil {
@@ -96,7 +98,7 @@ func resumeHint(id string) string {
 }
 
 // waitActive polls until the session is ACTIVE and prints it.
-func waitActive(cmd *cobra.Command, c *client.Client, id, format string, o *waitOptions) error {
+func waitActive(cmd *cobra.Command, c *client.Client, id, format, key string, o *waitOptions) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	// The id first, so a user who stops waiting can resume or leave.
@@ -123,12 +125,12 @@ func waitActive(cmd *cobra.Command, c *client.Client, id, format string, o *wait
 	case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
 		return timeoutError{timeout.String(), id}
 	case errors.Is(err, client.ErrEnded):
-		if perr := printSession(cmd.OutOrStdout(), format, s); perr != nil {
+		if perr := printJoined(cmd.OutOrStdout(), format, s, key); perr != nil {
 			return perr
 		}
 		return err
 	case err != nil:
 		return err
 	}
-	return printSession(cmd.OutOrStdout(), format, s)
+	return printJoined(cmd.OutOrStdout(), format, s, key)
 }
