@@ -26,7 +26,7 @@ store, so every replica applies them at once: raising capacity admits people
 right away, lowering it admits no one until active drops below it, pausing
 stops admission but keeps the line.
 
-The admin token comes from --admin-token or WRCTL_ADMIN_TOKEN.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitAdminOff),
+The admin token comes from --admin-token or WRCTL_ADMIN_TOKEN.` + exitCodes(exitOK, exitFailure, exitUsage, exitNotFound, exitUnavailable, exitAdminOff, exitBadAdmin),
 		Example: `  export WRCTL_ADMIN_TOKEN=...
   wrctl event list
   wrctl event get launch-2026
@@ -197,7 +197,7 @@ passthrough (admit everyone at once, no cap) or reject (joins get 503 with
 				return err
 			}
 			cur, err := a.Event(cmd.Context(), id)
-			if err != nil {
+			if err != nil && !client.IsNotFound(err) { // a new event: no settings yet
 				return err
 			}
 			s := cur.Settings

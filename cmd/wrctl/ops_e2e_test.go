@@ -32,6 +32,9 @@ func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 		!strings.Contains(r.stderr, "WRCTL_ADMIN_TOKEN") || strings.Contains(r.stderr, "--help") {
 		t.Fatalf("event get with a wrong token: exit %d %s; want %d and a hint naming WRCTL_ADMIN_TOKEN", r.code, r.stderr, exitBadAdmin)
 	}
+	if r := wrctl(t, admin, "event", "get", "NEVER"); r.code != exitNotFound || !strings.Contains(r.stderr, "no event NEVER") {
+		t.Fatalf("event get of an event the room does not know: exit %d %s; want %d", r.code, r.stderr, exitNotFound)
+	}
 	if r := wrctl(t, admin, "event", "set", "OPS"); r.code != exitUsage {
 		t.Fatalf("event set with nothing to set: exit %d", r.code)
 	}

@@ -18,7 +18,7 @@ var exitMeanings = map[int]string{
 	exitOK:           "success (join and status with --wait: admitted)",
 	exitFailure:      "another failure (e.g. serve could not reach its queue)",
 	exitUsage:        "usage error: a bad flag, argument or configuration value; nothing was done",
-	exitNotFound:     "no such session",
+	exitNotFound:     "no such session (event get: no such event)",
 	exitEnded:        "the session has ended (LEFT or EXPIRED), or the event takes no joins (ended, or sold out under reject)",
 	exitTimeout:      "--timeout passed before admission",
 	exitUnavailable:  "the server could not be reached or answered 5xx",

@@ -40,7 +40,7 @@ event the server knows, a scheduled drop nobody has joined yet included;
 without it, the events people have joined and the public ones.
 
 --once prints one snapshot (text, or --output json) and exits: for scripts
-and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable),
+and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitBadAdmin),
 		Example: `  wrctl top
   wrctl top --server https://room.example.com --queue-name wrctl-waiting.fifo --refresh 2s
   wrctl top --once --output json`,

@@ -283,6 +283,13 @@ func (c *Client) Ready(ctx context.Context) error {
 // JWKSURL is where the server publishes its token keys.
 func (c *Client) JWKSURL() string { return c.base + api.JWKSPath }
 
+// IsNotFound reports whether err is the server's 404: no such session, or
+// (admin API) no such event.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+}
+
 // ErrEnded is returned by Wait when the session ended before admission.
 var ErrEnded = errors.New("session ended")
 

@@ -470,7 +470,7 @@ func (r *Runner) schedule(ctx context.Context) error {
 	for i := range r.cfg.Events {
 		id := r.cfg.EventID(i)
 		ev, err := admin.Event(ctx, id)
-		if err != nil {
+		if err != nil && !client.IsNotFound(err) { // the run's fresh event: no settings yet
 			return fmt.Errorf("%w: %s: %w", ErrSchedule, id, err)
 		}
 		s := ev.Settings

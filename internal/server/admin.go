@@ -2,7 +2,9 @@ package server
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +64,8 @@ func (s *Server) adminEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminEventGet is GET /api/admin/events/{event}.
+// An event the room does not know (not configured, no runtime settings, no
+// session lately) is 404 unknown_event, not a made-up idle event.
 func (s *Server) adminEventGet(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.adminEventID(w, r)
 	if !ok {
@@ -69,6 +73,16 @@ func (s *Server) adminEventGet(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, err := s.adminEvent(r, id)
 	if !s.storeOK(w, err) {
+		return
+	}
+	_, hasSettings, err := s.st.Settings(r.Context(), id)
+	if !s.storeOK(w, err) {
+		return
+	}
+	st := ev.Stats
+	if !hasSettings && !slices.Contains(s.cfg.KnownEvents, id) && st.Joined == 0 && st.Active == 0 && st.Waiting == 0 {
+		writeProblem(w, http.StatusNotFound, api.CodeUnknownEvent, "",
+			fmt.Sprintf("no event %s: it is not configured, has no runtime settings and has had no session lately ('wrctl event set %s' gives it settings)", id, id))
 		return
 	}
 	writeJSON(w, http.StatusOK, ev)

@@ -428,3 +428,31 @@ func TestSQSOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("stats after recovery = %+v", st)
 	}
 }
+
+// TestAdminGetOfAnUnknownEventIs404: an event neither configured, nor
+// given settings, nor joined is 404 unknown_event, not a made-up idle
+// event; once it has settings, or a session, it is known.
+func TestAdminGetOfAnUnknownEventIs404(t *testing.T) {
+	t.Parallel()
+	o := defaultOptions()
+	o.server.AdminToken = adminToken
+	o.server.KnownEvents = []string{"CONF"}
+	h := newHarness(t, "memory", o)
+	r := adminDo(h, "GET", api.AdminEventsPath+"/NOPE", adminToken, "")
+	if p := problem(t, r); r.Status != http.StatusNotFound || p.Code != api.CodeUnknownEvent || !strings.Contains(p.Detail, "event set NOPE") {
+		t.Fatalf("GET of an unknown event = %d %s", r.Status, r.Body)
+	}
+	if r := adminDo(h, "GET", api.AdminEventsPath+"/CONF", adminToken, ""); r.Status != http.StatusOK {
+		t.Fatalf("GET of a configured event = %d %s", r.Status, r.Body)
+	}
+	h.join("JOINED", "a")
+	if r := adminDo(h, "GET", api.AdminEventsPath+"/JOINED", adminToken, ""); r.Status != http.StatusOK {
+		t.Fatalf("GET of a joined event = %d %s", r.Status, r.Body)
+	}
+	if r := adminDo(h, "PUT", api.AdminEventsPath+"/NOPE", adminToken, `{"capacity":3}`); r.Status != http.StatusOK {
+		t.Fatalf("PUT of a new event = %d %s", r.Status, r.Body)
+	}
+	if r := adminDo(h, "GET", api.AdminEventsPath+"/NOPE", adminToken, ""); r.Status != http.StatusOK {
+		t.Fatalf("GET of an event with settings = %d %s", r.Status, r.Body)
+	}
+}
