@@ -149,7 +149,8 @@ func newRootCmdWith(stdout, stderr io.Writer, s *app.Settings) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkEnv(cmd.Root()) }
 	root.AddCommand(newServeCmd(s), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(), newVersionCmd())
 	return root
 }
