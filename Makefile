@@ -63,6 +63,11 @@ chromium:
 SERVER_URL = http://127.0.0.1:$(lastword $(subst :, ,$(ADDR)))
 run: tools build
 	@set -euo pipefail; \
+	for p in $(SQS_PORT) $(lastword $(subst :, ,$(ADDR))); do \
+	  if (echo > /dev/tcp/127.0.0.1/$$p) 2>/dev/null; then \
+	    echo ">> port $$p is already in use (another 'make run'?): stop it, or choose other ports:" >&2; \
+	    echo "   make run SQS_PORT=4567 ADDR=127.0.0.1:8081" >&2; exit 1; fi; \
+	done; \
 	echo ">> starting the SQS emulator on http://127.0.0.1:$(SQS_PORT)"; \
 	setsid $(NODE) --no-warnings $(FAUXQS_DIR)/serve.mjs $(SQS_PORT) & emu=$$!; \
 	trap 'kill $$emu 2>/dev/null; wait $$emu 2>/dev/null' EXIT; \
