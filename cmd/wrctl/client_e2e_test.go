@@ -154,8 +154,9 @@ func TestEd25519KeyFileAndJWKSVerification(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "token.pem")
 	gen := wrctl(t, nil, "token", "keygen", "--out", keyFile)
-	if gen.code != 0 || !strings.Contains(gen.stdout, "BEGIN PUBLIC KEY") {
-		t.Fatalf("keygen: exit %d %q %s", gen.code, gen.stdout, gen.stderr)
+	if gen.code != 0 || !strings.Contains(gen.stdout, "BEGIN PUBLIC KEY") || !strings.Contains(gen.stderr, "private key to "+keyFile) ||
+		strings.Contains(gen.stdout, "wrote") {
+		t.Fatalf("keygen: exit %d %q %s; want the public key on stdout and what was written on stderr", gen.code, gen.stdout, gen.stderr)
 	}
 	if again := wrctl(t, nil, "token", "keygen", "--out", keyFile); again.code != exitUsage {
 		t.Fatalf("keygen over an existing file: exit %d", again.code)

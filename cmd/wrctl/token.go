@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wrctl/wrctl/accesstoken"
+	"github.com/wrctl/wrctl/internal/api"
 )
 
 func newTokenCmd() *cobra.Command {
@@ -146,7 +147,17 @@ standard output. Neither file may exist; nothing is written unless both can be.`
 				}
 				return usagef("%s %v", flag, fe)
 			}
-			if err == nil && pub != nil {
+			if err != nil {
+				return err
+			}
+			// Say what was written, on stderr: stdout may be the public key.
+			where := "the public key to standard output"
+			if o.publicOut != "" {
+				where = "the public key to " + o.publicOut
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote the Ed25519 private key to %s (mode 0600: give it to serve as --token-key-file) and %s (for sites that verify tokens without the key set at %s)\n",
+				o.out, where, api.JWKSPath)
+			if pub != nil {
 				_, err = cmd.OutOrStdout().Write(pub)
 			}
 			return err
