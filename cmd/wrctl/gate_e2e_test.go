@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wrctl/wrctl/internal/await"
 )
 
 // site is an origin behind the gate that routes the way nginx does: it
@@ -201,7 +203,7 @@ func (v *visitor) cookie(name string) string {
 func (v *visitor) admit(p string) string {
 	v.t.Helper()
 	var body string
-	waitFor(v.t, 20*time.Second, "let through "+p, func() bool {
+	await.Until(v.t, 20*time.Second, "let through "+p, func() bool {
 		resp, b := v.get(p)
 		if resp.StatusCode == http.StatusSeeOther {
 			resp, b = v.get(resp.Header.Get("Location"))
@@ -413,7 +415,7 @@ func TestNothingAdmittedIsPubliclyCacheable(t *testing.T) {
 	s := startServe(t, nil, "--addr", "127.0.0.1:0", "--upstream", origin.URL, "--gate-event", "SHOP")
 	v := newVisitor(t, s.URL)
 	var tokenSet []http.Header
-	waitFor(t, 20*time.Second, "let through", func() bool {
+	await.Until(t, 20*time.Second, "let through", func() bool {
 		resp, _ := v.get("/public-cache")
 		if has(resp.Header, "Set-Cookie", "wrctl_token=") {
 			tokenSet = append(tokenSet, resp.Header)
@@ -465,7 +467,7 @@ func has(h http.Header, key, part string) bool {
 func admitByAPI(t *testing.T, base, event, user, userToken string) string {
 	t.Helper()
 	var sess struct{ SessionID, AccessToken string }
-	waitFor(t, 20*time.Second, user+" admitted", func() bool {
+	await.Until(t, 20*time.Second, user+" admitted", func() bool {
 		var resp *http.Response
 		var err error
 		if sess.SessionID == "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/redistest"
 )
 
@@ -87,7 +88,7 @@ func TestLongRequestsAreTheSitesNotTheAPIs(t *testing.T) {
 	for range 3 {
 		open = append(open, openSSE(t, http.DefaultClient, s.URL+"/public/events", nil))
 	}
-	waitFor(t, 10*time.Second, "three open streams flowing", func() bool {
+	await.Until(t, 10*time.Second, "three open streams flowing", func() bool {
 		for _, o := range open {
 			if o.events.Load() < 2 {
 				return false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/redistest"
 )
 
@@ -145,7 +146,7 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	// Admission at 120 a minute: the first 20 measure the rate.
 	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q}`, startedAt.Format(time.RFC3339Nano)))
 	firstAt := map[int64]time.Time{}
-	waitFor(t, 60*time.Second, "20 admitted", func() bool {
+	await.Until(t, 60*time.Second, "20 admitted", func() bool {
 		for i, s := range early {
 			if _, ok := firstAt[positions[i]]; !ok && positions[i] <= 20 {
 				if st := f.status(s.SessionID); st.Status == "ACTIVE" {
@@ -173,7 +174,7 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q,"newUsersPerMinute":60000}`, startedAt.Format(time.RFC3339Nano)))
 	all := append(slices.Clone(early), late...)
 	admission := make([]int64, len(all))
-	waitFor(t, 60*time.Second, "everyone admitted", func() bool {
+	await.Until(t, 60*time.Second, "everyone admitted", func() bool {
 		for i, s := range all {
 			if admission[i] == 0 {
 				if st := f.status(s.SessionID); st.Status == "ACTIVE" {

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/browsertest"
 )
 
@@ -239,7 +240,7 @@ func TestTheYourTurnPage(t *testing.T) {
 	for _, w := range pageWidths {
 		b := browsertest.New(t, int(w), 800)
 		var p pageState
-		waitFor(t, 20*time.Second, "the your-turn page", func() bool {
+		await.Until(t, 20*time.Second, "the your-turn page", func() bool {
 			if err := chromedp.Do(b.Ctx, chromedp.EmulateViewport(w, 800), chromedp.Navigate(s.URL+"/wait/FREE"),
 				chromedp.WaitVisible(chromedp.ID("headline"))); err != nil {
 				t.Fatal(err)

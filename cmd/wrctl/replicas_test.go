@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
@@ -153,18 +154,6 @@ func (f *fleet) status(id string) fullSession {
 	return s
 }
 
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // held reads a replica's held-messages gauge.
 func held(s *serveProc) int {
 	resp, err := http.Get(s.URL + "/metrics")
@@ -224,7 +213,7 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 		ids[i] = f.join("DROP", fmt.Sprintf("user-%03d", i)).SessionID
 	}
 	for i := range capacity {
-		waitFor(t, 30*time.Second, fmt.Sprintf("user %d admitted into an empty event", i), func() bool { return f.status(ids[i]).Status == "ACTIVE" })
+		await.Until(t, 30*time.Second, fmt.Sprintf("user %d admitted into an empty event", i), func() bool { return f.status(ids[i]).Status == "ACTIVE" })
 	}
 	start := make(chan struct{})
 	var joins sync.WaitGroup
@@ -348,7 +337,7 @@ func TestReplicasRestartKeepsEverySessionAndPosition(t *testing.T) {
 	for i := range 8 {
 		ids = append(ids, f.join("E1", fmt.Sprint(i)).SessionID)
 	}
-	eventually := func(what string, cond func() bool) { t.Helper(); waitFor(t, 20*time.Second, what, cond) }
+	eventually := func(what string, cond func() bool) { t.Helper(); await.Until(t, 20*time.Second, what, cond) }
 	eventually("two admitted", func() bool { return f.status(ids[1]).Status == "ACTIVE" })
 	before := map[string]fullSession{}
 	for _, id := range ids {
@@ -410,7 +399,7 @@ func TestHeldMessageOutlivesKilledReplicasWithoutDeadLettering(t *testing.T) {
 	f := newFleet(t, 1, "--queue", "sqs", "--queue-url", out.QueueURL, "--sqs-endpoint", emu.URL,
 		"--store", "redis", "--redis-addr", rs.Addr, "--capacity", "1", "--visibility-timeout", "2s",
 		"--heartbeat-ttl", "60s", "--waiting-ttl", "60s")
-	eventually := func(what string, cond func() bool) { t.Helper(); waitFor(t, 45*time.Second, what, cond) }
+	eventually := func(what string, cond func() bool) { t.Helper(); await.Until(t, 45*time.Second, what, cond) }
 	a := f.join("REDRIVE", "a")
 	eventually("a admitted", func() bool { return f.status(a.SessionID).Status == "ACTIVE" })
 	b := f.join("REDRIVE", "b")
@@ -461,7 +450,7 @@ func TestReplicasShareOneRateLimit(t *testing.T) {
 	}
 	joins.Wait()
 	activated := make([]time.Time, users)
-	waitFor(t, 90*time.Second, "everyone admitted at 2 a second", func() bool {
+	await.Until(t, 90*time.Second, "everyone admitted at 2 a second", func() bool {
 		done := true
 		for i, id := range ids {
 			if activated[i].IsZero() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/room"
@@ -108,13 +109,7 @@ func TestStoppingAnswersHeldStatusRequests(t *testing.T) {
 		s, _, held, err := c.StatusHeld(context.Background(), s.SessionID, 30*time.Second)
 		got <- answer{s, held, err}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for heldRequests(t, a.URL()) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the status request was not held")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
+	await.Until(t, 10*time.Second, "the status request held", func() bool { return heldRequests(t, a.URL()) == 1 })
 	cancel()
 	r := <-got
 	if r.err != nil || !r.held || r.s.Status != "WAITING" {

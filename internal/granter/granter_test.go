@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/granter"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
@@ -70,17 +71,6 @@ func run(t *testing.T, g *granter.Granter) (stop func()) {
 	return stop
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 func status(t *testing.T, st room.Store, id string) room.Status {
 	t.Helper()
 	s, err := st.Get(context.Background(), id)
@@ -136,7 +126,7 @@ func TestGranterKilledBetweenAdmitAndDeleteAdmitsNoOneTwice(t *testing.T) {
 			// A's message reappears after its visibility timeout: it is a
 			// wake-up for E1, which is full, so it is held and nobody else
 			// is admitted.
-			eventually(t, 20*time.Second, "a redelivered message held", func() bool { return second.Held() >= 1 })
+			await.Until(t, 20*time.Second, "a redelivered message held", func() bool { return second.Held() >= 1 })
 			stats, _ := st.Stats(context.Background(), "E1")
 			if stats.Admitted != 1 || stats.Active != 1 {
 				t.Fatalf("stats = %+v, want one admission", stats)
@@ -144,9 +134,9 @@ func TestGranterKilledBetweenAdmitAndDeleteAdmitsNoOneTwice(t *testing.T) {
 			if _, err := st.Leave(context.Background(), a.ID); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 10*time.Second, "B admitted after A left", func() bool { return status(t, st, b.ID) == room.StatusActive })
+			await.Until(t, 10*time.Second, "B admitted after A left", func() bool { return status(t, st, b.ID) == room.StatusActive })
 			// The spare message finds nobody waiting and goes.
-			eventually(t, 10*time.Second, "no message held", func() bool { return second.Held() == 0 })
+			await.Until(t, 10*time.Second, "no message held", func() bool { return second.Held() == 0 })
 			if stats, _ := st.Stats(context.Background(), "E1"); stats.Admitted != 2 {
 				t.Fatalf("stats = %+v, want two admissions", stats)
 			}
@@ -178,13 +168,13 @@ func TestShutdownReleasesHeldMessagesToAnotherGranter(t *testing.T) {
 			stopFirst := run(t, first)
 			held.Wait()
 			// The first granter now holds B's message (E1 is full).
-			eventually(t, 10*time.Second, "B's message held", func() bool { return first.Held() == 1 })
+			await.Until(t, 10*time.Second, "B's message held", func() bool { return first.Held() == 1 })
 			stopFirst()
 			run(t, granter.New(cfg, q, st, quiet))
 			if _, err := st.Leave(context.Background(), a.ID); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 20*time.Second, "B admitted by the second granter", func() bool { return status(t, st, b.ID) == room.StatusActive })
+			await.Until(t, 20*time.Second, "B admitted by the second granter", func() bool { return status(t, st, b.ID) == room.StatusActive })
 		})
 	}
 }
@@ -228,7 +218,7 @@ func TestAdmissionFollowsTicketsNotMessageOrder(t *testing.T) {
 	run(t, g)
 	admitted := func() int { mu.Lock(); defer mu.Unlock(); return len(order) }
 	for n := 1; n <= len(sessions); n++ {
-		eventually(t, 10*time.Second, "next admission", func() bool { return admitted() == n })
+		await.Until(t, 10*time.Second, "next admission", func() bool { return admitted() == n })
 		mu.Lock()
 		last := order[n-1]
 		mu.Unlock()
@@ -239,7 +229,7 @@ func TestAdmissionFollowsTicketsNotMessageOrder(t *testing.T) {
 	if fmt.Sprint(order) != "[1 2 3 4]" {
 		t.Fatalf("admitted tickets in order %v, want [1 2 3 4]", order)
 	}
-	eventually(t, 10*time.Second, "every message spent", func() bool { return g.Held() == 0 && q.Len() == 0 })
+	await.Until(t, 10*time.Second, "every message spent", func() bool { return g.Held() == 0 && q.Len() == 0 })
 }
 
 // deadProcessQueue is a granter's view of the queue when its process is
@@ -264,7 +254,7 @@ func TestHeldMessageNeverReachesTheDeadLetterQueue(t *testing.T) {
 	for round := range 3 {
 		g := granter.New(cfg, deadProcessQueue{q}, st, quiet)
 		stop := run(t, g)
-		eventually(t, 20*time.Second, fmt.Sprintf("round %d: B's message held", round), func() bool { return g.Held() == 1 })
+		await.Until(t, 20*time.Second, fmt.Sprintf("round %d: B's message held", round), func() bool { return g.Held() == 1 })
 		stop()
 		if status(t, st, a.ID) != room.StatusActive || status(t, st, b.ID) != room.StatusWaiting {
 			t.Fatal("A must stay active and B waiting")
@@ -275,7 +265,7 @@ func TestHeldMessageNeverReachesTheDeadLetterQueue(t *testing.T) {
 	if _, err := st.Leave(context.Background(), a.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "B admitted once A left", func() bool { return status(t, st, b.ID) == room.StatusActive })
+	await.Until(t, 20*time.Second, "B admitted once A left", func() bool { return status(t, st, b.ID) == room.StatusActive })
 	if dead := q.Dead(); len(dead) != 0 {
 		t.Fatalf("%d messages went to the dead-letter queue", len(dead))
 	}
@@ -294,7 +284,7 @@ func TestUndecodableMessageIsDeadLetteredAtOnce(t *testing.T) {
 	run(t, g)
 	// A visibility timeout of a minute: only a dead-letter at once lets A
 	// through within the test.
-	eventually(t, 10*time.Second, "A admitted", func() bool { return status(t, st, a.ID) == room.StatusActive })
+	await.Until(t, 10*time.Second, "A admitted", func() bool { return status(t, st, a.ID) == room.StatusActive })
 	dead := q.Dead()
 	if len(dead) != 1 || dead[0].Raw != `{"v":99,"garbage":true}` || dead[0].ReceiveCount != 1 {
 		t.Fatalf("dead-letter queue = %+v, want the undecodable body after one receive", dead)
@@ -331,7 +321,7 @@ func TestBlockedTicketAdmitsTheMomentItsSendIsConfirmed(t *testing.T) {
 		}
 	}
 	run(t, g)
-	eventually(t, 10*time.Second, "the later ticket's message held while blocked", func() bool { return g.Held() == 1 })
+	await.Until(t, 10*time.Second, "the later ticket's message held while blocked", func() bool { return g.Held() == 1 })
 	if status(t, st, fast.ID) != room.StatusWaiting {
 		t.Fatal("the later ticket overtook a ticket still being sent")
 	}
@@ -342,7 +332,7 @@ func TestBlockedTicketAdmitsTheMomentItsSendIsConfirmed(t *testing.T) {
 	if err := st.MarkEnqueued(ctx, "E1", slow.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "both admitted", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
+	await.Until(t, 10*time.Second, "both admitted", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
 	if fmt.Sprint(order) != "[slow fast]" {
 		t.Fatalf("admitted %v, want [slow fast]", order)
 	}
@@ -375,11 +365,11 @@ func TestWakeUpInTheDeadLetterQueueIsBroughtBack(t *testing.T) {
 	var counted sync.Map
 	g.Count = func(what string, n int) { counted.Store(what, n) }
 	run(t, g)
-	eventually(t, 10*time.Second, "A admitted with its message brought back", func() bool { return status(t, st, a.ID) == room.StatusActive })
+	await.Until(t, 10*time.Second, "A admitted with its message brought back", func() bool { return status(t, st, a.ID) == room.StatusActive })
 	if n, _ := counted.Load("redriven"); n != 1 {
 		t.Fatalf("redriven counted %v", n)
 	}
-	eventually(t, 10*time.Second, "the dead-letter queue emptied", func() bool { return len(q.Dead()) == 0 })
+	await.Until(t, 10*time.Second, "the dead-letter queue emptied", func() bool { return len(q.Dead()) == 0 })
 }
 
 // TestADeepLineDrainsWithoutWaitingForItsWakeUps: a full event with far

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -47,7 +48,7 @@ func TestCapacityNeverExceededUnderConcurrentJoins(t *testing.T) {
 				wg.Go(func() { ids[i] = h.join("E1", fmt.Sprintf("U%03d", i)).SessionID })
 			}
 			wg.Wait()
-			eventually(t, 20*time.Second, "capacity filled", func() bool { return h.stats("E1").Active >= 5 })
+			await.Until(t, 20*time.Second, "capacity filled", func() bool { return h.stats("E1").Active >= 5 })
 			close(stop)
 			<-watched
 			st := h.stats("E1")
@@ -84,7 +85,7 @@ func TestFIFOAdmissionOrderAndPromptLeave(t *testing.T) {
 			for i, id := range ids {
 				// Each leave must admit the next user through the store's
 				// notification: the tick is an hour away.
-				eventually(t, 10*time.Second, fmt.Sprintf("user %d admitted", i), func() bool { return h.status(id).Status == api.StatusActive })
+				await.Until(t, 10*time.Second, fmt.Sprintf("user %d admitted", i), func() bool { return h.status(id).Status == api.StatusActive })
 				for j := i + 1; j < users; j++ {
 					s := h.status(ids[j])
 					if s.Status != api.StatusWaiting || *s.Position != int64(j-i) {
@@ -115,8 +116,8 @@ func TestAdmissionOrderAcrossEvents(t *testing.T) {
 				e1 = append(e1, h.join("E1", fmt.Sprint(i)).SessionID)
 			}
 			e2 := h.join("E2", "x").SessionID
-			eventually(t, 10*time.Second, "E2 admitted while E1 is full", func() bool { return h.status(e2).Status == api.StatusActive })
-			eventually(t, 10*time.Second, "E1 filled", func() bool { return h.stats("E1").Active == 2 })
+			await.Until(t, 10*time.Second, "E2 admitted while E1 is full", func() bool { return h.status(e2).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "E1 filled", func() bool { return h.stats("E1").Active == 2 })
 			for i, id := range e1 {
 				want := api.StatusActive
 				if i >= 2 {
@@ -141,10 +142,10 @@ func TestHeartbeatExpiryFreesTheSlot(t *testing.T) {
 			h := newHarness(t, backend, o)
 			a := h.join("E1", "A").SessionID
 			b := h.join("E1", "B").SessionID
-			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
 			// A never heartbeats; B keeps polling. The granter's deadline
 			// timer, not the tick, must admit B when A expires.
-			eventually(t, 10*time.Second, "B admitted after A expired", func() bool { return h.status(b).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "B admitted after A expired", func() bool { return h.status(b).Status == api.StatusActive })
 			got := h.status(a)
 			if got.Status != api.StatusExpired || got.EndReason != string(room.ReasonHeartbeat) {
 				t.Fatalf("A = %s/%s, want EXPIRED/heartbeat", got.Status, got.EndReason)
@@ -175,9 +176,9 @@ func TestAbandonedWaitingSessionIsSkipped(t *testing.T) {
 			a := h.join("E1", "A").SessionID
 			b := h.join("E1", "B").SessionID // stops polling at once
 			c := h.join("E1", "C").SessionID
-			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
 			// C polls (inside eventually) and so stays; B is abandoned.
-			eventually(t, 10*time.Second, "B abandoned", func() bool {
+			await.Until(t, 10*time.Second, "B abandoned", func() bool {
 				h.status(c)
 				s, _ := h.Store.Get(t.Context(), b)
 				return s.Status == api.StatusExpired
@@ -188,7 +189,7 @@ func TestAbandonedWaitingSessionIsSkipped(t *testing.T) {
 			if code := h.post(a, "leave"); code != http.StatusNoContent {
 				t.Fatal(code)
 			}
-			eventually(t, 10*time.Second, "C admitted", func() bool { return h.status(c).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "C admitted", func() bool { return h.status(c).Status == api.StatusActive })
 			sb := h.status(b)
 			if sb.Status != api.StatusExpired || sb.EndReason != string(room.ReasonAbandoned) || sb.ActivatedAt != nil {
 				t.Fatalf("B = %+v, want EXPIRED/abandoned, never activated", sb)

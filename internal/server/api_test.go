@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/usertoken"
 )
@@ -88,7 +89,7 @@ func TestIdempotentJoin(t *testing.T) {
 				t.Fatalf("refused re-joins changed the session: %+v", s)
 			}
 			other := h.join("E1", "U2")
-			eventually(t, 10*time.Second, "first user admitted", func() bool { return h.status(first.SessionID).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "first user admitted", func() bool { return h.status(first.SessionID).Status == api.StatusActive })
 			if h.join("E1", "U1").SessionID != first.SessionID {
 				t.Fatal("join while ACTIVE did not return the active session")
 			}
@@ -98,7 +99,7 @@ func TestIdempotentJoin(t *testing.T) {
 			if h.post(first.SessionID, "leave") != http.StatusNoContent {
 				t.Fatal("leave failed")
 			}
-			eventually(t, 10*time.Second, "second user admitted", func() bool { return h.status(other.SessionID).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "second user admitted", func() bool { return h.status(other.SessionID).Status == api.StatusActive })
 			if h.join("E1", "U1").SessionID == first.SessionID {
 				t.Fatal("join after leave returned the ended session")
 			}
@@ -209,7 +210,7 @@ func TestHeartbeatAndLeave(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "memory", defaultOptions())
 	s := h.join("E1", "U1")
-	eventually(t, 5*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == api.StatusActive })
+	await.Until(t, 5*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == api.StatusActive })
 	if c := h.post(s.SessionID, "heartbeat"); c != http.StatusNoContent {
 		t.Fatalf("heartbeat = %d", c)
 	}
@@ -285,7 +286,7 @@ func TestEventStatsEndpoint(t *testing.T) {
 	if a.Ticket != 1 || b.Ticket != 2 {
 		t.Fatalf("tickets %d, %d; want 1, 2", a.Ticket, b.Ticket)
 	}
-	eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
 	r := h.do("GET", api.EventStatsPath("S1"), "", nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("stats = %d %s", r.Status, r.Body)

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/browsertest"
 	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/server"
@@ -189,7 +190,7 @@ func TestTheGateKeepsABrowsingUserIn(t *testing.T) {
 		return resp.StatusCode, b.String()
 	}
 	a, b := client(), client()
-	eventually(t, 10*time.Second, "the first user let through", func() bool {
+	await.Until(t, 10*time.Second, "the first user let through", func() bool {
 		_, body := get(a, "/")
 		return strings.Contains(body, `id="shop"`)
 	})
@@ -251,7 +252,7 @@ func admittedAtGate(t *testing.T, h *harness, path string) *http.Client {
 	c := browserClient()
 	// Admitted, the browser has its token: passed straight through (an
 	// empty room) or sent back by the page (303).
-	eventually(t, 10*time.Second, "admitted at the gate", func() bool {
+	await.Until(t, 10*time.Second, "admitted at the gate", func() bool {
 		resp, err := c.Get(h.URL + path)
 		if err != nil {
 			t.Fatal(err)

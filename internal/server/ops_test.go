@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/sqstest"
 )
@@ -63,11 +64,11 @@ func TestMetricsFollowAJoinAdmitLeaveSequence(t *testing.T) {
 	h := newHarness(t, "memory", o)
 	a, b := h.join("M1", "a"), h.join("M1", "b")
 	h.join("M1", "a") // the same user again: an existing place
-	eventually(t, 10*time.Second, "a admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "a admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
 	if h.post(a.SessionID, "leave") != http.StatusNoContent {
 		t.Fatal("leave")
 	}
-	eventually(t, 10*time.Second, "b admitted", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "b admitted", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
 	m := scrape(t, h)
 	want := map[string]float64{
 		`wrctl_joins_total{result=created}`:                                           2,
@@ -189,7 +190,7 @@ func TestAdminAPIChangesCapacityLive(t *testing.T) {
 		problem(t, r)
 	}
 	a, b, c := h.join("LIVE", "a"), h.join("LIVE", "b"), h.join("LIVE", "c")
-	eventually(t, 10*time.Second, "a admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "a admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
 	r := adminDo(h, "PUT", path, adminToken, `{"capacity":2}`)
 	if r.Status != http.StatusOK {
 		t.Fatalf("PUT = %d %s", r.Status, r.Body)
@@ -198,7 +199,7 @@ func TestAdminAPIChangesCapacityLive(t *testing.T) {
 	if ev.Settings.Capacity != 2 || ev.Effective.Capacity != 2 || ev.Effective.HeartbeatTTL != api.Duration(o.policy.HeartbeatTTL) {
 		t.Fatalf("PUT answer = %+v", ev)
 	}
-	eventually(t, 5*time.Second, "b admitted right after the raise", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
+	await.Until(t, 5*time.Second, "b admitted right after the raise", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
 	if h.status(c.SessionID).Status != api.StatusWaiting {
 		t.Fatal("c admitted past the raised capacity")
 	}
@@ -212,7 +213,7 @@ func TestAdminAPIChangesCapacityLive(t *testing.T) {
 	if r := adminDo(h, "PUT", path, adminToken, `{"capacity":3,"paused":false}`); r.Status != http.StatusOK {
 		t.Fatal(r.Status)
 	}
-	eventually(t, 5*time.Second, "c admitted on unpause", func() bool { return h.status(c.SessionID).Status == api.StatusActive })
+	await.Until(t, 5*time.Second, "c admitted on unpause", func() bool { return h.status(c.SessionID).Status == api.StatusActive })
 	got := decode[api.AdminEvent](t, adminDo(h, "GET", path, adminToken, "").Body)
 	if got.Stats.Active != 3 || got.Settings.Capacity != 3 {
 		t.Fatalf("GET = %+v", got)
@@ -291,7 +292,7 @@ func TestJoinRateLimitPerIP(t *testing.T) {
 	if r := join("v1", "198.51.100.9"); r.Status != http.StatusAccepted {
 		t.Fatalf("another client = %d", r.Status)
 	}
-	eventually(t, 5*time.Second, "the limit recovers", func() bool { return join("u3", "203.0.113.7").Status == http.StatusAccepted })
+	await.Until(t, 5*time.Second, "the limit recovers", func() bool { return join("u3", "203.0.113.7").Status == http.StatusAccepted })
 }
 
 func TestMaxWaitingRefusesJoinsWith503(t *testing.T) {
@@ -421,7 +422,7 @@ func TestSQSOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("the refused join left a session: %+v", st)
 	}
 	proxy.Up()
-	eventually(t, 20*time.Second, "joins succeed once SQS is back", func() bool {
+	await.Until(t, 20*time.Second, "joins succeed once SQS is back", func() bool {
 		return h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"Q1","userId":"during"}`)).Status == http.StatusAccepted
 	})
 	if st := h.stats("Q1"); st.Joined != 2 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
@@ -47,7 +48,7 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	if err := rs.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "joins succeed once Redis is back", func() bool {
+	await.Until(t, 10*time.Second, "joins succeed once Redis is back", func() bool {
 		r := h.do("POST", api.SessionsPath, "application/json", []byte(`{"eventId":"E1","userId":"U1"}`))
 		return r.Status == http.StatusAccepted
 	})
@@ -74,7 +75,7 @@ func TestAdmissionOnTheRedisStore(t *testing.T) {
 			o.store = st
 			h := newHarness(t, backend, o)
 			a, b := h.join("E1", "A"), h.join("E1", "B")
-			eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
 			if s := h.status(b.SessionID); s.Status != api.StatusWaiting || *s.Position != 1 {
 				t.Fatalf("B = %+v", s)
 			}
@@ -82,7 +83,7 @@ func TestAdmissionOnTheRedisStore(t *testing.T) {
 				t.Fatal(c)
 			}
 			// Only the pub/sub notification can admit B: the tick is an hour away.
-			eventually(t, 10*time.Second, "B admitted after A left", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
+			await.Until(t, 10*time.Second, "B admitted after A left", func() bool { return h.status(b.SessionID).Status == api.StatusActive })
 		})
 	}
 }
@@ -110,10 +111,10 @@ func TestReplicaWithClockAheadExpiresNobody(t *testing.T) {
 	b := newHarness(t, "memory", skewed)
 
 	in := a.join("E1", "in")
-	eventually(t, 10*time.Second, "the first user admitted", func() bool { return a.status(in.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "the first user admitted", func() bool { return a.status(in.SessionID).Status == api.StatusActive })
 	waiting := b.join("E1", "waiting")
 	sweeps := func() float64 { return scrape(t, b)["wrctl_store_requests_total{op=sweep,outcome=ok}"] }
-	eventually(t, 10*time.Second, "the skewed replica swept 20 times", func() bool { return sweeps() >= 20 })
+	await.Until(t, 10*time.Second, "the skewed replica swept 20 times", func() bool { return sweeps() >= 20 })
 	if c := b.post(in.SessionID, "heartbeat"); c != http.StatusNoContent {
 		t.Fatalf("heartbeat through the skewed replica = %d", c)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 )
 
 func putSettings(t *testing.T, h *harness, event, body string) api.AdminEvent {
@@ -86,7 +87,7 @@ func TestAScheduledOnSaleOverHTTP(t *testing.T) {
 			// The operator starts it now: the capacity (5) is admitted in
 			// the recorded order, the rest hold the next places.
 			putSettings(t, h, "SALE", fmt.Sprintf(`{"startsAt":%q}`, rfc(time.Now().Add(-time.Second))))
-			eventually(t, 10*time.Second, "the first five admitted", func() bool { return h.stats("SALE").Active == 5 })
+			await.Until(t, 10*time.Second, "the first five admitted", func() bool { return h.stats("SALE").Active == 5 })
 			rec := decode[api.Shuffle](t, adminDo(h, "GET", api.AdminShufflePath("SALE"), adminToken, "").Body)
 			if len(rec.Order) != n || rec.Seed == "" || rec.Algorithm == "" {
 				t.Fatalf("shuffle record = %+v", rec)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -21,7 +22,7 @@ func TestAccessTokenOnlyWhileActive(t *testing.T) {
 	if a.AccessToken != "" && a.Status == api.StatusWaiting {
 		t.Fatal("token on a WAITING join")
 	}
-	eventually(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "A admitted", func() bool { return h.status(a.SessionID).Status == api.StatusActive })
 	if s := h.status(b.SessionID); s.Status != api.StatusWaiting || s.AccessToken != "" {
 		t.Fatalf("waiting B = %s with token %q", s.Status, s.AccessToken)
 	}
@@ -74,7 +75,7 @@ func TestJWKSPublishesTheEd25519Key(t *testing.T) {
 	o.signer = signer
 	h := newHarness(t, "memory", o)
 	s := h.join("E1", "U1")
-	eventually(t, 10*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "admitted", func() bool { return h.status(s.SessionID).Status == api.StatusActive })
 	tok := h.status(s.SessionID).AccessToken
 	v := accesstoken.NewJWKSVerifier(h.URL+api.JWKSPath, nil)
 	c, err := v.Verify(context.Background(), tok)
@@ -95,7 +96,7 @@ func TestEstimatedWaitIsNullUntilSomeoneIsAdmitted(t *testing.T) {
 	if first.EstimatedWaitSeconds != nil {
 		t.Fatalf("estimate before any admission = %v", *first.EstimatedWaitSeconds)
 	}
-	eventually(t, 10*time.Second, "first admitted", func() bool { return h.status(first.SessionID).Status == api.StatusActive })
+	await.Until(t, 10*time.Second, "first admitted", func() bool { return h.status(first.SessionID).Status == api.StatusActive })
 	second := h.join("E2", "second")
 	third := h.join("E2", "third")
 	s2, s3 := h.status(second.SessionID), h.status(third.SessionID)

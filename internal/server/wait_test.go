@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -48,7 +49,7 @@ func TestAHeldStatusRequestAnswersTheMomentTheSessionIsAdmitted(t *testing.T) {
 	}
 	b := h.join("W1", "b")
 	answer := holdStatus(h, b.SessionID, "?wait=30s", nil)
-	eventually(t, 10*time.Second, "the status request is held", func() bool { return heldNow(t, h) == 1 })
+	await.Until(t, 10*time.Second, "the status request is held", func() bool { return heldNow(t, h) == 1 })
 	if h.post(a.SessionID, "leave") != http.StatusNoContent {
 		t.Fatal("leave")
 	}
@@ -132,7 +133,7 @@ func TestPastTheCapStatusRequestsAreAnsweredAtOnce(t *testing.T) {
 	h := newHarness(t, "memory", o)
 	a, b := h.join("W4", "a"), h.join("W4", "b")
 	first := holdStatus(h, a.SessionID, "?wait=30s", nil)
-	eventually(t, 10*time.Second, "the first request is held", func() bool { return heldNow(t, h) == 1 })
+	await.Until(t, 10*time.Second, "the first request is held", func() bool { return heldNow(t, h) == 1 })
 	select {
 	case r := <-holdStatus(h, b.SessionID, "?wait=30s", nil):
 		if r.Status != http.StatusOK || r.Header.Get("Retry-After") == "" || r.Header.Get("Preference-Applied") != "" {
@@ -158,7 +159,7 @@ func TestAHeldRequestMovesWithItsPlaceAndTheLine(t *testing.T) {
 	// The operator pauses the event: every held request of it answers,
 	// and the last one shows the pause.
 	answer := holdStatus(h, ids[4], "?wait=30s", nil)
-	eventually(t, 10*time.Second, "held", func() bool { return heldNow(t, h) == 1 })
+	await.Until(t, 10*time.Second, "held", func() bool { return heldNow(t, h) == 1 })
 	if err := h.Store.PutSettings(context.Background(), "W5", room.Settings{Paused: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestAHeldRequestMovesWithItsPlaceAndTheLine(t *testing.T) {
 	}
 	// Its own leave (from another tab) answers it too.
 	answer = holdStatus(h, ids[3], "?wait=30s", nil)
-	eventually(t, 10*time.Second, "held", func() bool { return heldNow(t, h) == 1 })
+	await.Until(t, 10*time.Second, "held", func() bool { return heldNow(t, h) == 1 })
 	if h.post(ids[3], "leave") != http.StatusNoContent {
 		t.Fatal("leave")
 	}

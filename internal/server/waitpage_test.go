@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/server"
 )
@@ -91,7 +92,7 @@ func TestTheWaitingPageSaysWhereTheEventStands(t *testing.T) {
 
 	// Someone inside, then a second in line: the place is kept on reload.
 	first, second := browserClient(), browserClient()
-	eventually(t, 10*time.Second, "the first admitted", func() bool {
+	await.Until(t, 10*time.Second, "the first admitted", func() bool {
 		resp, _ := page(first, "E")
 		return resp.StatusCode == http.StatusSeeOther
 	})
@@ -130,7 +131,7 @@ func TestTheWaitingPageReturnsTheAdmitted(t *testing.T) {
 	h := newHarness(t, "memory", o)
 	admitted := func(c *http.Client, ret string, hdr ...string) *http.Response {
 		var resp *http.Response
-		eventually(t, 10*time.Second, "admitted", func() bool {
+		await.Until(t, 10*time.Second, "admitted", func() bool {
 			resp, _ = fetch(t, c, h.URL+"/wait/R?return="+url.QueryEscape(ret), hdr...)
 			return resp.StatusCode == http.StatusSeeOther
 		})
@@ -158,7 +159,7 @@ func TestTheWaitingPageReturnsTheAdmitted(t *testing.T) {
 	// user's turn and holds the token in a cookie.
 	c := browserClient()
 	var body string
-	eventually(t, 10*time.Second, "admitted without a return address", func() bool {
+	await.Until(t, 10*time.Second, "admitted without a return address", func() bool {
 		_, body = fetch(t, c, h.URL+"/wait/R")
 		return strings.Contains(body, "It is your turn.")
 	})
@@ -183,7 +184,7 @@ func TestAPageTemplateBrandsThePage(t *testing.T) {
 		`<html><body><h1>ACME {{.Title}}</h1><p id="state">{{.State}} {{.Position}}</p><style nonce="{{.Nonce}}"></style></body></html>`))
 	o.server.Page.Title = "Drop"
 	h := newHarness(t, "memory", o)
-	eventually(t, 10*time.Second, "someone inside", func() bool {
+	await.Until(t, 10*time.Second, "someone inside", func() bool {
 		resp, _ := fetch(t, browserClient(), h.URL+"/wait/T")
 		return resp.StatusCode == http.StatusOK && h.stats("T").Active == 1
 	})
