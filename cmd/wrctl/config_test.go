@@ -17,7 +17,7 @@ import (
 func serveSettings(t *testing.T, args ...string) (app.Settings, error) {
 	t.Helper()
 	var s app.Settings
-	root := newRootCmdWith(nil, nil, &s)
+	root := newRootCmdWith(newFactory(nil, nil), &s)
 	cmd, _, err := root.Find([]string{"serve"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,9 +85,9 @@ events:
 		{"file beats default (backend)", c.Queue, "sqs"},
 		{"default", c.MaxActive, 15 * time.Minute},
 		{"flag", c.Region, "eu-west-1"},
-		{"event ids keep their case", *c.Events["VIP-Sale"].Capacity, 3},
-		{"second event", *c.Events["e2"].Capacity, 9},
-		{"an event's rate cap", *c.Events["e2"].NewUsersPerMinute, 600},
+		{"event ids keep their case", c.Events["VIP-Sale"].Capacity, 3},
+		{"second event", c.Events["e2"].Capacity, 9},
+		{"an event's rate cap", c.Events["e2"].NewUsersPerMinute, 600},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

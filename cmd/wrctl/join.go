@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/printer"
 )
 
 // joinOptions are join's flags beyond the event and user.
@@ -75,7 +76,7 @@ access token. The session's output names the key it was joined with
 			if o.wait.wait && s.Status != "ACTIVE" {
 				return waitActive(cmd, c, s.SessionID, format, key, &o.wait)
 			}
-			return printJoined(cmd.OutOrStdout(), format, s, key)
+			return printer.Session(cmd.OutOrStdout(), format, s, key)
 		},
 	}
 	cmd.Flags().String("event", "", "event id (required)")

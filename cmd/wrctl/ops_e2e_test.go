@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,8 +54,21 @@ func TestEventCommandsChangeTheRoomLive(t *testing.T) {
 		t.Fatalf("event set --new-users-per-minute: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = wrctl(t, admin, "event", "list")
-	if r.code != 0 || !strings.Contains(r.stdout, "OPS") || !strings.Contains(r.stdout, "true") || !strings.Contains(r.stdout, "newUsersPerMinute") {
+	if r.code != 0 || !strings.Contains(r.stdout, "OPS") || !strings.Contains(r.stdout, "live, paused") || !strings.Contains(r.stdout, "120") {
 		t.Fatalf("event list: exit %d %s", r.code, r.stdout)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if len([]rune(line)) > 100 {
+			t.Fatalf("event list is wider than 100 columns:\n%s", r.stdout)
+		}
+	}
+	r = wrctl(t, admin, "event", "list", "-o", "wide")
+	if r.code != 0 || !strings.Contains(r.stdout, "HEARTBEAT-TTL") || !strings.Contains(r.stdout, "true") || !strings.Contains(r.stdout, "capacity,newUsersPerMinute,paused") {
+		t.Fatalf("event list -o wide: exit %d %s", r.code, r.stdout)
+	}
+	r = wrctl(t, admin, "event", "get", "OPS")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^paused +true +\(set for this event\)$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^waitingTTL +\S+$`).MatchString(r.stdout) {
+		t.Fatalf("event get: exit %d %s", r.code, r.stdout)
 	}
 	_ = a
 
@@ -130,7 +144,7 @@ func TestAnOnSaleScheduledInTheConfigFile(t *testing.T) {
 	}
 	r = wrctl(t, admin, "event", "set", "SALE", "--starts-at", "now", "--output", "json")
 	var ev api.AdminEvent
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Effective.StartsAt == nil || ev.Effective.StartsAt.After(time.Now()) {
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Effective.StartsAt.IsZero() || ev.Effective.StartsAt.After(time.Now()) {
 		t.Fatalf("event set --starts-at now: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	// The capacity (2) is admitted from the shuffled pre-queue; the others

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/printer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -124,11 +126,11 @@ WRCTL_ROOM_CAPACITY, WRCTL_QUEUE_URL), then the file given by --config, then
 the built-in defaults.`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	return newRootCmdWith(stdout, stderr, &app.Settings{})
+	return newRootCmdWith(newFactory(stdout, stderr), &app.Settings{})
 }
 
-// newRootCmdWith is the command tree with serve's flags bound to s.
-func newRootCmdWith(stdout, stderr io.Writer, s *app.Settings) *cobra.Command {
+// newRootCmdWith is the command tree over f with serve's flags bound to s.
+func newRootCmdWith(f *factory, s *app.Settings) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "wrctl",
 		Short:         "A virtual waiting room on Amazon SQS",
@@ -146,12 +148,12 @@ func newRootCmdWith(stdout, stderr io.Writer, s *app.Settings) *cobra.Command {
   # Join from a script, wait to be admitted, print the access token
   wrctl join --event E1 --user U1 --wait --output json | jq -r .accessToken`,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(f.Out)
+	root.SetErr(f.ErrOut)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkEnv(cmd.Root()) }
-	root.AddCommand(newServeCmd(s), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(s), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(f), newVersionCmd())
 	return root
 }
 
@@ -168,13 +170,25 @@ func outputFlag(fs *pflag.FlagSet) {
 	fs.StringP("output", "o", "text", "output format: text or json")
 }
 
+// formatsAnnotation lists the formats a command's --output takes, when
+// not text and json.
+const formatsAnnotation = "wrctl_formats"
+
+// outputFormats sets the formats --output takes, and says so in its usage.
+func outputFormats(cmd *cobra.Command, usage string, formats ...string) {
+	f := cmd.Flags().Lookup("output")
+	f.Usage = "output format: " + usage
+	cmd.Flags().SetAnnotation("output", formatsAnnotation, formats)
+}
+
 func outputFormat(cmd *cobra.Command) (string, error) {
-	o, _ := cmd.Flags().GetString("output")
-	if o == "text" || o == "json" || (o == "token" && cmd.Flags().Lookup("wait") != nil) {
+	f := cmd.Flags().Lookup("output")
+	formats := f.Annotations[formatsAnnotation]
+	if formats == nil {
+		formats = []string{printer.Text, printer.JSON}
+	}
+	if o := f.Value.String(); slices.Contains(formats, o) {
 		return o, nil
 	}
-	if cmd.Flags().Lookup("wait") != nil {
-		return "", usagef("--output must be text, json or token, got %q", o)
-	}
-	return "", usagef("--output must be text or json, got %q", o)
+	return "", usagef("--output must be %s or %s, got %q", strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1], f.Value.String())
 }

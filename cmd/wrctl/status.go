@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/printer"
 )
 
 // exitMeanings describe the exit codes for the commands' help.
@@ -65,7 +66,7 @@ Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, e
 			if err != nil {
 				return err
 			}
-			if err := printSession(cmd.OutOrStdout(), format, s); err != nil {
+			if err := printer.Session(cmd.OutOrStdout(), format, s, ""); err != nil {
 				return err
 			}
 			if s.Ended() {
@@ -116,21 +117,21 @@ func waitActive(cmd *cobra.Command, c *client.Client, id, format, key string, o 
 	if interval < 0 {
 		return usagef("--poll-interval must not be negative, got %s", interval)
 	}
-	p := newProgress(cmd.ErrOrStderr())
-	s, err := c.Wait(ctx, id, client.WaitOptions{PollInterval: interval, Progress: p.update})
-	p.done()
+	p := printer.NewProgress(cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()))
+	s, err := c.Wait(ctx, id, client.WaitOptions{PollInterval: interval, Progress: p.Update})
+	p.Done()
 	switch {
 	case errors.Is(err, context.Canceled) && cmd.Context().Err() == nil:
 		return interruptedError{id}
 	case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
 		return timeoutError{timeout.String(), id}
 	case errors.Is(err, client.ErrEnded):
-		if perr := printJoined(cmd.OutOrStdout(), format, s, key); perr != nil {
+		if perr := printer.Session(cmd.OutOrStdout(), format, s, key); perr != nil {
 			return perr
 		}
 		return err
 	case err != nil:
 		return err
 	}
-	return printJoined(cmd.OutOrStdout(), format, s, key)
+	return printer.Session(cmd.OutOrStdout(), format, s, key)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/wrctl/wrctl/internal/room"
 )
 
 // Paths of the API.
@@ -223,50 +225,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// EventSettings are an event's runtime settings in the admin API: a zero
-// field (0, "", false) keeps the configured value.
-type EventSettings struct {
-	Capacity     int      `json:"capacity"`
-	HeartbeatTTL Duration `json:"heartbeatTTL"`
-	WaitingTTL   Duration `json:"waitingTTL"`
-	MaxActive    Duration `json:"maxActive"`
-	MaxWaiting   int      `json:"maxWaiting"`
-	// NewUsersPerMinute caps admissions per minute (0: no cap), as well
-	// as capacity caps sessions at once.
-	NewUsersPerMinute int  `json:"newUsersPerMinute"`
-	Paused            bool `json:"paused"`
-	// The schedule (RFC 3339; null keeps the configured time): the
-	// pre-queue opens, admission starts (the pre-queue is shuffled), joins
-	// close.
-	OpensAt  *time.Time `json:"opensAt"`
-	StartsAt *time.Time `json:"startsAt"`
-	EndsAt   *time.Time `json:"endsAt"`
-	// QueueingMethod is fifo, random, passthrough or reject ("" keeps the
-	// configured one).
-	QueueingMethod string `json:"queueingMethod"`
-	// Message is what joins are told under reject (e.g. "Sold out").
-	Message string `json:"message"`
-}
-
-// Overrides names, by their JSON names, the settings that are set (and so
-// differ from the configured policy).
-func (s EventSettings) Overrides() []string {
-	var out []string
-	for _, o := range []struct {
-		name string
-		set  bool
-	}{
-		{"capacity", s.Capacity > 0}, {"heartbeatTTL", s.HeartbeatTTL > 0}, {"waitingTTL", s.WaitingTTL > 0},
-		{"maxActive", s.MaxActive > 0}, {"maxWaiting", s.MaxWaiting > 0}, {"newUsersPerMinute", s.NewUsersPerMinute > 0}, {"paused", s.Paused},
-		{"opensAt", s.OpensAt != nil}, {"startsAt", s.StartsAt != nil}, {"endsAt", s.EndsAt != nil},
-		{"queueingMethod", s.QueueingMethod != ""}, {"message", s.Message != ""},
-	} {
-		if o.set {
-			out = append(out, o.name)
-		}
-	}
-	return out
-}
+// EventSettings are an event's settings as the admin API reads and writes
+// them: room.Settings is their one definition (names, kinds, docs), and
+// writes them as JSON with durations as "30s" and times in RFC 3339 (null
+// when unset).
+type EventSettings = room.Settings
 
 // AdminEvent is one event in the admin API: its runtime settings, the
 // policy in force (configuration with the settings applied) and its counts.

@@ -113,56 +113,15 @@ type Settings struct {
 	Events map[string]EventSettings
 }
 
-// EventSettings overrides the room's settings for one event; a setting not
-// given (nil) keeps the room's.
+// EventSettings are one event's settings in the config file's events
+// section: any of room's per-event settings (events.<id>.capacity, by the
+// names of room.Table), and whether the event is public.
 type EventSettings struct {
-	Capacity          *int `yaml:"capacity"`
-	NewUsersPerMinute *int `yaml:"newUsersPerMinute"`
-	// The schedule, in RFC 3339: the pre-queue opens, admission starts
-	// (the pre-queue is shuffled), joins close.
-	OpensAt  string `yaml:"opensAt"`
-	StartsAt string `yaml:"startsAt"`
-	EndsAt   string `yaml:"endsAt"`
-	// QueueingMethod is fifo, random, passthrough or reject.
-	QueueingMethod string `yaml:"queueingMethod"`
-	// Message is what joins are told under reject.
-	Message string `yaml:"message"`
+	room.Settings
 	// Public lists the event in GET /api/waiting-room/events before anyone
 	// joins it (its schedule included); other events are listed only while
 	// they have sessions.
-	Public bool `yaml:"public"`
-}
-
-// settings are the event's schedule, method and message as runtime
-// settings, or the first key at fault.
-func (e EventSettings) settings(id string) (room.Settings, *FieldError) {
-	var st room.Settings
-	for _, f := range []struct {
-		key string
-		in  string
-		out *time.Time
-	}{{"opensAt", e.OpensAt, &st.OpensAt}, {"startsAt", e.StartsAt, &st.StartsAt}, {"endsAt", e.EndsAt, &st.EndsAt}} {
-		if f.in == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, f.in)
-		if err != nil {
-			return st, &FieldError{Key: "events." + id + "." + f.key, Msg: fmt.Sprintf("%q is not an RFC 3339 time such as 2026-12-01T18:00:00Z", f.in)}
-		}
-		*f.out = t
-	}
-	m, err := room.ParseMethod(e.QueueingMethod)
-	if err != nil {
-		return st, &FieldError{Key: "events." + id + ".queueingMethod", Msg: err.Error()}
-	}
-	if e.QueueingMethod != "" {
-		st.Method = m
-	}
-	st.Message = e.Message
-	if err := st.Validate(); err != nil {
-		return st, &FieldError{Key: "events." + id, Msg: err.Error()}
-	}
-	return st, nil
+	Public bool
 }
 
 // FieldError is a setting that cannot work.
@@ -184,16 +143,60 @@ func (es FieldErrors) Error() string {
 	return "invalid configuration: " + strings.Join(msgs, "; ")
 }
 
-// ParseEvents reads the events section of a config file. It is read apart
-// from the rest because event ids are case-sensitive.
+// ParseEvents reads the events section of a config file, a setting at
+// fault being a FieldError. It is read apart from the rest because event
+// ids are case-sensitive.
 func ParseEvents(yamlDoc []byte) (map[string]EventSettings, error) {
 	var doc struct {
-		Events map[string]EventSettings `yaml:"events"`
+		Events map[string]map[string]yaml.Node `yaml:"events"`
 	}
 	if err := yaml.Unmarshal(yamlDoc, &doc); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	return doc.Events, nil
+	var errs FieldErrors
+	out := make(map[string]EventSettings, len(doc.Events))
+	for id, keys := range doc.Events {
+		var e EventSettings
+		for name, node := range keys {
+			key := "events." + id + "." + name
+			if err := e.set(name, node.Value); err != nil {
+				errs = append(errs, &FieldError{Key: key, Msg: err.Error()})
+			}
+		}
+		out[id] = e
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b *FieldError) int { return strings.Compare(a.Key, b.Key) })
+		return nil, errs
+	}
+	return out, nil
+}
+
+// set reads one key of an event's section.
+func (e *EventSettings) set(name, text string) error {
+	if name == "public" {
+		b, err := strconv.ParseBool(text)
+		e.Public = b
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", text)
+		}
+		return nil
+	}
+	st, ok := room.SettingNamed(name)
+	if !ok || st.Name != name {
+		var names []string
+		for _, s := range room.Table() {
+			names = append(names, s.Name)
+		}
+		return fmt.Errorf("unknown setting (an event takes %s and public)", strings.Join(names, ", "))
+	}
+	if err := st.Parse(&e.Settings, text, time.Time{}); err != nil {
+		return err
+	}
+	if !st.IsSet(e.Settings) && st.Kind != room.KindSwitch {
+		return fmt.Errorf("%q would keep the room's value: leave the key out instead", text)
+	}
+	return nil
 }
 
 // Validate reports every setting that cannot work, as FieldErrors.
@@ -336,14 +339,8 @@ func (s Settings) Validate() error {
 		if err := room.ValidateID(id); err != nil {
 			bad("events."+id, "event id %v", err)
 		}
-		if c := s.Events[id].Capacity; c != nil && *c < 1 {
-			bad("events."+id+".capacity", "must be at least 1, got %d", *c)
-		}
-		if n := s.Events[id].NewUsersPerMinute; n != nil && *n < 0 {
-			bad("events."+id+".newUsersPerMinute", "must not be negative, got %d", *n)
-		}
-		if _, err := s.Events[id].settings(id); err != nil {
-			errs = append(errs, err)
+		if err := s.Events[id].Validate(); err != nil {
+			bad("events."+id, "%v", err)
 		}
 	}
 	if len(errs) > 0 {
@@ -358,23 +355,11 @@ func (s Settings) Policies() room.StaticPolicies {
 		WaitingTTL: s.WaitingTTL, MaxActive: s.MaxActive, MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute,
 		Method: room.Method(s.QueueingMethod), QueueAll: s.QueueAll}}
 	for id, e := range s.Events {
-		if st, err := e.settings(id); err == nil && st != (room.Settings{}) {
+		if e.Settings != (room.Settings{}) {
 			if p.Events == nil {
 				p.Events = map[string]room.Settings{}
 			}
-			p.Events[id] = st
-		}
-		if e.Capacity != nil {
-			if p.Capacity == nil {
-				p.Capacity = map[string]int{}
-			}
-			p.Capacity[id] = *e.Capacity
-		}
-		if e.NewUsersPerMinute != nil {
-			if p.NewUsersPerMinute == nil {
-				p.NewUsersPerMinute = map[string]int{}
-			}
-			p.NewUsersPerMinute[id] = *e.NewUsersPerMinute
+			p.Events[id] = e.Settings
 		}
 	}
 	return p

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/app"
+	"github.com/wrctl/wrctl/internal/room"
 )
 
 // settings are the defaults `wrctl serve` starts from.
@@ -27,8 +29,7 @@ func settings() app.Settings {
 func TestSettingsValidateNamesEveryKeyAtFault(t *testing.T) {
 	s := settings()
 	s.Capacity, s.WaitingTTL, s.TrustedProxies = 0, time.Second, []string{"10.0.0.0/8", "not-a-cidr"}
-	zero := 0
-	s.Events = map[string]app.EventSettings{"VIP": {Capacity: &zero}}
+	s.Events = map[string]app.EventSettings{"VIP": {Settings: room.Settings{Capacity: -1}}}
 	var fes app.FieldErrors
 	if err := s.Validate(); !errors.As(err, &fes) {
 		t.Fatalf("Validate = %v, want FieldErrors", err)
@@ -37,11 +38,37 @@ func TestSettingsValidateNamesEveryKeyAtFault(t *testing.T) {
 	for _, e := range fes {
 		keys = append(keys, e.Key)
 	}
-	if got := strings.Join(keys, " "); got != "room.capacity room.waitingTTL limits.trustedProxies events.VIP.capacity" {
+	if got := strings.Join(keys, " "); got != "room.capacity room.waitingTTL limits.trustedProxies events.VIP" {
 		t.Fatalf("keys at fault = %s", got)
 	}
 	if err := settings().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+}
+
+// TestEventSectionTakesEverySettingByName: the config file's events
+// section reads each per-event setting by its one name, and refuses an
+// unknown key, a bad value, or a zero that would quietly keep the room's.
+func TestEventSectionTakesEverySettingByName(t *testing.T) {
+	var doc strings.Builder
+	doc.WriteString("events:\n  E:\n    public: true\n")
+	for _, s := range room.Table() {
+		v := map[room.Kind]string{room.KindCount: "7", room.KindDuration: "90s", room.KindSwitch: "true", room.KindMethod: "random",
+			room.KindText: "Sold out", room.KindTime: "2026-12-01T18:00:00Z"}[s.Kind]
+		fmt.Fprintf(&doc, "    %s: %s\n", s.Name, v)
+	}
+	evs, err := app.ParseEvents([]byte(doc.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := evs["E"]
+	if !e.Public || len(e.Overrides()) != len(room.Table()) {
+		t.Fatalf("public %v, settings read %v", e.Public, e.Overrides())
+	}
+	_, err = app.ParseEvents([]byte("events:\n  E:\n    capcity: 5\n    capacity: 0\n    waitingTTL: soon\n"))
+	var fes app.FieldErrors
+	if !errors.As(err, &fes) || len(fes) != 3 || fes[0].Key != "events.E.capacity" || fes[1].Key != "events.E.capcity" || fes[2].Key != "events.E.waitingTTL" {
+		t.Fatalf("bad section: %v", err)
 	}
 }
 

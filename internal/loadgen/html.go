@@ -21,6 +21,7 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":      func(f float64) string { return fmt.Sprintf("%.4f", f) },
 	"observed": func(t ThresholdResult) string { return formatMetric(t.Metric, *t.Observed) },
 	"errcount": sum,
+	"fixed3":   func(f *float64) string { return fmt.Sprintf("%.3f", *f) },
 	"perAdmitted": func(r *Report) float64 {
 		return float64(r.RequestCount()) / float64(max(r.Users.Admitted, 1))
 	},

@@ -474,9 +474,9 @@ func (r *Runner) schedule(ctx context.Context) error {
 			return fmt.Errorf("%w: %s: %w", ErrSchedule, id, err)
 		}
 		s := ev.Settings
-		s.StartsAt = &starts
-		if s.OpensAt != nil && s.OpensAt.After(starts) {
-			s.OpensAt = nil
+		s.StartsAt = starts
+		if s.OpensAt.After(starts) {
+			s.OpensAt = time.Time{}
 		}
 		if _, err := admin.PutEvent(ctx, id, s); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrSchedule, id, err)

@@ -283,66 +283,6 @@ func (b *Bucket) Take(perMinute int, now int64) (ok bool, retry int64) {
 	return true, 0
 }
 
-// Settings are an event's settings changed at runtime (the admin API),
-// persisted in the store so every replica applies them. A zero field keeps
-// the configured value.
-type Settings struct {
-	Capacity     int           `json:"capacity,omitempty"`
-	HeartbeatTTL time.Duration `json:"heartbeatTTL,omitempty"`
-	WaitingTTL   time.Duration `json:"waitingTTL,omitempty"`
-	MaxActive    time.Duration `json:"maxActive,omitempty"`
-	MaxWaiting   int           `json:"maxWaiting,omitempty"`
-	// NewUsersPerMinute caps admissions per minute (see Policy).
-	NewUsersPerMinute int  `json:"newUsersPerMinute,omitempty"`
-	Paused            bool `json:"paused,omitempty"`
-	// The schedule (see Policy).
-	OpensAt  time.Time `json:"opensAt,omitzero"`
-	StartsAt time.Time `json:"startsAt,omitzero"`
-	EndsAt   time.Time `json:"endsAt,omitzero"`
-	// Method is the queueing method (see Policy).
-	Method  Method `json:"queueingMethod,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-// With returns the policy with the settings' non-zero fields applied.
-func (p Policy) With(s Settings) Policy {
-	if s.Capacity > 0 {
-		p.Capacity = s.Capacity
-	}
-	if s.HeartbeatTTL > 0 {
-		p.HeartbeatTTL = s.HeartbeatTTL
-	}
-	if s.WaitingTTL > 0 {
-		p.WaitingTTL = s.WaitingTTL
-	}
-	if s.MaxActive > 0 {
-		p.MaxActive = s.MaxActive
-	}
-	if s.MaxWaiting > 0 {
-		p.MaxWaiting = s.MaxWaiting
-	}
-	if s.NewUsersPerMinute > 0 {
-		p.NewUsersPerMinute = s.NewUsersPerMinute
-	}
-	p.Paused = p.Paused || s.Paused
-	if !s.OpensAt.IsZero() {
-		p.OpensAt = s.OpensAt
-	}
-	if !s.StartsAt.IsZero() {
-		p.StartsAt = s.StartsAt
-	}
-	if !s.EndsAt.IsZero() {
-		p.EndsAt = s.EndsAt
-	}
-	if s.Method != "" {
-		p.Method = s.Method
-	}
-	if s.Message != "" {
-		p.Message = s.Message
-	}
-	return p
-}
-
 // Validate reports the first setting that cannot work.
 func (s Settings) Validate() error {
 	switch {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
@@ -91,16 +92,24 @@ func (s *Server) adminEventGet(w http.ResponseWriter, r *http.Request) {
 // adminEventPut is PUT /api/admin/events/{event}: replaces the event's
 // runtime settings (zero fields keep the configured values). Every replica
 // applies them at once; a raised capacity admits waiting users right away.
+// settingNames lists the settings a PUT may carry, for its errors.
+var settingNames = func() string {
+	var names []string
+	for _, s := range room.Table() {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}()
+
 func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.adminEventID(w, r)
 	if !ok {
 		return
 	}
-	var in api.EventSettings
-	if !s.decodeBody(w, r, &in, "capacity, heartbeatTTL, waitingTTL, maxActive, maxWaiting, newUsersPerMinute, paused, opensAt, startsAt, endsAt, queueingMethod and message") {
+	var st room.Settings
+	if !s.decodeBody(w, r, &st, settingNames) {
 		return
 	}
-	st := fromAPISettings(in)
 	if err := st.Validate(); err != nil {
 		writeProblem(w, http.StatusBadRequest, api.CodeInvalidInput, "", err.Error())
 		return
@@ -117,10 +126,11 @@ func (s *Server) adminEventPut(w http.ResponseWriter, r *http.Request) {
 	if err := s.st.PutSettings(r.Context(), id, st); !s.storeOK(w, err) {
 		return
 	}
-	s.log.Info("event settings changed", "event", id, "capacity", st.Capacity, "paused", st.Paused,
-		"heartbeat_ttl", st.HeartbeatTTL, "waiting_ttl", st.WaitingTTL, "max_active", st.MaxActive, "max_waiting", st.MaxWaiting,
-		"new_users_per_minute", st.NewUsersPerMinute, "opens_at", st.OpensAt, "starts_at", st.StartsAt, "ends_at", st.EndsAt,
-		"queueing_method", st.Method)
+	attrs := []any{"event", id}
+	for _, set := range room.Table() {
+		attrs = append(attrs, set.Name, set.Format(st))
+	}
+	s.log.Info("event settings changed", attrs...)
 	ev, err := s.adminEvent(r, id)
 	if !s.storeOK(w, err) {
 		return
@@ -147,13 +157,9 @@ func (s *Server) adminEvent(r *http.Request, id string) (api.AdminEvent, error) 
 		return api.AdminEvent{}, err
 	}
 	eff := st.Policy // merged by the store, as every decision sees it
-	effective := toAPISettings(room.Settings{Capacity: eff.Capacity, HeartbeatTTL: eff.HeartbeatTTL, WaitingTTL: eff.WaitingTTL, MaxActive: eff.MaxActive,
-		MaxWaiting: eff.MaxWaiting, NewUsersPerMinute: eff.NewUsersPerMinute, Paused: eff.Paused,
-		OpensAt: eff.OpensAt, StartsAt: eff.StartsAt, EndsAt: eff.EndsAt, Method: eff.Method, Message: eff.Message})
-	if effective.QueueingMethod == "" {
-		effective.QueueingMethod = string(room.MethodFIFO)
-	}
-	return api.AdminEvent{EventID: id, Settings: toAPISettings(set), Effective: effective, Stats: toAPIStats(st)}, nil
+	effective := room.SettingsOf(eff)
+	effective.Method = cmp.Or(effective.Method, room.MethodFIFO)
+	return api.AdminEvent{EventID: id, Settings: set, Effective: effective, Stats: toAPIStats(st)}, nil
 }
 
 // adminShuffle is GET /api/admin/events/{event}/shuffle: the record of the
@@ -175,22 +181,6 @@ func (s *Server) adminShuffle(w http.ResponseWriter, r *http.Request) {
 		Seed: sh.Seed, Order: append([]int64{}, sh.Order...)})
 }
 
-func toAPISettings(s room.Settings) api.EventSettings {
-	return api.EventSettings{
-		Capacity: s.Capacity, HeartbeatTTL: api.Duration(s.HeartbeatTTL), WaitingTTL: api.Duration(s.WaitingTTL),
-		MaxActive: api.Duration(s.MaxActive), MaxWaiting: s.MaxWaiting, NewUsersPerMinute: s.NewUsersPerMinute, Paused: s.Paused,
-		OpensAt: timePtr(s.OpensAt), StartsAt: timePtr(s.StartsAt), EndsAt: timePtr(s.EndsAt), QueueingMethod: string(s.Method), Message: s.Message,
-	}
-}
-
-func fromAPISettings(in api.EventSettings) room.Settings {
-	return room.Settings{
-		Capacity: in.Capacity, HeartbeatTTL: time.Duration(in.HeartbeatTTL), WaitingTTL: time.Duration(in.WaitingTTL),
-		MaxActive: time.Duration(in.MaxActive), MaxWaiting: in.MaxWaiting, NewUsersPerMinute: in.NewUsersPerMinute, Paused: in.Paused,
-		OpensAt: timeOf(in.OpensAt), StartsAt: timeOf(in.StartsAt), EndsAt: timeOf(in.EndsAt), Method: room.Method(in.QueueingMethod), Message: in.Message,
-	}
-}
-
 // timePtr is t in UTC, nil for the zero time.
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -198,11 +188,4 @@ func timePtr(t time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-func timeOf(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
 }

@@ -196,7 +196,7 @@ func TestAdminAPIChangesCapacityLive(t *testing.T) {
 		t.Fatalf("PUT = %d %s", r.Status, r.Body)
 	}
 	ev := decode[api.AdminEvent](t, r.Body)
-	if ev.Settings.Capacity != 2 || ev.Effective.Capacity != 2 || ev.Effective.HeartbeatTTL != api.Duration(o.policy.HeartbeatTTL) {
+	if ev.Settings.Capacity != 2 || ev.Effective.Capacity != 2 || ev.Effective.HeartbeatTTL != o.policy.HeartbeatTTL {
 		t.Fatalf("PUT answer = %+v", ev)
 	}
 	await.Until(t, 5*time.Second, "b admitted right after the raise", func() bool { return h.status(b.SessionID).Status == api.StatusActive })

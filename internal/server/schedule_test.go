@@ -132,7 +132,7 @@ func TestAScheduledOnSaleOverHTTP(t *testing.T) {
 				t.Fatalf("join after endsAt = %d %s", r.Status, r.Body)
 			}
 			got := decode[api.AdminEvent](t, adminDo(h, "GET", api.AdminEventsPath+"/SALE", adminToken, "").Body)
-			if got.Stats.Phase != "ended" || got.Effective.EndsAt == nil || got.Effective.QueueingMethod != "fifo" {
+			if got.Stats.Phase != "ended" || got.Effective.EndsAt.IsZero() || got.Effective.Method != "fifo" {
 				t.Fatalf("admin view after the end = %+v", got)
 			}
 		})
@@ -159,7 +159,7 @@ func TestScheduleSettingsAreChecked(t *testing.T) {
 		}
 		problem(t, r)
 	}
-	if r := adminDo(h, "GET", api.AdminEventsPath+"/E", adminToken, ""); decode[api.AdminEvent](t, r.Body).Settings.QueueingMethod != "" {
+	if r := adminDo(h, "GET", api.AdminEventsPath+"/E", adminToken, ""); decode[api.AdminEvent](t, r.Body).Settings.Method != "" {
 		t.Fatal("a refused PUT changed the settings")
 	}
 	// passthrough admits at once past the capacity (5).

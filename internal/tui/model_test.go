@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
@@ -204,6 +206,38 @@ func TestQueueLine(t *testing.T) {
 	v := m.View()
 	if !strings.Contains(v, "visible ~120  in flight ~10  delayed ~0") || !strings.Contains(v, "DLQ visible ~2") || !strings.Contains(v, "(approximate") {
 		t.Fatalf("queue line:\n%s", v)
+	}
+}
+
+// TestQueueLineIsCutAtWordsAtEightyColumns: with large depths and a DLQ
+// the queue line keeps to 80 cells and drops whole phrases, never a
+// number's digits.
+func TestQueueLineIsCutAtWordsAtEightyColumns(t *testing.T) {
+	m := New(Config{Server: "s"}, staticSource{}, fakeQueue{})
+	m.Now = func() time.Time { return t0 }
+	big := QueueDepths{Queue: Depth{Visible: 12345678, InFlight: 2345678, Delayed: 345678}, DLQ: &Depth{Visible: 4567890, InFlight: 56789}}
+	for _, w := range []int{80, 60, 40} {
+		m = update(t, m, tea.WindowSizeMsg{Width: w, Height: 24}, QueueMsg{At: t0, Depths: big})
+		var line string
+		for _, l := range strings.Split(m.View(), "\n") {
+			if strings.HasPrefix(ansi.Strip(l), "queue") {
+				line = ansi.Strip(l)
+			}
+		}
+		if line == "" || lipgloss.Width(line) > w {
+			t.Fatalf("width %d: queue line %q is %d cells", w, line, lipgloss.Width(line))
+		}
+		for _, part := range strings.Split(strings.TrimSuffix(line, "…"), "  ") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			if !slices.Contains([]string{"queue", "visible ~12345678", "in flight ~2345678", "delayed ~345678", "DLQ visible ~4567890", "in flight ~56789", "(approximate)"}, part) {
+				t.Fatalf("width %d: the line %q cuts a phrase: %q", w, line, part)
+			}
+		}
+		if w == 80 && !strings.Contains(line, "DLQ visible ~4567890") {
+			t.Fatalf("at 80 columns the DLQ is cut off: %q", line)
+		}
 	}
 }
 

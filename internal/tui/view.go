@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -218,28 +219,69 @@ func (m Model) stateLine(r *row, now time.Time) string {
 func (m Model) queueLine() string {
 	switch {
 	case m.qsrc == nil && m.queue == nil && m.queueErr == nil:
-		return dimStyle.Render("queue  not watched (give --queue-url to see SQS depths)")
+		return dimStyle.Render(clip("queue  not watched (give --queue-url to see SQS depths)", m.width))
 	case m.queue == nil && m.queueErr != nil:
 		return badStyle.Render(clip("queue  unreachable: "+oneLine(m.queueErr.Error()), m.width))
 	case m.queue == nil:
 		return dimStyle.Render("queue  reading…")
 	}
 	q := m.queue
-	s := fmt.Sprintf("queue  visible ~%d  in flight ~%d  delayed ~%d", q.Queue.Visible, q.Queue.InFlight, q.Queue.Delayed)
+	line := []phrase{{text: "queue"}, {text: fmt.Sprintf("visible ~%d", q.Queue.Visible)},
+		{text: fmt.Sprintf("in flight ~%d", q.Queue.InFlight)}, {text: fmt.Sprintf("delayed ~%d", q.Queue.Delayed)}}
 	if q.DLQ != nil {
-		dlq := fmt.Sprintf("   DLQ visible ~%d  in flight ~%d", q.DLQ.Visible, q.DLQ.InFlight)
+		style := lipgloss.NewStyle()
 		if q.DLQ.Visible+q.DLQ.InFlight > 0 {
-			dlq = badStyle.Render(dlq)
+			style = badStyle
 		}
-		s += dlq
+		line = append(line, phrase{text: fmt.Sprintf(" DLQ visible ~%d", q.DLQ.Visible), style: style},
+			phrase{text: fmt.Sprintf("in flight ~%d", q.DLQ.InFlight), style: style})
 	} else {
-		s += "   no DLQ"
+		line = append(line, phrase{text: " no DLQ"})
 	}
-	note := "   (approximate; oldest-message age: see CloudWatch)"
-	if lipgloss.Width(s)+lipgloss.Width(note) > m.width {
-		note = "   (approximate)"
+	long := phrase{text: " (approximate; oldest-message age: see CloudWatch)", style: dimStyle}
+	short := phrase{text: " (approximate)", style: dimStyle}
+	// The widest that fits wins: the notes go first, then the delayed
+	// count (of least use on the day), then the DLQ's in-flight count.
+	tries := [][]phrase{append(slices.Clone(line), long), append(slices.Clone(line), short), line}
+	if q.DLQ != nil {
+		noDelayed := slices.Delete(slices.Clone(line), 3, 4)
+		tries = append(tries, noDelayed, noDelayed[:len(noDelayed)-1])
 	}
-	return s + dimStyle.Render(note)
+	for _, try := range tries {
+		if fits(m.width, try...) {
+			return join(try...)
+		}
+	}
+	for len(line) > 1 && !fits(m.width, append(line, phrase{text: "…"})...) {
+		line = line[:len(line)-1]
+	}
+	return join(append(line, phrase{text: "…"})...)
+}
+
+// A phrase is words the queue line shows whole or not at all.
+type phrase struct {
+	text  string
+	style lipgloss.Style
+}
+
+// fits reports whether the phrases, two spaces apart, fit w cells.
+func fits(w int, ps ...phrase) bool {
+	n := 2 * (len(ps) - 1)
+	for _, p := range ps {
+		n += lipgloss.Width(p.text)
+	}
+	return n <= w
+}
+
+func join(ps ...phrase) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		b.WriteString(p.style.Render(p.text))
+	}
+	return b.String()
 }
 
 // waitString shows an estimated wait to the second.
