@@ -39,11 +39,8 @@ func newClient(cmd *cobra.Command) (*client.Client, error) {
 
 // newClientWith is newClient over a given HTTP client (nil: the default).
 func newClientWith(cmd *cobra.Command, hc *http.Client) (*client.Client, error) {
-	v, err := newViper(cmd)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(v.GetString("client.server"), hc)
+	server, _ := cmd.Flags().GetString("server") // client.server, by loadKeys
+	c, err := client.New(server, hc)
 	if err != nil {
 		return nil, usagef("--server: %v", err)
 	}

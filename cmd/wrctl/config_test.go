@@ -25,6 +25,9 @@ func serveSettings(t *testing.T, args ...string) (app.Settings, error) {
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
+	if err := loadKeys(cmd); err != nil {
+		return s, err
+	}
 	return s, loadSettings(cmd, &s)
 }
 

@@ -79,11 +79,7 @@ func adminClient(cmd *cobra.Command) (*client.AdminClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := newViper(cmd)
-	if err != nil {
-		return nil, err
-	}
-	token := v.GetString("admin.token")
+	token, _ := cmd.Flags().GetString("admin-token") // admin.token, by loadKeys
 	if token == "" {
 		return nil, usagef("--admin-token (or WRCTL_ADMIN_TOKEN) is required")
 	}

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -117,48 +115,50 @@ Exit codes:
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoad(cmd, o) },
 	}
+	o.bind(cmd)
+	cmd.AddCommand(newLoadMergeCmd())
+	return cmd
+}
+
+// bind adds load's flags, bound to o.
+func (o *loadOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	sc := &o.scenario
 	f.IntVarP(&sc.Users, "users", "u", 0, "users to simulate in all (required)")
 	f.Float64VarP(&sc.Rate, "rate", "r", 0, "arrivals (joins) per second")
-	f.StringVarP(&o.stages, "stages", "s", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
+	f.StringVarP(&o.spec.Stages, "stages", "s", "", "ramp instead of --rate: DURATION:RATE,… e.g. 30s:100,1m:500 (linear ramps)")
 	f.DurationVarP(&sc.Duration, "duration", "d", 0, "cap on the whole run; arrivals not started by then are dropped and open sessions left (0: none)")
 	f.StringArrayVar(&o.metrics, "metrics", nil, "a replica's /metrics URL, repeatable, read before and after the run for the SQS requests it cost (default: the server's /metrics; 'none' skips it)")
-	f.StringVar(&o.capacity, "capacity", "", "capacity to audit against, whatever the server reports: N for every event, or EVENT=N,… (EVENT an id or eI)")
-	f.DurationVar(&o.startsIn, "starts-in", 0, "drive an on-sale: give the run's events a start this long after the run begins (needs --admin-token)")
-	f.StringVar(&o.startsAt, "starts-at", "", "like --starts-in, at an RFC 3339 time (the same for every shard)")
+	f.StringVar(&o.spec.Capacity, "capacity", "", "capacity to audit against, whatever the server reports: N for every event, or EVENT=N,… (EVENT an id or eI)")
+	f.DurationVar(&o.spec.StartsIn, "starts-in", 0, "drive an on-sale: give the run's events a start this long after the run begins (needs --admin-token)")
+	f.StringVar(&o.spec.StartsAt, "starts-at", "", "like --starts-in, at an RFC 3339 time (the same for every shard)")
 	f.StringVar(&sc.AdminToken, "admin-token", "", "admin API token, for --starts-in and to read the start's shuffle record (admin.token, WRCTL_ADMIN_TOKEN)")
 	keyFlag(cmd, "admin-token", "admin.token")
 
 	f.IntVar(&sc.Events, "events", 1, "spread users over this many events")
 	f.StringVar(&sc.RunID, "run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
-	f.StringVar(&o.hold, "hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
+	f.StringVar(&o.spec.Hold, "hold", "2s..10s", "how long an admitted user stays: a duration or MIN..MAX")
 	f.Float64Var(&sc.Abandon, "abandon", 0, "fraction of users that stop polling while waiting (0..1)")
 	f.DurationVar(&sc.PollInterval, "poll-interval", 0, "poll this often instead of following Retry-After (no held requests)")
-	f.DurationVar(&o.statusWait, "status-wait", client.DefaultHold, "ask the server to hold each waiting user's status request this long for a change (?wait=), so it hears of its admission at once; 0 polls plainly, following Retry-After")
+	f.DurationVar(&o.spec.StatusWait, "status-wait", client.DefaultHold, "ask the server to hold each waiting user's status request this long for a change (?wait=), so it hears of its admission at once; 0 polls plainly, following Retry-After")
 	f.DurationVar(&sc.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often an admitted user heartbeats")
 	f.IntVarP(&sc.Concurrency, "concurrency", "c", 256, "requests in flight at most")
-	f.StringVar(&o.shard, "shard", "0/1", "run part i of n of the scenario (i/n)")
+	f.StringVar(&o.spec.Shard, "shard", "0/1", "run part i of n of the scenario (i/n)")
 	f.Uint64Var(&sc.Seed, "seed", 1, "random seed for hold times and abandonment")
 	o.report.bind(f)
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines, none")
 	f.DurationVar(&o.progressInterval, "progress-interval", 5*time.Second, "interval of progress lines")
 	clientFlags(cmd)
-	cmd.AddCommand(newLoadMergeCmd())
-	return cmd
 }
 
 // loadOptions is load's input, bound to its flags.
 type loadOptions struct {
-	scenario                      loadgen.Config
-	stages, hold, shard, capacity string
-	metrics                       []string
-	startsIn                      time.Duration
-	statusWait                    time.Duration
-	startsAt                      string
-	report                        reportOptions
-	progress                      string
-	progressInterval              time.Duration
+	scenario         loadgen.Config
+	spec             loadgen.Spec // the scenario's flags that need parsing
+	metrics          []string
+	report           reportOptions
+	progress         string
+	progressInterval time.Duration
 }
 
 // reportOptions are the flags load and load merge share.
@@ -180,11 +180,6 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	if err != nil {
 		return err
 	}
-	v, err := newViper(cmd)
-	if err != nil {
-		return err
-	}
-	o.scenario.AdminToken = v.GetString("admin.token")
 	cfg, err := o.scenarioConfig()
 	if err != nil {
 		return err
@@ -251,57 +246,11 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	return err
 }
 
-// scenarioConfig completes the scenario from the flags that need parsing;
-// loadgen validates it.
+// scenarioConfig completes the scenario from the flags that need parsing.
 func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
-	cfg := o.scenario
-	if o.stages != "" {
-		st, err := loadgen.ParseStages(o.stages)
-		if err != nil {
-			return cfg, usagef("--stages: %v", err)
-		}
-		cfg.Stages = st
-	}
-	var err error
-	if cfg.Capacity, cfg.EventCapacity, err = loadgen.ParseCapacity(o.capacity); err != nil {
-		return cfg, usagef("--capacity %v", err)
-	}
-	d, err := loadgen.ParseDist(o.hold)
-	if err != nil {
-		return cfg, usagef("--hold: %v", err)
-	}
-	cfg.Hold = d
-	switch {
-	case o.statusWait < 0:
-		return cfg, usagef("--status-wait must not be negative, got %s", o.statusWait)
-	case o.statusWait == 0:
-		cfg.StatusWait = -1 // plain polls
-	default:
-		cfg.StatusWait = o.statusWait
-	}
-	switch {
-	case o.startsIn < 0:
-		return cfg, usagef("--starts-in must not be negative, got %s", o.startsIn)
-	case o.startsIn > 0 && o.startsAt != "":
-		return cfg, usagef("--starts-in and --starts-at: give one, not both")
-	case o.startsIn > 0:
-		cfg.StartsAt = time.Now().Add(o.startsIn)
-	case o.startsAt != "":
-		if cfg.StartsAt, err = time.Parse(time.RFC3339, o.startsAt); err != nil {
-			return cfg, usagef("--starts-at: %q is not an RFC 3339 time such as 2026-12-01T18:00:00Z", o.startsAt)
-		}
-	}
-	if cfg.Shard, cfg.Shards, err = loadgen.ParseShard(o.shard); err != nil {
-		return cfg, usagef("--shard %v", err)
-	}
-	if cfg.RunID == "" {
-		if cfg.Shards > 1 {
-			return cfg, usagef("--shard %s needs --run-id, the same on every shard", o.shard)
-		}
-		cfg.RunID = "load-" + strconv.FormatInt(time.Now().Unix(), 36)
-	}
+	cfg, err := o.spec.Complete(o.scenario, time.Now())
 	var fe *loadgen.FieldError
-	if err := cfg.Validate(); errors.As(err, &fe) {
+	if errors.As(err, &fe) {
 		return cfg, usagef("--%s %s", fe.Field, fe.Msg)
 	} else if err != nil {
 		return cfg, usageError{err}
@@ -321,27 +270,12 @@ func (o *reportOptions) parseThresholds() ([]loadgen.Threshold, error) {
 	return out, nil
 }
 
-// finish prints the report, writes --out and checks the thresholds.
+// finish prints the report, writes --out and --html, and checks the
+// thresholds.
 func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
-	failed := rep.Check(loadgen.Gates(thresholds, o.maxErrors, cmd.Flags().Changed("max-errors"), rep.Audit.PreQueued > 0 || rep.Scenario.StartsAt != ""))
-	if o.out != "" {
-		if err := rep.WriteFile(o.out); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-	}
-	if o.html != "" {
-		if err := rep.WriteHTMLFile(o.html); err != nil {
-			return fmt.Errorf("--html: %w", err)
-		}
-	}
-	w := cmd.OutOrStdout()
-	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := rep.WriteText(w); err != nil {
+	failed, err := rep.Finish(cmd.OutOrStdout(), loadgen.Output{Thresholds: thresholds, MaxErrors: o.maxErrors, MaxErrorsSet: cmd.Flags().Changed("max-errors"),
+		Out: o.out, HTML: o.html, JSON: format == "json"})
+	if err != nil {
 		return err
 	}
 	if len(failed) > 0 {

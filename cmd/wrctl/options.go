@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,72 +18,70 @@ import (
 	"github.com/wrctl/wrctl/internal/app"
 )
 
-// A struct field tagged `flag:"name"` is a flag; with `key:"a.b"` it is
-// also a configuration key, set (in this order) by the flag, a WRCTL_*
-// variable, the config file or the flag's default. The tags, with
-// `default`, `usage` and `group`, are the one table of a setting: see
-// app.Settings.
+// Every flag is bound by hand to a field of its command's options. A flag
+// that is also a configuration key carries it (the key argument of bind,
+// or keyFlag): before the command runs, loadKeys sets each such flag the
+// user did not give from its WRCTL_* variable or the config file, in that
+// order, so the field holds the value in force and nothing reads viper
+// afterwards.
 const keyAnnotation = "wrctl_key"
 
-// bindFields adds a flag for each tagged field of the struct opts points
-// to, and of the exported structs inside it, bound to that field.
-func bindFields(cmd *cobra.Command, opts any) {
-	f := cmd.Flags()
-	groups := map[string]int{}
-	eachField(reflect.ValueOf(opts).Elem(), func(sf reflect.StructField, v reflect.Value) {
-		name, def, usage := sf.Tag.Get("flag"), sf.Tag.Get("default"), sf.Tag.Get("usage")
-		switch p := v.Addr().Interface().(type) {
-		case *string:
-			f.StringVar(p, name, def, usage)
-		case *bool:
-			f.BoolVar(p, name, def == "true", usage)
-		case *int:
-			n, _ := strconv.Atoi(cmp.Or(def, "0"))
-			f.IntVar(p, name, n, usage)
-		case *float64:
-			x, _ := strconv.ParseFloat(cmp.Or(def, "0"), 64)
-			f.Float64Var(p, name, x, usage)
-		case *time.Duration:
-			d, _ := time.ParseDuration(cmp.Or(def, "0s"))
-			f.DurationVar(p, name, d, usage)
-		case *[]string:
-			// Repeatable and comma-separated; decodeFields fills the field.
-			var d []string
-			if def != "" {
-				d = strings.Split(def, ",")
-			}
-			f.StringSlice(name, d, usage)
-		default:
-			panic(fmt.Sprintf("flag --%s: no flag type for %s", name, sf.Type))
-		}
-		if key := sf.Tag.Get("key"); key != "" {
-			f.SetAnnotation(name, keyAnnotation, []string{key})
-		}
-		if g := sf.Tag.Get("group"); g != "" {
-			if _, ok := groups[g]; !ok {
-				groups[g] = len(groups)
-			}
-			// The letter keeps the groups in the order the struct gives them.
-			f.SetAnnotation(name, groupAnnotation, []string{string(rune('a'+groups[g])) + g + " flags"})
-		}
-	})
-	if len(groups) > 0 {
-		cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), localFlagsSection, "{{groupedFlags .}}", 1))
-	}
+// flags binds the flags of one titled group of a command's help ("" for
+// none).
+type flags struct {
+	cmd   *cobra.Command
+	group string
 }
 
-// eachField calls fn for every field with a flag tag in the struct v and in
-// its exported struct fields.
-func eachField(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
-	for i := range v.NumField() {
-		sf, fv := v.Type().Field(i), v.Field(i)
-		switch {
-		case !sf.IsExported():
-		case sf.Tag.Get("flag") != "":
-			fn(sf, fv)
-		case sf.Type.Kind() == reflect.Struct:
-			eachField(fv, fn)
+// flagGroup starts a group of flags, listed in --help in the order the
+// groups are made.
+func flagGroup(cmd *cobra.Command, name string) flags {
+	seen := map[string]bool{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if g := f.Annotations[groupAnnotation]; len(g) == 1 {
+			seen[g[0]] = true
 		}
+	})
+	if len(seen) == 0 {
+		cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), localFlagsSection, "{{groupedFlags .}}", 1))
+	}
+	// The letter keeps the groups in the order they were made.
+	return flags{cmd, string(rune('a'+len(seen))) + name + " flags"}
+}
+
+// bind adds the flag name, bound to p, with its default written as on the
+// command line; with a key, the flag sets that configuration key too.
+func (g flags) bind(p any, name, key, def, usage string) {
+	f := g.cmd.Flags()
+	switch p := p.(type) {
+	case *string:
+		f.StringVar(p, name, def, usage)
+	case *bool:
+		f.BoolVar(p, name, def == "true", usage)
+	case *int:
+		n, _ := strconv.Atoi(cmp.Or(def, "0"))
+		f.IntVar(p, name, n, usage)
+	case *float64:
+		x, _ := strconv.ParseFloat(cmp.Or(def, "0"), 64)
+		f.Float64Var(p, name, x, usage)
+	case *time.Duration:
+		d, _ := time.ParseDuration(cmp.Or(def, "0s"))
+		f.DurationVar(p, name, d, usage)
+	case *[]string:
+		// Repeatable and comma-separated.
+		var d []string
+		if def != "" {
+			d = strings.Split(def, ",")
+		}
+		f.StringSliceVar(p, name, d, usage)
+	default:
+		panic(fmt.Sprintf("flag --%s: no flag type for %T", name, p))
+	}
+	if key != "" {
+		keyFlag(g.cmd, name, key)
+	}
+	if g.group != "" {
+		f.SetAnnotation(name, groupAnnotation, []string{g.group})
 	}
 }
 
@@ -95,41 +92,29 @@ func keyFlag(cmd *cobra.Command, name, key string) {
 	}
 }
 
-// decodeFields sets every keyed field of opts from the run's viper, so a
-// WRCTL_* variable or the config file counts when the flag was not given.
-func decodeFields(cmd *cobra.Command, opts any) error {
+// loadKeys sets every keyed flag of cmd the user did not give from its
+// WRCTL_* variable or the config file, naming the flag of a bad value.
+func loadKeys(cmd *cobra.Command) error {
 	v, err := newViper(cmd)
 	if err != nil {
 		return err
 	}
 	var errs []string
-	eachField(reflect.ValueOf(opts).Elem(), func(sf reflect.StructField, fv reflect.Value) {
-		key := sf.Tag.Get("key")
-		if key == "" {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if list, ok := f.Value.(pflag.SliceValue); ok {
+			// "a:1, b:2" is two entries, with no space.
+			defer func() { list.Replace(splitList(list.GetSlice())) }()
+		}
+		key := keyOf(f)
+		if key == "" || f.Changed || !v.IsSet(key) {
 			return
 		}
-		raw := strings.TrimSpace(fmt.Sprint(v.Get(key)))
-		var bad string
-		switch p := fv.Addr().Interface().(type) {
-		case *string:
-			*p = raw
-		case *bool:
-			b, err := strconv.ParseBool(raw)
-			*p, bad = b, errText(err, "is not true or false")
-		case *int:
-			n, err := strconv.Atoi(raw)
-			*p, bad = n, errText(err, "is not a whole number")
-		case *float64:
-			x, err := strconv.ParseFloat(raw, 64)
-			*p, bad = x, errText(err, "is not a number")
-		case *time.Duration:
-			d, err := time.ParseDuration(raw)
-			*p, bad = d, errText(err, "is not a duration (e.g. 30s, 5m)")
-		case *[]string:
-			*p = splitList(v.Get(key))
+		raw := strings.Join(splitList(v.Get(key)), ",")
+		if f.Value.Type() != "stringSlice" {
+			raw = strings.TrimSpace(fmt.Sprint(v.Get(key)))
 		}
-		if bad != "" {
-			errs = append(errs, fmt.Sprintf("%s: %q %s", flagFor(cmd, key), raw, bad))
+		if err := f.Value.Set(raw); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q %s", flagFor(cmd, key), raw, typeHint[f.Value.Type()]))
 		}
 	})
 	if len(errs) > 0 {
@@ -138,11 +123,12 @@ func decodeFields(cmd *cobra.Command, opts any) error {
 	return nil
 }
 
-func errText(err error, text string) string {
-	if err != nil {
-		return text
-	}
-	return ""
+// typeHint says what a flag's value must be.
+var typeHint = map[string]string{
+	"bool":     "is not true or false",
+	"int":      "is not a whole number",
+	"float64":  "is not a number",
+	"duration": "is not a duration (e.g. 30s, 5m)",
 }
 
 // settingsError names the flag behind each setting app found at fault.
@@ -230,7 +216,7 @@ func newViper(cmd *cobra.Command) (*viper.Viper, error) {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if key := keyOf(f); key != "" && err == nil {
-			err = errors.Join(v.BindPFlag(key, f), v.BindEnv(append([]string{key}, envNames(key)...)...))
+			err = v.BindEnv(append([]string{key}, envNames(key)...)...)
 		}
 	})
 	if err != nil {

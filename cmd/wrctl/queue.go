@@ -28,8 +28,13 @@ be processed.`,
 
 // awsOptions are the flags of the commands that call SQS themselves.
 type awsOptions struct {
-	Region   string `key:"aws.region" flag:"region" usage:"AWS region (default: the AWS default chain, e.g. AWS_REGION)"`
-	Endpoint string `key:"aws.endpoint" flag:"sqs-endpoint" usage:"SQS endpoint URL, e.g. http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, then AWS)"`
+	Region, Endpoint string
+}
+
+func (o *awsOptions) bind(cmd *cobra.Command) {
+	g := flags{cmd: cmd}
+	g.bind(&o.Region, "region", "aws.region", "", "AWS region (default: the AWS default chain, e.g. AWS_REGION)")
+	g.bind(&o.Endpoint, "sqs-endpoint", "aws.endpoint", "", "SQS endpoint URL, e.g. http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, then AWS)")
 }
 
 func (o awsOptions) clientConfig(queueURL string) sqsqueue.ClientConfig {
@@ -67,9 +72,6 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
   wrctl queue create --name wrctl-waiting.fifo --sqs-endpoint http://127.0.0.1:4566`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := decodeFields(cmd, o); err != nil {
-				return err
-			}
 			format, err := outputFormat(cmd)
 			if err != nil {
 				return err
@@ -98,7 +100,15 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 			return err
 		},
 	}
-	bindFields(cmd, o)
+	g := flags{cmd: cmd}
+	g.bind(&o.Name, "name", "queue.name", "", "queue name; a FIFO queue's ends in .fifo (required)")
+	g.bind(&o.FIFO, "fifo", "queue.fifo", "true", "create a FIFO queue (one message group per event); false: a standard queue")
+	g.bind(&o.DLQName, "dlq-name", "queue.dlqName", "", "dead-letter queue name (default: NAME-dlq.fifo)")
+	g.bind(&o.MaxReceiveCount, "max-receive-count", "queue.maxReceiveCount", "10", "receives before a message moves to the dead-letter queue (2..1000; serve re-sends held messages before it)")
+	g.bind(&o.VisibilityTimeout, "visibility-timeout", "queue.visibilityTimeout", "30s", "the queue's default visibility timeout")
+	g.bind(&o.Retention, "retention", "queue.retention", "96h", "how long a message may wait in the queue (1m..336h)")
+	g.bind(&o.HighThroughput, "high-throughput", "queue.highThroughput", "true", "FIFO high throughput: deduplication and throughput limits per event")
+	o.AWS.bind(cmd)
 	outputFlag(cmd.Flags())
 	return cmd
 }

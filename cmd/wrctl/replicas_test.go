@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/wrctl/wrctl/internal/await"
+	"github.com/wrctl/wrctl/internal/loadgen"
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
 	"github.com/wrctl/wrctl/internal/room/redisstore"
@@ -161,14 +162,8 @@ func held(s *serveProc) int {
 		return 0
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wrctl_granter_held_messages "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
-		}
-	}
-	return 0
+	n, _, _ := loadgen.SumMetric(resp.Body, "wrctl_granter_held_messages")
+	return int(n)
 }
 
 func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {

@@ -152,7 +152,12 @@ func newRootCmdWith(f *factory, s *app.Settings) *cobra.Command {
 	root.SetErr(f.ErrOut)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); also WRCTL_CONFIG")
 	root.SetFlagErrorFunc(flagError)
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkEnv(cmd.Root()) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkEnv(cmd.Root()); err != nil {
+			return err
+		}
+		return loadKeys(cmd)
+	}
 	root.AddCommand(newServeCmd(s), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(f), newVersionCmd())
 	return root
 }

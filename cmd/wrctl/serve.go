@@ -49,16 +49,14 @@ makes held queue messages visible again for other replicas.`,
 			return serve(ctx, cmd, *s)
 		},
 	}
-	bindFields(cmd, s)
+	serveFlags(cmd, s)
 	return cmd
 }
 
-// loadSettings fills s from the flags, WRCTL_* variables and the config
-// file, with the file's events section.
+// loadSettings completes s, which loadKeys filled from the flags, WRCTL_*
+// variables and the config file, with the file's events section, and
+// checks it.
 func loadSettings(cmd *cobra.Command, s *app.Settings) error {
-	if err := decodeFields(cmd, s); err != nil {
-		return err
-	}
 	v, err := newViper(cmd)
 	if err != nil {
 		return err

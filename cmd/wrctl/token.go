@@ -32,9 +32,7 @@ it as net/http middleware).`,
 
 // verifyOptions are token verify's key and claim flags.
 type verifyOptions struct {
-	Secret                 string `key:"token.secret" flag:"secret" usage:"HS256 secret (token.secret, WRCTL_TOKEN_SECRET)"`
-	Audience               string `key:"token.audience" flag:"audience" usage:"require this aud claim"`
-	publicKey, jwks, event string
+	secret, audience, publicKey, jwks, event string
 }
 
 func newTokenVerifyCmd() *cobra.Command {
@@ -59,16 +57,13 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			if err != nil {
 				return err
 			}
-			if err := decodeFields(cmd, o); err != nil {
-				return err
-			}
 			var opts []accesstoken.Option
-			if aud := o.Audience; aud != "" {
+			if aud := o.audience; aud != "" {
 				opts = append(opts, accesstoken.WithAudience(aud))
 			}
 			pubFile, jwks := o.publicKey, o.jwks
 			var verifier *accesstoken.Verifier
-			switch secret := o.Secret; {
+			switch secret := o.secret; {
 			case secret != "":
 				verifier = accesstoken.NewHS256Verifier([]byte(secret), opts...)
 			case pubFile != "":
@@ -114,11 +109,12 @@ an Ed25519 PEM public key, --jwks for a key set URL, or else the key set of
 			return err
 		},
 	}
-	f := cmd.Flags()
-	bindFields(cmd, o)
-	f.StringVar(&o.publicKey, "public-key", "", "Ed25519 public key file (PEM)")
-	f.StringVar(&o.jwks, "jwks", "", "key set URL (default: the server's /.well-known/jwks.json)")
-	f.StringVar(&o.event, "event", "", "require a token for this event")
+	g := flags{cmd: cmd}
+	g.bind(&o.secret, "secret", "token.secret", "", "HS256 secret (token.secret, WRCTL_TOKEN_SECRET)")
+	g.bind(&o.audience, "audience", "token.audience", "", "require this aud claim")
+	g.bind(&o.publicKey, "public-key", "", "", "Ed25519 public key file (PEM)")
+	g.bind(&o.jwks, "jwks", "", "", "key set URL (default: the server's /.well-known/jwks.json)")
+	g.bind(&o.event, "event", "", "", "require a token for this event")
 	clientFlags(cmd)
 	return cmd
 }

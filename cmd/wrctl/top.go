@@ -47,21 +47,22 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitB
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTop(cmd, o) },
 	}
-	f := cmd.Flags()
-	f.DurationVar(&o.refresh, "refresh", time.Second, fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
-	f.BoolVar(&o.once, "once", false, "print one snapshot and exit")
-	bindFields(cmd, o)
+	g := flags{cmd: cmd}
+	g.bind(&o.refresh, "refresh", "", "1s", fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
+	g.bind(&o.once, "once", "", "", "print one snapshot and exit")
+	g.bind(&o.queueURL, "queue-url", "queue.url", "", "SQS queue to watch")
+	g.bind(&o.queueName, "queue-name", "queue.name", "", "SQS queue to watch, by name")
+	o.aws.bind(cmd)
 	adminFlags(cmd) // with the admin token, every event, unjoined drops too
 	return cmd
 }
 
 // topOptions are top's own flags.
 type topOptions struct {
-	refresh   time.Duration
-	once      bool
-	QueueURL  string `key:"queue.url" flag:"queue-url" usage:"SQS queue to watch"`
-	QueueName string `key:"queue.name" flag:"queue-name" usage:"SQS queue to watch, by name"`
-	AWS       awsOptions
+	refresh             time.Duration
+	once                bool
+	queueURL, queueName string
+	aws                 awsOptions
 }
 
 // topSource is where top reads the events: the public list, or with the
@@ -72,11 +73,7 @@ func topSource(cmd *cobra.Command) (tui.Source, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	v, err := newViper(cmd)
-	if err != nil {
-		return nil, "", err
-	}
-	if token := v.GetString("admin.token"); token != "" {
+	if token, _ := cmd.Flags().GetString("admin-token"); token != "" {
 		return everyEvent{c.Admin(token)}, c.BaseURL(), nil
 	}
 	return c, c.BaseURL(), nil
@@ -140,16 +137,13 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 
 // topQueue opens the queue to watch, or returns nil when none was named.
 func topQueue(cmd *cobra.Command, o *topOptions) (tui.QueueSource, error) {
-	if err := decodeFields(cmd, o); err != nil {
-		return nil, err
-	}
-	url, name := o.QueueURL, o.QueueName
+	url, name := o.queueURL, o.queueName
 	if url == "" && name == "" {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	client, err := sqsqueue.NewClient(ctx, o.AWS.clientConfig(url))
+	client, err := sqsqueue.NewClient(ctx, o.aws.clientConfig(url))
 	if err != nil {
 		return nil, err
 	}

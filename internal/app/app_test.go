@@ -3,10 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/loadgen"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -126,12 +124,9 @@ func heldRequests(t *testing.T, base string) float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "wrctl_status_requests_held "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return n
-		}
+	n, _, err := loadgen.SumMetric(resp.Body, "wrctl_status_requests_held")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return 0
+	return n
 }

@@ -32,81 +32,80 @@ import (
 )
 
 // Settings is a room's configuration as an operator writes it, in flags,
-// WRCTL_* variables or the config file. Each field's tags are the one
-// description of the setting: key (the config file key, also the
-// WRCTL_ variable), flag and default of `wrctl serve`, the group it is
-// listed under in --help, and its usage line. Config turns it into what
-// the room runs on.
+// WRCTL_* variables or the config file. Each field is one configuration
+// key; its flag, default and description are `wrctl serve`'s (one table,
+// in cmd/wrctl, written out in docs/configuration.md). Config turns it into
+// what the room runs on.
 type Settings struct {
-	Addr            string        `key:"server.addr" flag:"addr" default:":8080" group:"HTTP" usage:"listen address; port 0 picks a free one and the bound address is logged"`
-	PollInterval    time.Duration `key:"server.pollInterval" flag:"poll-interval" default:"2s" group:"HTTP" usage:"Retry-After given to WAITING clients"`
-	ShutdownTimeout time.Duration `key:"server.shutdownTimeout" flag:"shutdown-timeout" default:"10s" group:"HTTP" usage:"how long SIGINT/SIGTERM waits for in-flight requests"`
-	MaxConcurrent   int           `key:"server.maxConcurrent" flag:"max-concurrent-requests" default:"10000" group:"HTTP" usage:"API requests in flight at most; past it 503 with Retry-After (0: no cap)"`
-	MaxHeld         int           `key:"server.maxHeld" flag:"max-held" default:"5000" group:"HTTP" usage:"status requests held for a change (?wait=) at most; past it they are answered at once with Retry-After (0: hold none); held requests count against server.maxConcurrent, and at most half of it are held"`
-	MaxConns        int           `key:"server.maxConns" flag:"max-conns" default:"20000" group:"HTTP" usage:"open connections at most; at the cap the longest-idle keep-alive one is closed for a new one (0: no cap)"`
-	MaxConnsPerAddr int           `key:"server.maxConnsPerAddr" flag:"max-conns-per-addr" default:"0" group:"HTTP" usage:"open connections per client address at most (0: no cap; keep 0 behind a load balancer)"`
+	Addr            string
+	PollInterval    time.Duration
+	ShutdownTimeout time.Duration
+	MaxConcurrent   int
+	MaxHeld         int
+	MaxConns        int
+	MaxConnsPerAddr int
 
-	Queue             string        `key:"queue.backend" flag:"queue" default:"memory" group:"Queue" usage:"queue backend: memory (embedded, one replica) or sqs"`
-	QueueURL          string        `key:"queue.url" flag:"queue-url" group:"Queue" usage:"SQS queue URL (with --queue sqs)"`
-	QueueName         string        `key:"queue.name" flag:"queue-name" group:"Queue" usage:"SQS queue name, resolved to its URL at start (with --queue sqs)"`
-	GroupsPerEvent    int           `key:"queue.groupsPerEvent" flag:"groups-per-event" default:"8" group:"Queue" usage:"FIFO message groups an event's wake-ups spread over: more lets more receives drain one hot event at once (1..1000; fairness comes from the store either way)"`
-	VisibilityTimeout time.Duration `key:"queue.visibilityTimeout" flag:"visibility-timeout" default:"30s" group:"Queue" usage:"how long a received message stays hidden; a crashed replica's messages reappear after it"`
-	Region            string        `key:"aws.region" flag:"region" group:"Queue" usage:"AWS region (default: the AWS default chain, e.g. AWS_REGION)"`
-	SQSEndpoint       string        `key:"aws.endpoint" flag:"sqs-endpoint" group:"Queue" usage:"SQS endpoint URL, e.g. http://127.0.0.1:4566 for an emulator (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, then AWS)"`
+	Queue             string
+	QueueURL          string
+	QueueName         string
+	GroupsPerEvent    int
+	VisibilityTimeout time.Duration
+	Region            string
+	SQSEndpoint       string
 
-	Store              string   `key:"store.backend" flag:"store" default:"memory" group:"Store" usage:"session store backend: memory (one replica) or redis (shared by all replicas)"`
-	RedisAddr          []string `key:"store.redis.addr" flag:"redis-addr" default:"127.0.0.1:6379" group:"Store" usage:"Redis host:port; several comma-separated seeds mean Redis Cluster"`
-	RedisCluster       bool     `key:"store.redis.cluster" flag:"redis-cluster" group:"Store" usage:"Redis Cluster with a single seed (e.g. an ElastiCache configuration endpoint)"`
-	RedisUsername      string   `key:"store.redis.username" flag:"redis-username" group:"Store" usage:"Redis ACL user"`
-	RedisPassword      string   `key:"store.redis.password" flag:"redis-password" group:"Store" usage:"Redis password (prefer WRCTL_STORE_REDIS_PASSWORD)"`
-	RedisDB            int      `key:"store.redis.db" flag:"redis-db" default:"0" group:"Store" usage:"Redis database number (single node only)"`
-	RedisTLS           bool     `key:"store.redis.tls" flag:"redis-tls" group:"Store" usage:"connect to Redis over TLS (ElastiCache in-transit encryption)"`
-	RedisTLSCAFile     string   `key:"store.redis.tlsCAFile" flag:"redis-tls-ca-file" group:"Store" usage:"PEM CA bundle to trust for Redis TLS instead of the system roots"`
-	RedisTLSServerName string   `key:"store.redis.tlsServerName" flag:"redis-tls-server-name" group:"Store" usage:"server name to verify in the Redis certificate"`
-	RedisPrefix        string   `key:"store.redis.prefix" flag:"redis-prefix" default:"wrctl" group:"Store" usage:"prefix of every Redis key, so several rooms can share one Redis"`
+	Store              string
+	RedisAddr          []string
+	RedisCluster       bool
+	RedisUsername      string
+	RedisPassword      string
+	RedisDB            int
+	RedisTLS           bool
+	RedisTLSCAFile     string
+	RedisTLSServerName string
+	RedisPrefix        string
 
-	Capacity          int           `key:"room.capacity" flag:"capacity" default:"100" group:"Room" usage:"most ACTIVE sessions per event (events.<id>.capacity in the config file overrides it per event)"`
-	HeartbeatTTL      time.Duration `key:"room.heartbeatTTL" flag:"heartbeat-ttl" default:"30s" group:"Room" usage:"an ACTIVE session without heartbeat for this long expires"`
-	WaitingTTL        time.Duration `key:"room.waitingTTL" flag:"waiting-ttl" default:"60s" group:"Room" usage:"a WAITING session that neither polls nor heartbeats for this long is abandoned"`
-	MaxActive         time.Duration `key:"room.maxActive" flag:"max-active" default:"15m" group:"Room" usage:"an ACTIVE session ends at this age whatever it does"`
-	MaxWaiting        int           `key:"room.maxWaiting" flag:"max-waiting" default:"0" group:"Room" usage:"per event, refuse joins with 503 while this many wait (0: no limit)"`
-	NewUsersPerMinute int           `key:"room.newUsersPerMinute" flag:"new-users-per-minute" default:"0" group:"Room" usage:"per event, admit at most this many a minute as well as the capacity cap, whichever binds; shared by every replica (0: no rate cap)"`
-	QueueingMethod    string        `key:"room.queueingMethod" flag:"queueing-method" default:"fifo" group:"Room" usage:"how events admit unless set per event: fifo, random (a lottery), passthrough (no cap) or reject (joins get 503)"`
-	QueueAll          bool          `key:"room.queueAll" flag:"queue-all" group:"Room" usage:"send every join through the queue, even one that finds nobody waiting and a free slot (by default it is admitted at once)"`
-	UnknownEvents     string        `key:"room.unknownEvents" flag:"unknown-events" default:"accept" group:"Room" usage:"joins to events not configured nor set by the admin API: accept or refuse (404)"`
-	EndedRetention    time.Duration `key:"room.endedRetention" flag:"ended-retention" default:"10m" group:"Room" usage:"an ended session answers status (LEFT or EXPIRED) this long, then 404"`
-	EventRetention    time.Duration `key:"room.eventRetention" flag:"event-retention" default:"10m" group:"Room" usage:"an event with no live session and no runtime settings is forgotten (with its counters) after this long"`
-	TrustUserID       bool          `key:"room.trustUserId" flag:"trust-user-id" group:"Room" usage:"hand a user's live session to any re-join with its userId, without the first join's Idempotency-Key (only when just the site's backend reaches the API)"`
+	Capacity          int
+	HeartbeatTTL      time.Duration
+	WaitingTTL        time.Duration
+	MaxActive         time.Duration
+	MaxWaiting        int
+	NewUsersPerMinute int
+	QueueingMethod    string
+	QueueAll          bool
+	UnknownEvents     string
+	EndedRetention    time.Duration
+	EventRetention    time.Duration
+	TrustUserID       bool
 
-	TokenSecret         string        `key:"token.secret" flag:"token-secret" group:"Token" usage:"HS256 secret for access tokens, at least 32 bytes (prefer WRCTL_TOKEN_SECRET)"`
-	TokenKeyFile        string        `key:"token.ed25519KeyFile" flag:"token-key-file" group:"Token" usage:"Ed25519 private key (PEM PKCS #8) for EdDSA access tokens, published at /.well-known/jwks.json"`
-	TokenAudience       string        `key:"token.audience" flag:"token-audience" group:"Token" usage:"aud claim of access tokens"`
-	UserTokenSecret     string        `key:"userToken.secret" flag:"user-token-secret" group:"Token" usage:"HS256 secret of the user tokens the site signs (sub = userId): a join carrying one as Authorization: Bearer gets the user's place back without its Idempotency-Key (prefer WRCTL_USER_TOKEN_SECRET)"`
-	UserTokenKeyFile    string        `key:"userToken.publicKeyFile" flag:"user-token-key-file" group:"Token" usage:"the site's Ed25519 public key (PEM) for EdDSA user tokens"`
-	UserTokenIssuer     string        `key:"userToken.issuer" flag:"user-token-issuer" group:"Token" usage:"required iss of user tokens"`
-	UserTokenAudience   string        `key:"userToken.audience" flag:"user-token-audience" group:"Token" usage:"required aud of user tokens"`
-	AdminToken          string        `key:"admin.token" flag:"admin-token" group:"Limit and admin" usage:"bearer token of the admin API, at least 16 characters (prefer WRCTL_ADMIN_TOKEN; empty: admin API off)"`
-	JoinRatePerIP       float64       `key:"limits.joinRatePerIP" flag:"join-rate-per-ip" default:"0" group:"Limit and admin" usage:"joins per second per client IP, 429 past it (0: off)"`
-	JoinBurstPerIP      int           `key:"limits.joinBurstPerIP" flag:"join-burst-per-ip" default:"10" group:"Limit and admin" usage:"burst of the per-IP join limit"`
-	TrustedProxies      []string      `key:"limits.trustedProxies" flag:"trusted-proxies" group:"Limit and admin" usage:"comma-separated CIDRs of proxies whose X-Forwarded-For names the client"`
-	Upstream            string        `key:"gate.upstream" flag:"upstream" group:"Gate and waiting page" usage:"the site to put the waiting room in front of (http://origin:8080): requests with a valid access token are proxied to it, others get the waiting page"`
-	GateEvent           string        `key:"gate.event" flag:"gate-event" group:"Gate and waiting page" usage:"with --upstream, the event guarding every path"`
-	GateRoutes          []string      `key:"gate.routes" flag:"gate-route" group:"Gate and waiting page" usage:"with --upstream, PREFIX=EVENT guards the paths under PREFIX with EVENT (repeatable or comma-separated; the longest prefix wins; other paths pass unguarded)"`
-	GateExclude         []string      `key:"gate.exclude" flag:"gate-exclude" group:"Gate and waiting page" usage:"path prefixes always proxied without a token (static assets, health checks)"`
-	GateCaseInsensitive bool          `key:"gate.caseInsensitive" flag:"gate-case-insensitive" group:"Gate and waiting page" usage:"match --gate-route and --gate-exclude prefixes without regard to ASCII case, for sites that route that way (IIS); default case-sensitive, as nginx"`
-	GateMaxConcurrent   int           `key:"gate.maxConcurrent" flag:"gate-max-concurrent" default:"10000" group:"Gate and waiting page" usage:"proxied requests in flight at most, apart from the API's limit; past it 503 (0: no cap)"`
-	GateHeaderTimeout   time.Duration `key:"gate.responseHeaderTimeout" flag:"gate-response-header-timeout" default:"60s" group:"Gate and waiting page" usage:"how long the gate waits for the site's response headers; a streamed body then lasts as long as the session"`
-	GateRecheck         time.Duration `key:"gate.recheck" flag:"gate-recheck" default:"1s" group:"Gate and waiting page" usage:"how often the gate asks the store whether a browsing session still holds its place: the longest a session that left or expired keeps passing (its streams and WebSockets are closed within it too)"`
-	ReturnOrigins       []string      `key:"page.returnOrigins" flag:"return-origins" group:"Gate and waiting page" usage:"origins (https://shop.example.com) the waiting page may send admitted users back to, with the token as a parameter; paths on this site are always allowed"`
-	PageTitle           string        `key:"page.title" flag:"page-title" group:"Gate and waiting page" usage:"the waiting page's title (default: page.siteName, else the event's id)"`
-	PageSiteName        string        `key:"page.siteName" flag:"page-site-name" group:"Gate and waiting page" usage:"the site's name, which the waiting page's title shows (e.g. Acme Tickets)"`
-	PageSiteURL         string        `key:"page.siteURL" flag:"page-site-url" group:"Gate and waiting page" usage:"the site's address, where the 'your turn' page's button leads a buyer who came without a return address"`
-	PageMessage         string        `key:"page.message" flag:"page-message" group:"Gate and waiting page" usage:"a line under the title (e.g. the on-sale's name)"`
-	PageColor           string        `key:"page.color" flag:"page-color" default:"#1f6feb" group:"Gate and waiting page" usage:"the page's accent colour (CSS)"`
-	PageBackground      string        `key:"page.background" flag:"page-background" default:"#f6f8fa" group:"Gate and waiting page" usage:"the page's background colour (CSS)"`
-	PageTemplate        string        `key:"page.template" flag:"page-template" group:"Gate and waiting page" usage:"an html/template file replacing the page (fields: see the README)"`
-	LogLevel            string        `key:"log.level" flag:"log-level" default:"info" group:"Logging" usage:"log level: debug, info, warn or error"`
-	LogFormat           string        `key:"log.format" flag:"log-format" default:"text" group:"Logging" usage:"log format: text or json"`
+	TokenSecret         string
+	TokenKeyFile        string
+	TokenAudience       string
+	UserTokenSecret     string
+	UserTokenKeyFile    string
+	UserTokenIssuer     string
+	UserTokenAudience   string
+	AdminToken          string
+	JoinRatePerIP       float64
+	JoinBurstPerIP      int
+	TrustedProxies      []string
+	Upstream            string
+	GateEvent           string
+	GateRoutes          []string
+	GateExclude         []string
+	GateCaseInsensitive bool
+	GateMaxConcurrent   int
+	GateHeaderTimeout   time.Duration
+	GateRecheck         time.Duration
+	ReturnOrigins       []string
+	PageTitle           string
+	PageSiteName        string
+	PageSiteURL         string
+	PageMessage         string
+	PageColor           string
+	PageBackground      string
+	PageTemplate        string
+	LogLevel            string
+	LogFormat           string
 
 	// Events overrides room settings per event id; it is read from the
 	// config file's events section (events.<id>.capacity) by ParseEvents.

@@ -15,7 +15,6 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/wrctl/wrctl/internal/client"
-	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 // The endpoints a run measures.
@@ -292,7 +291,7 @@ func (r *Runner) scrapeSQS(ctx context.Context) (sum float64, ok bool) {
 		if err != nil {
 			return 0, false
 		}
-		n, found, err := telemetry.SumCounter(resp.Body, telemetry.SQSRequests)
+		n, found, err := SumMetric(resp.Body, SQSRequests)
 		resp.Body.Close()
 		if err != nil || !found || resp.StatusCode != http.StatusOK {
 			return 0, false

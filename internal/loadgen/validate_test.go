@@ -68,3 +68,35 @@ func TestPerMinuteReadsThePaceOfAdmission(t *testing.T) {
 		t.Fatalf("no admissions: %d %v", m, p)
 	}
 }
+
+// TestSpecNamesTheFlagAtFault: the text of a run's flags parses into its
+// Config, and a part at fault is named by its flag.
+func TestSpecNamesTheFlagAtFault(t *testing.T) {
+	base := loadgen.Config{Users: 10, Rate: 5, Events: 1, Concurrency: 4, HeartbeatInterval: time.Second}
+	now := time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
+	good := loadgen.Spec{Hold: "1s..2s", Shard: "1/2", Capacity: "e0=3", StartsIn: time.Minute, StatusWait: 20 * time.Second}
+	cfg := base
+	cfg.RunID, cfg.AdminToken = "r1", "admin-token-0123456789"
+	got, err := good.Complete(cfg, now)
+	if err != nil || got.Shard != 1 || got.Shards != 2 || got.EventCapacity["e0"] != 3 || !got.StartsAt.Equal(now.Add(time.Minute)) ||
+		got.Hold.Max != 2*time.Second || got.StatusWait != 20*time.Second {
+		t.Fatalf("Complete = %+v, %v", got, err)
+	}
+	if got, err := (loadgen.Spec{Hold: "1s", Shard: "0/1"}).Complete(base, now); err != nil || got.RunID == "" || got.StatusWait != -1 {
+		t.Fatalf("no run id or status wait: %+v, %v", got, err)
+	}
+	for field, spec := range map[string]loadgen.Spec{
+		"stages":      {Stages: "fast", Hold: "1s", Shard: "0/1"},
+		"hold":        {Hold: "long", Shard: "0/1"},
+		"shard":       {Hold: "1s", Shard: "1/2"}, // a shard of several needs --run-id
+		"starts-in":   {Hold: "1s", Shard: "0/1", StartsIn: time.Minute, StartsAt: "2026-12-01T18:00:00Z"},
+		"starts-at":   {Hold: "1s", Shard: "0/1", StartsAt: "tomorrow"},
+		"status-wait": {Hold: "1s", Shard: "0/1", StatusWait: -time.Second},
+		"capacity":    {Hold: "1s", Shard: "0/1", Capacity: "lots"},
+	} {
+		var fe *loadgen.FieldError
+		if _, err := spec.Complete(base, now); !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: %v, want a FieldError for %s", field, err, field)
+		}
+	}
+}

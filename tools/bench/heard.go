@@ -115,15 +115,8 @@ func held(base string, hc *http.Client) float64 {
 		return 0
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var v float64
-		if _, err := fmt.Sscanf(sc.Text(), "wrctl_status_requests_held %g", &v); err == nil {
-			return v
-		}
-	}
-	return 0
+	n, _, _ := loadgen.SumMetric(resp.Body, "wrctl_status_requests_held")
+	return n
 }
 
 // loadRun runs wrctl load's engine against a room in this process: the

@@ -35,6 +35,7 @@ import (
 	"github.com/wrctl/wrctl/internal/app"
 	"github.com/wrctl/wrctl/internal/gate"
 	"github.com/wrctl/wrctl/internal/granter"
+	"github.com/wrctl/wrctl/internal/loadgen"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/redistest"
 	"github.com/wrctl/wrctl/internal/room"
@@ -42,7 +43,6 @@ import (
 	"github.com/wrctl/wrctl/internal/room/redisstore"
 	"github.com/wrctl/wrctl/internal/server"
 	"github.com/wrctl/wrctl/internal/sqstest"
-	"github.com/wrctl/wrctl/internal/telemetry"
 )
 
 var (
@@ -646,7 +646,7 @@ func measureAdmissions(ctx context.Context, hc *http.Client, emu *sqstest.Emulat
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		for _, line := range strings.Split(string(body), "\n") {
-			if strings.HasPrefix(line, telemetry.SQSRequests+"{") {
+			if strings.HasPrefix(line, loadgen.SQSRequests+"{") {
 				fmt.Fprintln(os.Stderr, "     ", line)
 			}
 		}
@@ -665,9 +665,9 @@ func sqsCalls(hc *http.Client, base string) (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	sum, found, err := telemetry.SumCounter(resp.Body, telemetry.SQSRequests)
+	sum, found, err := loadgen.SumMetric(resp.Body, loadgen.SQSRequests)
 	if err == nil && !found {
-		err = errors.New("no " + telemetry.SQSRequests + " in /metrics")
+		err = errors.New("no " + loadgen.SQSRequests + " in /metrics")
 	}
 	return sum, err
 }

@@ -17,20 +17,20 @@ import (
 // CreateOptions describes an admission queue and its dead-letter queue.
 type CreateOptions struct {
 	// Name of the queue; a FIFO queue's name ends in .fifo.
-	Name string `key:"queue.name" flag:"name" usage:"queue name; a FIFO queue's ends in .fifo (required)"`
+	Name string
 	// FIFO creates a FIFO queue (the default and the one that keeps join order).
-	FIFO bool `key:"queue.fifo" flag:"fifo" default:"true" usage:"create a FIFO queue (one message group per event); false: a standard queue"`
+	FIFO bool
 	// DLQName names the dead-letter queue; empty derives NAME-dlq(.fifo).
-	DLQName string `key:"queue.dlqName" flag:"dlq-name" usage:"dead-letter queue name (default: NAME-dlq.fifo)"`
+	DLQName string
 	// MaxReceiveCount moves a message to the DLQ after this many receives.
-	MaxReceiveCount int `key:"queue.maxReceiveCount" flag:"max-receive-count" default:"10" usage:"receives before a message moves to the dead-letter queue (2..1000; serve re-sends held messages before it)"`
+	MaxReceiveCount int
 	// VisibilityTimeout is the queue's default visibility timeout.
-	VisibilityTimeout time.Duration `key:"queue.visibilityTimeout" flag:"visibility-timeout" default:"30s" usage:"the queue's default visibility timeout"`
+	VisibilityTimeout time.Duration
 	// Retention is how long a message may wait in the queue.
-	Retention time.Duration `key:"queue.retention" flag:"retention" default:"96h" usage:"how long a message may wait in the queue (1m..336h)"`
+	Retention time.Duration
 	// HighThroughput turns on FIFO high throughput (deduplication and
 	// throughput limits per message group, i.e. per event).
-	HighThroughput bool `key:"queue.highThroughput" flag:"high-throughput" default:"true" usage:"FIFO high throughput: deduplication and throughput limits per event"`
+	HighThroughput bool
 }
 
 // DLQRetention keeps dead letters as long as SQS allows, so they outlive the

@@ -1,4 +1,4 @@
-package telemetry_test
+package loadgen_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wrctl/wrctl/internal/loadgen"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/queue/memqueue"
 	"github.com/wrctl/wrctl/internal/telemetry"
@@ -25,12 +26,12 @@ func TestSumCounterReadsWhatMetricsServes(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	sum, found, err := telemetry.SumCounter(rec.Body, telemetry.SQSRequests)
+	sum, found, err := loadgen.SumMetric(rec.Body, loadgen.SQSRequests)
 	if err != nil || !found || sum != 4 {
 		t.Fatalf("sum = %v, found %v, %v; want the 3 sends and 1 receive", sum, found, err)
 	}
 	text := "# HELP x\nwrctl_sqs_requests_total_other 9\nwrctl_sqs_requests_total{action=\"send\",outcome=\"ok\"} 2\nwrctl_sqs_requests_total 1.5e+00\n"
-	if sum, found, _ := telemetry.SumCounter(strings.NewReader(text), telemetry.SQSRequests); !found || sum != 3.5 {
+	if sum, found, _ := loadgen.SumMetric(strings.NewReader(text), loadgen.SQSRequests); !found || sum != 3.5 {
 		t.Fatalf("sum of the text = %v", sum)
 	}
 }
