@@ -38,7 +38,7 @@ func TestSettingsValidateNamesEveryKeyAtFault(t *testing.T) {
 	for _, e := range fes {
 		keys = append(keys, e.Key)
 	}
-	if got := strings.Join(keys, " "); got != "room.capacity room.waitingTTL limits.trustedProxies events.VIP" {
+	if got := strings.Join(keys, " "); got != "limits.trustedProxies room.capacity room.waitingTTL events.VIP" {
 		t.Fatalf("keys at fault = %s", got)
 	}
 	if err := settings().Validate(); err != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/wrctl/wrctl/accesstoken"
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/config"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -419,4 +420,14 @@ func (g *Gate) modifyResponse(resp *http.Response) error {
 		privateResponse(resp.Header)
 	}
 	return nil
+}
+
+// Validate reports every setting of c that cannot work, by its
+// configuration key, as config.FieldErrors.
+func (c Config) Validate() error {
+	var ck config.Check
+	ck.NotNegative("gate.maxConcurrent", c.MaxConcurrent)
+	ck.AtLeast("gate.responseHeaderTimeout", c.ResponseHeaderTimeout, time.Second)
+	ck.Between("gate.recheck", c.Recheck, 100*time.Millisecond, time.Minute)
+	return ck.Err()
 }

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wrctl/wrctl/internal/config"
 	"github.com/wrctl/wrctl/internal/queue"
 	"github.com/wrctl/wrctl/internal/room"
 )
@@ -622,4 +623,15 @@ func (g *Granter) resetTimer(t *time.Timer) {
 		d = max(next.Sub(g.Now()), 0)
 	}
 	t.Reset(d)
+}
+
+// Validate reports every setting of c that cannot work, by its
+// configuration key, as config.FieldErrors.
+func (c Config) Validate() error {
+	var ck config.Check
+	if c.Groups < 1 || c.Groups > queue.MaxGroupsPerEvent {
+		ck.Bad("queue.groupsPerEvent", "must be 1..%d, got %d", queue.MaxGroupsPerEvent, c.Groups)
+	}
+	ck.Between("queue.visibilityTimeout", c.Visibility, 2*time.Second, 12*time.Hour)
+	return ck.Err()
 }

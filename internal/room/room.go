@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/wrctl/wrctl/internal/config"
 )
 
 // Status is where a session stands in its lifecycle.
@@ -194,6 +196,35 @@ type Policy struct {
 	// QueueAll sends every join through the line, even when nobody waits
 	// and a slot is free; by default such a join is admitted at once.
 	QueueAll bool
+}
+
+// ValidateDefault reports every setting of p, the room's default policy,
+// that cannot work, by its configuration key (room.capacity), as
+// config.FieldErrors.
+func (p Policy) ValidateDefault() error {
+	var ck config.Check
+	if p.Capacity < 1 {
+		ck.Bad("room.capacity", "must be at least 1, got %d", p.Capacity)
+	}
+	ck.AtLeast("room.heartbeatTTL", p.HeartbeatTTL, time.Second)
+	ck.AtLeast("room.maxActive", p.MaxActive, time.Second)
+	if p.WaitingTTL < MinWaitingTTL {
+		ck.Bad("room.waitingTTL", "must be at least %s so a client polling every third of it (at most once a second) is never abandoned, got %s", MinWaitingTTL, p.WaitingTTL)
+	}
+	ck.NotNegative("room.maxWaiting", p.MaxWaiting)
+	ck.NotNegative("room.newUsersPerMinute", p.NewUsersPerMinute)
+	if _, err := ParseMethod(string(p.Method)); err != nil {
+		ck.Bad("room.queueingMethod", "%v", err)
+	}
+	return ck.Err()
+}
+
+// Validate reports the retention settings that cannot work.
+func (r Retention) Validate() error {
+	var ck config.Check
+	ck.AtLeast("room.endedRetention", r.Ended, time.Second)
+	ck.AtLeast("room.eventRetention", r.Event, time.Second)
+	return ck.Err()
 }
 
 // Phase is where an event stands in its schedule.

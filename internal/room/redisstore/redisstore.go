@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wrctl/wrctl/internal/config"
 	"github.com/wrctl/wrctl/internal/room"
 )
 
@@ -785,4 +787,25 @@ func parseSession(v any) (room.Session, error) {
 	}
 	sess.AdmissionRate, _ = strconv.ParseFloat(m["rate"], 64)
 	return sess, nil
+}
+
+// Validate reports every setting of c that cannot work, by its
+// configuration key, as config.FieldErrors.
+func (c Config) Validate() error {
+	var ck config.Check
+	if len(c.Addrs) == 0 {
+		ck.Bad("store.redis.addr", "redis needs at least one host:port")
+	}
+	for _, a := range c.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			ck.Bad("store.redis.addr", "%q is not host:port", a)
+		}
+	}
+	if c.DB < 0 || (c.DB != 0 && (len(c.Addrs) > 1 || c.Cluster)) {
+		ck.Bad("store.redis.db", "must be 0 with Redis Cluster and never negative, got %d", c.DB)
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "{} ") {
+		ck.Bad("store.redis.prefix", "must be non-empty without braces or spaces, got %q", c.Prefix)
+	}
+	return ck.Err()
 }
