@@ -74,4 +74,3 @@ func cssColor(c string) bool {
 	}
 	return true
 }
-
