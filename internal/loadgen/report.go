@@ -377,7 +377,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	if len(reports) == 0 {
 		return nil, errors.New("no reports to merge")
 	}
-	out := &Report{
+	m := &merger{out: &Report{
 		Version:    ReportVersion,
 		RunID:      reports[0].RunID,
 		Scenario:   reports[0].Scenario,
@@ -385,121 +385,158 @@ func Merge(reports ...*Report) (*Report, error) {
 		Endpoints:  map[string]Endpoint{},
 		Events:     map[string]Event{},
 		Admissions: map[string][]Admission{},
-	}
-	hists := map[string]*hdr.Histogram{}
-	merge := func(key string, l Latency) error {
-		h, err := l.histogram()
-		if err != nil {
-			return fmt.Errorf("decode %s histogram: %w", key, err)
-		}
-		if hists[key] == nil {
-			hists[key] = newHist()
-		}
-		hists[key].Merge(h)
-		return nil
-	}
-	var end time.Time
-	var timelines []*Timeline
-	out.Audit.ServerStatsAvailable = true
+		Audit:      Audit{ServerStatsAvailable: true},
+	}, hists: map[string]*hdr.Histogram{}}
 	for _, r := range reports {
-		if r.Version != ReportVersion {
-			return nil, fmt.Errorf("report version %d, want %d", r.Version, ReportVersion)
-		}
-		if r.RunID != out.RunID {
-			return nil, fmt.Errorf("reports of different runs: %s and %s", out.RunID, r.RunID)
-		}
-		out.Shards = append(out.Shards, r.Shards...)
-		if r.StartedAt.Before(out.StartedAt) {
-			out.StartedAt = r.StartedAt
-		}
-		if e := r.StartedAt.Add(r.Elapsed.Duration()); e.After(end) {
-			end = e
-		}
-		if r.LastJoinAt.After(out.LastJoinAt) {
-			out.LastJoinAt = r.LastJoinAt
-		}
-		u := &out.Users
-		u.Scheduled += r.Users.Scheduled
-		u.Joined += r.Users.Joined
-		u.Admitted += r.Users.Admitted
-		u.Left += r.Users.Left
-		u.Abandoned += r.Users.Abandoned
-		u.ExpiredWaiting += r.Users.ExpiredWaiting
-		u.ExpiredActive += r.Users.ExpiredActive
-		u.Failed += r.Users.Failed
-		u.Incomplete += r.Users.Incomplete
-		u.LeftAtStop += r.Users.LeftAtStop
-		out.Interrupted = out.Interrupted || r.Interrupted
-		if r.SQS != nil {
-			if out.SQS == nil {
-				out.SQS = &SQSUsage{}
-			}
-			// Shards of one run read the same replicas: the highest count is
-			// the run's, not their sum.
-			out.SQS.Requests = max(out.SQS.Requests, r.SQS.Requests)
-			out.SQS.Replicas = max(out.SQS.Replicas, r.SQS.Replicas)
-		}
-		timelines = append(timelines, r.Timeline)
-		u.LateArrivals += r.Users.LateArrivals
-		u.DroppedArrivals += r.Users.DroppedArrivals
-		for name, ep := range r.Endpoints {
-			o := out.Endpoints[name]
-			o.Count += ep.Count
-			if o.Errors == nil {
-				o.Errors, o.Status = map[string]int64{}, map[string]int64{}
-			}
-			for k, v := range ep.Errors {
-				addError(o.Errors, k, v)
-			}
-			for k, v := range ep.Status {
-				o.Status[k] += v
-			}
-			out.Endpoints[name] = o
-			if err := merge("endpoint:"+name, ep.Latency); err != nil {
-				return nil, err
-			}
-		}
-		if err := merge("admission", r.TimeToAdmission); err != nil {
+		if err := m.add(r); err != nil {
 			return nil, err
 		}
-		if err := merge("lag", r.ArrivalLag); err != nil {
-			return nil, err
-		}
-		for id, ev := range r.Events {
-			o := out.Events[id]
-			if ev.CapacitySource == CapacityFromOperator {
-				o.Capacity, o.CapacitySource = ev.Capacity, ev.CapacitySource
-			}
-			o.ServerCapacity = max(o.ServerCapacity, ev.ServerCapacity)
-			o.NewUsersPerMinute = max(o.NewUsersPerMinute, ev.NewUsersPerMinute)
-			o.ServerPeakActive = max(o.ServerPeakActive, ev.ServerPeakActive)
-			o.ServerMaxActiveSeen = max(o.ServerMaxActiveSeen, ev.ServerMaxActiveSeen)
-			if len(ev.ShuffleRecord) > len(o.ShuffleRecord) {
-				o.ShuffleRecord = ev.ShuffleRecord // one start: every shard read the same record
-			}
-			out.Events[id] = o
-		}
-		for id, adms := range r.Admissions {
-			out.Admissions[id] = append(out.Admissions[id], adms...)
-		}
-		out.Audit.ServerStatsAvailable = out.Audit.ServerStatsAvailable && r.Audit.ServerStatsAvailable
-		out.Memory.BytesPerUser = max(out.Memory.BytesPerUser, r.Memory.BytesPerUser)
-		out.Memory.PeakHeapBytes = max(out.Memory.PeakHeapBytes, r.Memory.PeakHeapBytes)
 	}
+	return m.result(), nil
+}
+
+// merger adds shard reports up into one.
+type merger struct {
+	out       *Report
+	hists     map[string]*hdr.Histogram
+	end       time.Time
+	timelines []*Timeline
+}
+
+// add takes in one shard's report.
+func (m *merger) add(r *Report) error {
+	out := m.out
+	if r.Version != ReportVersion {
+		return fmt.Errorf("report version %d, want %d", r.Version, ReportVersion)
+	}
+	if r.RunID != out.RunID {
+		return fmt.Errorf("reports of different runs: %s and %s", out.RunID, r.RunID)
+	}
+	out.Shards = append(out.Shards, r.Shards...)
+	if r.StartedAt.Before(out.StartedAt) {
+		out.StartedAt = r.StartedAt
+	}
+	if e := r.StartedAt.Add(r.Elapsed.Duration()); e.After(m.end) {
+		m.end = e
+	}
+	if r.LastJoinAt.After(out.LastJoinAt) {
+		out.LastJoinAt = r.LastJoinAt
+	}
+	out.Users.add(r.Users)
+	out.Interrupted = out.Interrupted || r.Interrupted
+	if r.SQS != nil {
+		if out.SQS == nil {
+			out.SQS = &SQSUsage{}
+		}
+		// Shards of one run read the same replicas: the highest count is
+		// the run's, not their sum.
+		out.SQS.Requests = max(out.SQS.Requests, r.SQS.Requests)
+		out.SQS.Replicas = max(out.SQS.Replicas, r.SQS.Replicas)
+	}
+	m.timelines = append(m.timelines, r.Timeline)
+	if err := m.addEndpoints(r); err != nil {
+		return err
+	}
+	m.addEvents(r)
+	out.Audit.ServerStatsAvailable = out.Audit.ServerStatsAvailable && r.Audit.ServerStatsAvailable
+	out.Memory.BytesPerUser = max(out.Memory.BytesPerUser, r.Memory.BytesPerUser)
+	out.Memory.PeakHeapBytes = max(out.Memory.PeakHeapBytes, r.Memory.PeakHeapBytes)
+	return nil
+}
+
+// add counts another shard's users in.
+func (u *Users) add(o Users) {
+	u.Scheduled += o.Scheduled
+	u.Joined += o.Joined
+	u.Admitted += o.Admitted
+	u.Left += o.Left
+	u.Abandoned += o.Abandoned
+	u.ExpiredWaiting += o.ExpiredWaiting
+	u.ExpiredActive += o.ExpiredActive
+	u.Failed += o.Failed
+	u.Incomplete += o.Incomplete
+	u.LeftAtStop += o.LeftAtStop
+	u.LateArrivals += o.LateArrivals
+	u.DroppedArrivals += o.DroppedArrivals
+}
+
+// latency merges a shard's histogram into the one kept under key.
+func (m *merger) latency(key string, l Latency) error {
+	h, err := l.histogram()
+	if err != nil {
+		return fmt.Errorf("decode %s histogram: %w", key, err)
+	}
+	if m.hists[key] == nil {
+		m.hists[key] = newHist()
+	}
+	m.hists[key].Merge(h)
+	return nil
+}
+
+// addEndpoints adds a shard's counts and latencies.
+func (m *merger) addEndpoints(r *Report) error {
+	for name, ep := range r.Endpoints {
+		o := m.out.Endpoints[name]
+		o.Count += ep.Count
+		if o.Errors == nil {
+			o.Errors, o.Status = map[string]int64{}, map[string]int64{}
+		}
+		for k, v := range ep.Errors {
+			addError(o.Errors, k, v)
+		}
+		for k, v := range ep.Status {
+			o.Status[k] += v
+		}
+		m.out.Endpoints[name] = o
+		if err := m.latency("endpoint:"+name, ep.Latency); err != nil {
+			return err
+		}
+	}
+	if err := m.latency("admission", r.TimeToAdmission); err != nil {
+		return err
+	}
+	return m.latency("lag", r.ArrivalLag)
+}
+
+// addEvents adds a shard's view of each event and its admissions.
+func (m *merger) addEvents(r *Report) {
+	for id, ev := range r.Events {
+		o := m.out.Events[id]
+		if ev.CapacitySource == CapacityFromOperator {
+			o.Capacity, o.CapacitySource = ev.Capacity, ev.CapacitySource
+		}
+		o.ServerCapacity = max(o.ServerCapacity, ev.ServerCapacity)
+		o.NewUsersPerMinute = max(o.NewUsersPerMinute, ev.NewUsersPerMinute)
+		o.ServerPeakActive = max(o.ServerPeakActive, ev.ServerPeakActive)
+		o.ServerMaxActiveSeen = max(o.ServerMaxActiveSeen, ev.ServerMaxActiveSeen)
+		if len(ev.ShuffleRecord) > len(o.ShuffleRecord) {
+			o.ShuffleRecord = ev.ShuffleRecord // one start: every shard read the same record
+		}
+		m.out.Events[id] = o
+	}
+	for id, adms := range r.Admissions {
+		m.out.Admissions[id] = append(m.out.Admissions[id], adms...)
+	}
+}
+
+// result summarises the merged histograms and recomputes the audits from
+// every admission.
+func (m *merger) result() *Report {
+	out := m.out
 	slices.Sort(out.Shards)
-	out.Elapsed = Millis(float64(end.Sub(out.StartedAt)) / float64(time.Millisecond))
+	out.Elapsed = Millis(float64(m.end.Sub(out.StartedAt)) / float64(time.Millisecond))
 	for name, ep := range out.Endpoints {
-		ep.Latency = summarize(hists["endpoint:"+name])
+		ep.Latency = summarize(m.hists["endpoint:"+name])
 		out.Endpoints[name] = ep
 	}
-	out.TimeToAdmission = summarize(hists["admission"])
-	out.ArrivalLag = summarize(hists["lag"])
+	out.TimeToAdmission = summarize(m.hists["admission"])
+	out.ArrivalLag = summarize(m.hists["lag"])
 	for _, id := range slices.Collect(maps.Keys(out.Admissions)) {
 		slices.SortFunc(out.Admissions[id], func(a, b Admission) int { return cmpInt(a.Ticket, b.Ticket) })
 	}
-	out.Timeline = mergeTimelines(timelines)
-	out.finish(end.UnixMicro())
-	return out, nil
+	out.Timeline = mergeTimelines(m.timelines)
+	out.finish(m.end.UnixMicro())
+	return out
 }
 
 // CheckShards reports a set of shard reports that is not one whole run: a

@@ -80,7 +80,6 @@ func report(name string, v float64, unit string, floorName string, floor float64
 }
 
 func run() error {
-	ctx := context.Background()
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
 		if err != nil {
@@ -107,27 +106,57 @@ func run() error {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
 	defer rs.Stop()
+	b := &bench{ctx: context.Background(), emu: emu, rs: rs,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, IdleConnTimeout: time.Minute}}}
+	for _, part := range []func() error{b.floors, b.joins, b.polls, b.held, b.heard, b.admissions, b.gate, b.memory} {
+		if err := part(); err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "figure\tmeasured\tfloor (same run)\tratio\tgoal\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.name, r.value, r.floor, r.ratio, r.goal)
+	}
+	return tw.Flush()
+}
 
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, IdleConnTimeout: time.Minute}}
+// bench is one run of the benchmarks: the backends every figure shares and
+// the floors measured first.
+type bench struct {
+	ctx                     context.Context
+	hc                      *http.Client
+	emu                     *sqstest.Emulator
+	rs                      *redistest.Server
+	bare, rawSend, rawDrain float64
+}
 
-	// Floors.
-	bare, err := bareHandler(hc)
+// floors measures what the figures are compared with: a bare handler, raw SQS calls.
+func (b *bench) floors() error {
+	ctx, hc, emu := b.ctx, b.hc, b.emu
+	var err error
+	b.bare, err = bareHandler(hc)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, ">> floor: bare net/http handler %.0f req/s\n", bare)
-	rawSend, err := rawSendMessage(ctx, emu)
+	fmt.Fprintf(os.Stderr, ">> floor: bare net/http handler %.0f req/s\n", b.bare)
+	b.rawSend, err = rawSendMessage(ctx, emu)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, ">> floor: raw unbatched SendMessage %.0f msg/s\n", rawSend)
-	rawDrain, err := rawOneGroupDrain(ctx, emu)
+	fmt.Fprintf(os.Stderr, ">> floor: raw unbatched SendMessage %.0f msg/s\n", b.rawSend)
+	b.rawDrain, err = rawOneGroupDrain(ctx, emu)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, ">> floor: raw drain of one message group %.0f msg/s\n", rawDrain)
+	fmt.Fprintf(os.Stderr, ">> floor: raw drain of one message group %.0f msg/s\n", b.rawDrain)
 
-	// Joins.
+	return nil
+}
+
+// joins measures joins on each pair of backends, and joins admitted at once.
+func (b *bench) joins() error {
+	ctx, hc, emu, rs := b.ctx, b.hc, b.emu, b.rs
 	memJoin, err := measureJoins(ctx, hc, roomOn{}, "mem")
 	if err != nil {
 		return err
@@ -142,7 +171,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	report("join, memory store + SQS emulator", msqsJoin, "/s", "raw SendMessage", rawSend, "≥ 2×")
+	report("join, memory store + SQS emulator", msqsJoin, "/s", "raw SendMessage", b.rawSend, "≥ 2×")
 	open := benchPolicy
 	open.QueueAll = false
 	fastJoin, err := measureJoinsUnder(ctx, hc, roomOn{emu: emu, redis: rs}, "fast", open)
@@ -151,7 +180,12 @@ func run() error {
 	}
 	report("join admitted at once (empty room), Redis store + SQS emulator", fastJoin, "/s", "queued join, same backends", prodJoin, "≥ 1× (no SQS send)")
 
-	// Status polls.
+	return nil
+}
+
+// polls measures status polls against the bare handler.
+func (b *bench) polls() error {
+	ctx, hc, rs := b.ctx, b.hc, b.rs
 	for _, c := range []struct {
 		name   string
 		on     roomOn
@@ -164,7 +198,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		report(c.name, v, "/s", "bare handler", bare, "≥ 0.8×")
+		report(c.name, v, "/s", "bare handler", b.bare, "≥ 0.8×")
 	}
 	twoTrips, err := measurePolls(ctx, hc, roomOn{redis: rs, noEventCache: true}, false)
 	if err != nil {
@@ -176,8 +210,14 @@ func run() error {
 	}
 	report("status poll WAITING, Redis store", redisPoll, "/s", "two round trips (no event cache)", twoTrips, "≥ 1.2×")
 	rows = append(rows, row{name: "  the same against the bare handler", value: fmt.Sprintf("%.0f /s", redisPoll),
-		floor: fmt.Sprintf("bare handler %.0f /s", bare), ratio: fmt.Sprintf("%.2f×", redisPoll/bare)})
+		floor: fmt.Sprintf("bare handler %.0f /s", b.bare), ratio: fmt.Sprintf("%.2f×", redisPoll/b.bare)})
 
+	return nil
+}
+
+// held measures the memory a held status request costs.
+func (b *bench) held() error {
+	ctx, hc := b.ctx, b.hc
 	// Held status requests: the memory each costs the server.
 	marginal, total, err := measureHeld(ctx, hc)
 	if err != nil {
@@ -186,6 +226,12 @@ func run() error {
 	rows = append(rows, row{name: fmt.Sprintf("memory per held status request (%d held, heap + stacks)", heldN), value: fmt.Sprintf("%.0f B", marginal),
 		floor: "an idle keep-alive connection of a polling client", ratio: fmt.Sprintf("%.0f B with its connection", total), goal: "≤ 8 KiB"})
 
+	return nil
+}
+
+// heard runs wrctl load's engine against rooms in this process: how soon admitted users hear.
+func (b *bench) heard() error {
+	ctx, emu, rs := b.ctx, b.emu, b.rs
 	// Heard at once: wrctl load's engine against rooms in this process.
 	for _, c := range []struct {
 		name string
@@ -213,15 +259,27 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "   saturated room (%s): utilization %.3f, %.1f requests per admitted user\n", c.name, util, rep.Heard.RequestsPerAdmitted)
 	}
 
+	return nil
+}
+
+// admissions measures admissions of one event and the SQS requests per admitted user.
+func (b *bench) admissions() error {
+	ctx, hc, emu := b.ctx, b.hc, b.emu
 	// Admissions of one event, and what SQS costs per admitted user.
 	adm, perUser, err := measureAdmissions(ctx, hc, emu)
 	if err != nil {
 		return err
 	}
-	report("admissions of one event (memory store + SQS)", adm, "/s", "one-group drain", rawDrain, "≥ 5×")
+	report("admissions of one event (memory store + SQS)", adm, "/s", "one-group drain", b.rawDrain, "≥ 5×")
 	rows = append(rows, row{name: "SQS requests per admitted user (join to admission)", value: fmt.Sprintf("%.2f", perUser),
 		ratio: fmt.Sprintf("$%.2f per million admitted", perUser*0.50), goal: "≤ 0.4 (FIFO: $0.50 per million requests)"})
 
+	return nil
+}
+
+// gate measures the gate in front of a site against the site alone.
+func (b *bench) gate() error {
+	ctx, hc := b.ctx, b.hc
 	// The gate in front of a site, against the site alone.
 	originAlone, gated, err := measureGate(ctx, hc)
 	if err != nil {
@@ -229,7 +287,12 @@ func run() error {
 	}
 	report("gate: proxied requests with a valid token (memory store)", gated, "/s", "the origin alone", originAlone, "≥ 0.2× (a second HTTP hop; client, gate and origin share the CPUs)")
 
-	// Memory.
+	return nil
+}
+
+// memory measures the memory per waiting session in each store.
+func (b *bench) memory() error {
+	ctx, rs := b.ctx, b.rs
 	perSession, err := memstoreFootprint(*memUsers)
 	if err != nil {
 		return err
@@ -241,12 +304,7 @@ func run() error {
 	}
 	rows = append(rows, row{name: fmt.Sprintf("Redis used_memory per WAITING session (%d waiting)", *redisN), value: fmt.Sprintf("%.0f B", perRedis), goal: "≤ 300 B"})
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "figure\tmeasured\tfloor (same run)\tratio\tgoal\n")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.name, r.value, r.floor, r.ratio, r.goal)
-	}
-	return tw.Flush()
+	return nil
 }
 
 // hammer runs conns clients calling fn in a loop for the duration, after a
