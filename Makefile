@@ -22,7 +22,7 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: all build run test smoke lint bench fuzz tools redis chromium screenshots clean
+.PHONY: docs all build run test smoke lint bench fuzz tools redis chromium screenshots clean
 
 # apt-get needs root; use sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -106,6 +106,13 @@ bench: tools redis
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) run ./tools/bench
 	@echo ">> go test -bench: store operations, HTTP join, 100k simulated users held"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## docs: the CLI reference (docs/cli) and man pages (docs/man) from the command tree,
+## and the tables of keys, per-event settings and exit codes in README.md and
+## docs/configuration.md from the code. make test fails while they are stale.
+docs: tools
+	@echo ">> generating docs/cli, docs/man and the tables in README.md and docs/configuration.md from the code"
+	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -count=1 ./cmd/wrctl -run '^TestDocsAreCurrent$$' -args -update-docs
 
 ## screenshots: every state of the waiting page at 390 and 1280 px, in Chromium,
 ## served by the real binary, into docs/page/ (the README's gate section shows them).

@@ -14,11 +14,11 @@ func serveFlags(cmd *cobra.Command, s *app.Settings) {
 	var g flags
 	g = flagGroup(cmd, "HTTP")
 	g.bind(&s.Addr, "addr", "server.addr", ":8080", "listen address; port 0 picks a free one and the bound address is logged")
-	g.bind(&s.PollInterval, "poll-interval", "server.pollInterval", "2s", "Retry-After given to WAITING clients")
+	g.bind(&s.PollInterval, "poll-interval", "server.pollInterval", "2s", "Retry-After for WAITING clients near the head of the line; further back it grows to a twentieth of the estimated wait (or one more interval per thousand ahead while there is no estimate), never over waitingTTL/3")
 	g.bind(&s.ShutdownTimeout, "shutdown-timeout", "server.shutdownTimeout", "10s", "how long SIGINT/SIGTERM waits for in-flight requests")
 	g.bind(&s.MaxConcurrent, "max-concurrent-requests", "server.maxConcurrent", "10000", "API requests in flight at most; past it 503 with Retry-After (0: no cap)")
 	g.bind(&s.MaxHeld, "max-held", "server.maxHeld", "5000", "status requests held for a change (?wait=) at most; past it they are answered at once with Retry-After (0: hold none); held requests count against server.maxConcurrent, and at most half of it are held")
-	g.bind(&s.MaxConns, "max-conns", "server.maxConns", "20000", "open connections at most; at the cap the longest-idle keep-alive one is closed for a new one (0: no cap)")
+	g.bind(&s.MaxConns, "max-conns", "server.maxConns", "20000", "open connections at most; at the cap the longest-idle keep-alive one is closed for a new one, so idle floods lock nobody out (0: no cap; kept 256 under the open-file limit, which serve raises to its hard limit at start)")
 	g.bind(&s.MaxConnsPerAddr, "max-conns-per-addr", "server.maxConnsPerAddr", "0", "open connections per client address at most (0: no cap; keep 0 behind a load balancer)")
 	g = flagGroup(cmd, "Queue")
 	g.bind(&s.Queue, "queue", "queue.backend", "memory", "queue backend: memory (embedded, one replica) or sqs")

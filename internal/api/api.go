@@ -3,8 +3,6 @@
 package api
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/wrctl/wrctl/internal/room"
@@ -195,35 +193,6 @@ const AdminEventsPath = "/api/admin/events"
 
 // AdminShufflePath is the record of an event's last start.
 func AdminShufflePath(eventID string) string { return AdminEventsPath + "/" + eventID + "/shuffle" }
-
-// Duration is a time.Duration written as a Go duration string ("30s").
-type Duration time.Duration
-
-// MarshalJSON writes "30s"; zero writes "".
-func (d Duration) MarshalJSON() ([]byte, error) {
-	if d == 0 {
-		return []byte(`""`), nil
-	}
-	return []byte(`"` + time.Duration(d).String() + `"`), nil
-}
-
-// UnmarshalJSON reads "30s" (or "" for zero).
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if len(b) < 2 || b[0] != '"' {
-		return fmt.Errorf("want a duration string such as \"30s\", got %s", b)
-	}
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (e.g. 30s, 5m)", s)
-	}
-	*d = Duration(v)
-	return nil
-}
 
 // EventSettings are an event's settings as the admin API reads and writes
 // them: room.Settings is their one definition (names, kinds, docs), and

@@ -211,31 +211,22 @@ func (s *Server) Handler() http.Handler {
 // routes registers every route: the API at a glance. Methods are checked in
 // the handlers so that a wrong one gets a problem body too.
 func (s *Server) routes() http.Handler {
-	apiMux := http.NewServeMux()
-	apiMux.HandleFunc(api.SessionsPath, s.methods(map[string]http.HandlerFunc{http.MethodPost: s.join}))
-	// {seg} is ID or ID:heartbeat / ID:leave: ServeMux wildcards match whole
-	// segments only, so the custom-method suffix is split off in the handler.
-	apiMux.HandleFunc(api.SessionsPath+"/{seg}", s.session)
-	apiMux.HandleFunc(api.EventsPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.events}))
-	apiMux.HandleFunc(api.EventsPath+"/{event}/stats", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.eventStats}))
-	apiMux.HandleFunc(api.AdminEventsPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.admin(s.adminEvents)}))
-	apiMux.HandleFunc(api.AdminEventsPath+"/{event}", s.methods(map[string]http.HandlerFunc{
-		http.MethodGet: s.admin(s.adminEventGet),
-		http.MethodPut: s.admin(s.adminEventPut),
-	}))
-	apiMux.HandleFunc(api.AdminEventsPath+"/{event}/shuffle", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.admin(s.adminShuffle)}))
-	apiMux.HandleFunc(api.JWKSPath, s.methods(map[string]http.HandlerFunc{http.MethodGet: s.jwks}))
-	apiMux.HandleFunc("/wait/{event}", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.waitPage}))
-	apiMux.HandleFunc("/wait/{event}/status", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.waitStatus}))
+	apiMux, mux := http.NewServeMux(), http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		h := rt.handler
+		if h == nil {
+			h = s.methods(rt.methods)
+		}
+		if rt.probe {
+			mux.HandleFunc(rt.pattern, h)
+		} else {
+			apiMux.HandleFunc(rt.pattern, h)
+		}
+	}
 	apiMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, api.CodeNotFound, "", "no such resource")
 	})
-
 	// Probes and metrics stay reachable when the API is at its limit.
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
-	mux.HandleFunc("/readyz", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
-	mux.Handle("/metrics", s.methods(map[string]http.HandlerFunc{http.MethodGet: s.metrics.Handler().ServeHTTP}))
 	mux.Handle("/", s.limitConcurrency(apiMux))
 	s.room = mux
 	if s.gate != nil {
@@ -244,6 +235,59 @@ func (s *Server) routes() http.Handler {
 		return s.observe(s.gate)
 	}
 	return s.observe(mux)
+}
+
+// A route is a path the room serves and the methods it answers.
+type route struct {
+	pattern string
+	methods map[string]http.HandlerFunc
+	// handler, if set, dispatches the methods in allow itself.
+	handler http.HandlerFunc
+	allow   []string
+	// probe routes stay outside the API's concurrency limit.
+	probe bool
+}
+
+// routeTable is every route of the room, in one place.
+func (s *Server) routeTable() []route {
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	return []route{
+		{pattern: api.SessionsPath, methods: map[string]http.HandlerFunc{http.MethodPost: s.join}},
+		// {seg} is ID or ID:heartbeat / ID:leave: ServeMux wildcards match
+		// whole segments only, so the custom-method suffix is split off in
+		// the handler.
+		{pattern: api.SessionsPath + "/{seg}", handler: s.session, allow: []string{http.MethodGet, http.MethodPost}},
+		{pattern: api.EventsPath, methods: get(s.events)},
+		{pattern: api.EventsPath + "/{event}/stats", methods: get(s.eventStats)},
+		{pattern: api.AdminEventsPath, methods: get(s.admin(s.adminEvents))},
+		{pattern: api.AdminEventsPath + "/{event}", methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.admin(s.adminEventGet),
+			http.MethodPut: s.admin(s.adminEventPut),
+		}},
+		{pattern: api.AdminEventsPath + "/{event}/shuffle", methods: get(s.admin(s.adminShuffle))},
+		{pattern: api.JWKSPath, methods: get(s.jwks)},
+		{pattern: "/wait/{event}", methods: get(s.waitPage)},
+		{pattern: "/wait/{event}/status", methods: get(s.waitStatus)},
+		{pattern: "/healthz", methods: get(s.healthz), probe: true},
+		{pattern: "/readyz", methods: get(s.readyz), probe: true},
+		{pattern: "/metrics", methods: get(func(w http.ResponseWriter, r *http.Request) { s.metrics.Handler().ServeHTTP(w, r) }), probe: true},
+	}
+}
+
+// Routes lists every route the room serves as "METHOD /pattern", for the
+// API's description (docs/openapi.yaml) and the test that holds it to them.
+func Routes() []string {
+	var out []string
+	for _, rt := range (&Server{}).routeTable() {
+		methods := rt.allow
+		if methods == nil {
+			methods = slices.Sorted(maps.Keys(rt.methods))
+		}
+		for _, m := range methods {
+			out = append(out, m+" "+rt.pattern)
+		}
+	}
+	return out
 }
 
 // methods dispatches on the request method; any other gets 405 with Allow.
