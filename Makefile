@@ -115,7 +115,7 @@ docs: tools
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -count=1 ./cmd/wrctl -run '^TestDocsAreCurrent$$' -args -update-docs
 
 ## screenshots: every state of the waiting page at 390 and 1280 px, in Chromium,
-## served by the real binary, into docs/page/ (the README's gate section shows them).
+## served by the real binary, into docs/page/ (docs/gate.md shows them).
 screenshots: tools redis chromium
 	@mkdir -p docs/page
 	WRCTL_SCREENSHOTS=$(CURDIR)/docs/page WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -count=1 ./cmd/wrctl -run '^(TestThePageABuyerTrusts|TestTheYourTurnPage)$$'

@@ -81,7 +81,7 @@ func serveFlags(cmd *cobra.Command, s *app.Settings) {
 	g.bind(&s.PageMessage, "page-message", "page.message", "", "a line under the title (e.g. the on-sale's name)")
 	g.bind(&s.PageColor, "page-color", "page.color", "#1f6feb", "the page's accent colour (CSS)")
 	g.bind(&s.PageBackground, "page-background", "page.background", "#f6f8fa", "the page's background colour (CSS)")
-	g.bind(&s.PageTemplate, "page-template", "page.template", "", "an html/template file replacing the page (fields: see the README)")
+	g.bind(&s.PageTemplate, "page-template", "page.template", "", "an html/template file replacing the page (its fields: docs/gate.md)")
 	g = flagGroup(cmd, "Logging")
 	g.bind(&s.LogLevel, "log-level", "log.level", "info", "log level: debug, info, warn or error")
 	g.bind(&s.LogFormat, "log-format", "log.format", "text", "log format: text or json")
