@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -67,6 +68,37 @@ func TestDocsAreCurrent(t *testing.T) {
 	}
 	if len(stale) > 0 {
 		t.Fatalf("generated docs are stale: %s\nrun `make docs` and commit the result", strings.Join(stale, ", "))
+	}
+}
+
+// TestExampleConfigNamesEveryKey: configs/wrctl.yaml, which the README
+// says documents every key, has a line (set or commented out) for each key
+// a command reads and for each per-event setting.
+func TestExampleConfigNamesEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../configs/wrctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	walk(newRootCmd(io.Discard, io.Discard), func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			key := keyOf(f)
+			if key == "" || key == "client.server" || slices.Contains(missing, key) {
+				return
+			}
+			last := key[strings.LastIndexByte(key, '.')+1:]
+			if !regexp.MustCompile(`(?m)^\s*#?\s*` + regexp.QuoteMeta(last) + `:`).Match(b) {
+				missing = append(missing, key)
+			}
+		})
+	})
+	for _, s := range room.Table() {
+		if !regexp.MustCompile(`(?m)^\s*#?\s*` + s.Name + `:|` + s.Name + `[,\s]`).Match(b) {
+			missing = append(missing, "events.<id>."+s.Name)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("configs/wrctl.yaml does not name %s", strings.Join(missing, ", "))
 	}
 }
 
