@@ -11,40 +11,86 @@ import (
 	"github.com/wrctl/wrctl/internal/room"
 )
 
-// clientFlags adds the flags every client command shares.
-func clientFlags(cmd *cobra.Command) {
-	cmd.Flags().String("server", "http://localhost:8080", "waiting room URL (client.server, WRCTL_SERVER)")
-	keyFlag(cmd, "server", "client.server")
-	outputFlag(cmd.Flags())
+// clientOptions are what every command that calls the API takes.
+type clientOptions struct {
+	IO     *factory
+	Server string // --server: client.server, WRCTL_SERVER
+	Format string // --output
+	// Client builds the API client (a test may give its own).
+	Client func() (*client.Client, error)
+	hc     *http.Client
+}
+
+// bind adds --server and --output.
+func (o *clientOptions) bind(cmd *cobra.Command) {
+	flags{cmd: cmd}.bind(&o.Server, "server", "client.server", "http://localhost:8080", "waiting room URL (client.server, WRCTL_SERVER)")
+	cmd.Flags().StringVarP(&o.Format, "output", "o", printer.Text, "output format: text or json")
+}
+
+// complete checks --output and sets the client builder, over hc (nil: the
+// default HTTP client).
+func (o *clientOptions) complete(cmd *cobra.Command, hc *http.Client) error {
+	format, err := outputFormat(cmd)
+	o.Format, o.hc = format, hc
+	o.Client = o.client
+	return err
+}
+
+// client builds the API client from --server.
+func (o *clientOptions) client() (*client.Client, error) {
+	c, err := client.New(o.Server, o.hc)
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	return c, nil
+}
+
+// adminOptions are what every command that calls the admin API takes.
+type adminOptions struct {
+	clientOptions
+	AdminToken string // --admin-token: admin.token, WRCTL_ADMIN_TOKEN
+}
+
+func (o *adminOptions) bind(cmd *cobra.Command) {
+	flags{cmd: cmd}.bind(&o.AdminToken, "admin-token", "admin.token", "", "admin API bearer token (admin.token, WRCTL_ADMIN_TOKEN)")
+	o.clientOptions.bind(cmd)
+}
+
+// Admin builds the admin API client; the token is required.
+func (o *adminOptions) Admin() (*client.AdminClient, error) {
+	if o.AdminToken == "" {
+		return nil, usagef("--admin-token (or WRCTL_ADMIN_TOKEN) is required")
+	}
+	c, err := o.Client()
+	if err != nil {
+		return nil, err
+	}
+	return c.Admin(o.AdminToken), nil
 }
 
 // waitOptions are the --wait flags of join and status.
 type waitOptions struct {
-	wait                  bool
-	timeout, pollInterval time.Duration
+	Wait                  bool
+	Timeout, PollInterval time.Duration
 }
 
 func (o *waitOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	outputFormats(cmd, "text, json, or token (only the access token, for $(...))", printer.Text, printer.JSON, printer.Token)
-	f.BoolVar(&o.wait, "wait", false, "poll until the session is ACTIVE (keeps it alive while waiting)")
-	f.DurationVar(&o.timeout, "timeout", 0, "with --wait: give up after this long (exit 5); 0 waits for ever")
-	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: poll this often instead of following the server's Retry-After")
+	f.BoolVar(&o.Wait, "wait", false, "poll until the session is ACTIVE (keeps it alive while waiting)")
+	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (exit 5); 0 waits for ever")
+	f.DurationVar(&o.PollInterval, "poll-interval", 0, "with --wait: poll this often instead of following the server's Retry-After")
 }
 
-// newClient builds the API client from --server / WRCTL_SERVER / config.
-func newClient(cmd *cobra.Command) (*client.Client, error) {
-	return newClientWith(cmd, nil)
-}
-
-// newClientWith is newClient over a given HTTP client (nil: the default).
-func newClientWith(cmd *cobra.Command, hc *http.Client) (*client.Client, error) {
-	server, _ := cmd.Flags().GetString("server") // client.server, by loadKeys
-	c, err := client.New(server, hc)
-	if err != nil {
-		return nil, usagef("--server: %v", err)
+// check refuses negative durations.
+func (o *waitOptions) check() error {
+	switch {
+	case o.Timeout < 0:
+		return usagef("--timeout must not be negative, got %s", o.Timeout)
+	case o.PollInterval < 0:
+		return usagef("--poll-interval must not be negative, got %s", o.PollInterval)
 	}
-	return c, nil
+	return nil
 }
 
 // sessionArg reads the SESSION_ID argument.
@@ -58,27 +104,13 @@ func sessionArg(cmd *cobra.Command, args []string) (string, error) {
 	return args[0], nil
 }
 
-// sessionCommand reads what every command on one session needs: the
-// SESSION_ID argument, the output format and the client.
-func sessionCommand(cmd *cobra.Command, args []string) (id, format string, c *client.Client, err error) {
-	if id, err = sessionArg(cmd, args); err != nil {
-		return
-	}
-	if format, err = outputFormat(cmd); err != nil {
-		return
-	}
-	c, err = newClient(cmd)
-	return
-}
-
-// idFlag reads and checks an --event or --user flag.
-func idFlag(cmd *cobra.Command, name string) (string, error) {
-	v, _ := cmd.Flags().GetString(name)
+// idFlag checks an --event or --user value.
+func idFlag(name, v string) error {
 	if v == "" {
-		return "", usagef("--%s is required", name)
+		return usagef("--%s is required", name)
 	}
 	if err := room.ValidateID(v); err != nil {
-		return "", usagef("--%s %q: %v", name, v, err)
+		return usagef("--%s %q: %v", name, v, err)
 	}
-	return v, nil
+	return nil
 }

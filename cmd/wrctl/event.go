@@ -40,19 +40,13 @@ The admin token comes from --admin-token or WRCTL_ADMIN_TOKEN.` + exitCodes(exit
 
 // eventOptions are what every event command takes.
 type eventOptions struct {
-	IO      *factory
-	Admin   func() (*client.AdminClient, error)
-	Format  string // text, wide or json
+	adminOptions
 	EventID string // get and set
 }
 
-// bind completes o from the command's flags and arguments (one EVENT
-// unless list) and sets its admin client.
-func (o *eventOptions) bind(cmd *cobra.Command, args []string, list bool) error {
-	var err error
-	if o.Format, err = outputFormat(cmd); err != nil {
-		return err
-	}
+// complete completes o from the command's flags and arguments (one EVENT
+// unless list).
+func (o *eventOptions) complete(cmd *cobra.Command, args []string, list bool) error {
 	switch {
 	case list && len(args) > 0:
 		return noArgs(cmd, args)
@@ -64,26 +58,13 @@ func (o *eventOptions) bind(cmd *cobra.Command, args []string, list bool) error 
 		}
 		o.EventID = args[0]
 	}
-	o.Admin = func() (*client.AdminClient, error) { return adminClient(cmd) }
-	return nil
+	return o.clientOptions.complete(cmd, nil)
 }
 
-func adminFlags(cmd *cobra.Command) {
-	cmd.Flags().String("admin-token", "", "admin API bearer token (admin.token, WRCTL_ADMIN_TOKEN)")
-	keyFlag(cmd, "admin-token", "admin.token")
-	clientFlags(cmd)
-}
-
-func adminClient(cmd *cobra.Command) (*client.AdminClient, error) {
-	c, err := newClient(cmd)
-	if err != nil {
-		return nil, err
-	}
-	token, _ := cmd.Flags().GetString("admin-token") // admin.token, by loadKeys
-	if token == "" {
-		return nil, usagef("--admin-token (or WRCTL_ADMIN_TOKEN) is required")
-	}
-	return c.Admin(token), nil
+// bind adds the admin flags and --output with wide.
+func (o *eventOptions) bind(cmd *cobra.Command) {
+	o.adminOptions.bind(cmd)
+	eventFormats(cmd)
 }
 
 // eventFormats adds wide to --output: every setting as a column.
@@ -92,20 +73,19 @@ func eventFormats(cmd *cobra.Command) {
 }
 
 func newEventListCmd(f *factory, runF func(context.Context, *eventOptions) error) *cobra.Command {
-	o := &eventOptions{IO: f}
+	o := &eventOptions{adminOptions: adminOptions{clientOptions: clientOptions{IO: f}}}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List events with their counts and main settings",
 		Example: "  wrctl event list\n  wrctl event list -o wide\n  wrctl event list --output json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.bind(cmd, args, true); err != nil {
+			if err := o.complete(cmd, args, true); err != nil {
 				return err
 			}
 			return runOr(runF, eventListRun)(cmd.Context(), o)
 		},
 	}
-	adminFlags(cmd)
-	eventFormats(cmd)
+	o.bind(cmd)
 	return cmd
 }
 
@@ -122,20 +102,19 @@ func eventListRun(ctx context.Context, o *eventOptions) error {
 }
 
 func newEventGetCmd(f *factory, runF func(context.Context, *eventOptions) error) *cobra.Command {
-	o := &eventOptions{IO: f}
+	o := &eventOptions{adminOptions: adminOptions{clientOptions: clientOptions{IO: f}}}
 	cmd := &cobra.Command{
 		Use:     "get EVENT",
 		Short:   "Show one event's counts and every setting",
 		Example: "  wrctl event get launch-2026\n  wrctl event get launch-2026 --output json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.bind(cmd, args, false); err != nil {
+			if err := o.complete(cmd, args, false); err != nil {
 				return err
 			}
 			return runOr(runF, eventGetRun)(cmd.Context(), o)
 		},
 	}
-	adminFlags(cmd)
-	eventFormats(cmd)
+	o.bind(cmd)
 	return cmd
 }
 
@@ -177,7 +156,7 @@ func (v *settingValue) Set(text string) error {
 func (v *settingValue) IsBoolFlag() bool { return v.s.Kind == room.KindSwitch }
 
 func newEventSetCmd(f *factory, runF func(context.Context, *eventSetOptions) error) *cobra.Command {
-	o := &eventSetOptions{eventOptions: eventOptions{IO: f}}
+	o := &eventSetOptions{eventOptions: eventOptions{adminOptions: adminOptions{clientOptions: clientOptions{IO: f}}}}
 	cmd := &cobra.Command{
 		Use:   "set EVENT [--capacity N] [--new-users-per-minute N] [--opens-at T] [--starts-at T] [--ends-at T] [--queueing-method M] [--paused] ...",
 		Short: "Change one event's settings",
@@ -200,7 +179,7 @@ passthrough (admit everyone at once, no cap) or reject (joins get 503 with
   wrctl event set launch-2026 --queueing-method reject --message "Sold out"
   wrctl event set launch-2026 --clear --capacity 200`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.bind(cmd, args, false); err != nil {
+			if err := o.complete(cmd, args, false); err != nil {
 				return err
 			}
 			o.Changed = nil
@@ -233,8 +212,7 @@ passthrough (admit everyone at once, no cap) or reject (joins get 503 with
 		}
 	}
 	cmd.Flags().BoolVar(&o.Clear, "clear", false, "start from the configured values instead of the current settings")
-	adminFlags(cmd)
-	eventFormats(cmd)
+	o.eventOptions.bind(cmd)
 	return cmd
 }
 

@@ -81,8 +81,9 @@ func TestEventSetKeepsWhatWasNotGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, out := testFactory(t0)
-	o := &eventSetOptions{eventOptions: eventOptions{IO: f, Admin: func() (*client.AdminClient, error) { return admin, nil }, Format: "json", EventID: "E1"},
-		Given: room.Settings{Capacity: 3, Paused: true, Message: "ignored"}, Changed: []string{"paused"}}
+	o := &eventSetOptions{Given: room.Settings{Capacity: 3, Paused: true, Message: "ignored"}, Changed: []string{"paused"}}
+	o.IO, o.Server, o.AdminToken, o.Format, o.EventID = f, base, e2eAdminToken, "json", "E1"
+	o.Client = func() (*client.Client, error) { return c, nil }
 	if err := eventSetRun(ctx, o); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/spf13/cobra"
@@ -9,14 +10,15 @@ import (
 	"github.com/wrctl/wrctl/internal/printer"
 )
 
-// joinOptions are join's flags beyond the event and user.
+// joinOptions are join's input.
 type joinOptions struct {
-	key  string
-	wait waitOptions
+	clientOptions
+	Event, User, Key string
+	Wait             waitOptions
 }
 
-func newJoinCmd() *cobra.Command {
-	o := &joinOptions{}
+func newJoinCmd(f *factory, runF func(context.Context, *joinOptions) error) *cobra.Command {
+	o := &joinOptions{clientOptions: clientOptions{IO: f}}
 	cmd := &cobra.Command{
 		Use:   "join --event EVENT --user USER",
 		Short: "Join an event's line",
@@ -39,50 +41,53 @@ access token. The session's output names the key it was joined with
   curl -H "Authorization: Bearer $token" https://shop.example.com/checkout`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := outputFormat(cmd)
-			if err != nil {
+			if err := o.complete(cmd, nil); err != nil {
 				return err
 			}
-			event, err := idFlag(cmd, "event")
-			if err != nil {
+			for name, v := range map[string]string{"event": o.Event, "user": o.User} {
+				if err := idFlag(name, v); err != nil {
+					return err
+				}
+			}
+			if len(o.Key) > 255 {
+				return usagef("--idempotency-key: at most 255 characters, got %d", len(o.Key))
+			}
+			if err := o.Wait.check(); err != nil {
 				return err
 			}
-			user, err := idFlag(cmd, "user")
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			key := o.key
-			if key == "" {
-				key = client.NewIdempotencyKey()
-			} else if len(key) > 255 {
-				return usagef("--idempotency-key: at most 255 characters, got %d", len(key))
-			}
-			// Three tries, or as many as fit in --timeout.
-			ctx, tries := cmd.Context(), 3
-			if o.wait.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, o.wait.timeout)
-				defer cancel()
-				tries = 0
-			}
-			s, err := c.JoinRetrying(ctx, event, user, key, tries)
-			if err != nil {
-				return err
-			}
-			if o.wait.wait && s.Status != "ACTIVE" {
-				return waitActive(cmd, c, s.SessionID, format, key, &o.wait)
-			}
-			return printer.Session(cmd.OutOrStdout(), format, s, key)
+			return runOr(runF, joinRun)(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().String("event", "", "event id (required)")
-	cmd.Flags().String("user", "", "user id (required)")
-	cmd.Flags().StringVar(&o.key, "idempotency-key", "", "key that proves this client made the join (default: a random one); send the same key to get the same place back")
-	clientFlags(cmd)
-	o.wait.bind(cmd)
+	g := flags{cmd: cmd}
+	g.bind(&o.Event, "event", "", "", "event id (required)")
+	g.bind(&o.User, "user", "", "", "user id (required)")
+	g.bind(&o.Key, "idempotency-key", "", "", "key that proves this client made the join (default: a random one); send the same key to get the same place back")
+	o.clientOptions.bind(cmd)
+	o.Wait.bind(cmd)
 	return cmd
+}
+
+// joinRun joins, retrying with the same key, and waits when asked.
+func joinRun(ctx context.Context, o *joinOptions) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	key := cmp.Or(o.Key, client.NewIdempotencyKey())
+	// Three tries, or as many as fit in --timeout.
+	jctx, tries := ctx, 3
+	if o.Wait.Timeout > 0 {
+		var cancel context.CancelFunc
+		jctx, cancel = context.WithTimeout(ctx, o.Wait.Timeout)
+		defer cancel()
+		tries = 0
+	}
+	s, err := c.JoinRetrying(jctx, o.Event, o.User, key, tries)
+	if err != nil {
+		return err
+	}
+	if o.Wait.Wait && s.Status != "ACTIVE" {
+		return waitActive(ctx, o.IO, c, s.SessionID, o.Format, key, &o.Wait)
+	}
+	return printer.Session(o.IO.Out, o.Format, s, key)
 }

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/wrctl/wrctl/internal/client"
 )
 
-func newLeaveCmd() *cobra.Command {
-	return sessionActionCmd(&cobra.Command{
+func newLeaveCmd(f *factory, runF func(context.Context, *sessionActionOptions) error) *cobra.Command {
+	return sessionActionCmd(f, runF, &cobra.Command{
 		Use:   "leave SESSION_ID",
 		Short: "Leave the line or give up a place inside",
 		Long: `End a session at once: a WAITING user leaves the line, an ACTIVE one frees

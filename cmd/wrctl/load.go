@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -12,10 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/wrctl/wrctl/internal/client"
 	"github.com/wrctl/wrctl/internal/loadgen"
+	"github.com/wrctl/wrctl/internal/printer"
 )
 
 // thresholdError is a run that failed one or more thresholds.
@@ -36,8 +37,8 @@ func (e loadInterruptedError) Error() string {
 	return fmt.Sprintf("interrupted: the report is partial; the run left its %d open session(s)", e.left)
 }
 
-func newLoadCmd() *cobra.Command {
-	o := &loadOptions{}
+func newLoadCmd(f *factory, runF func(context.Context, *loadOptions) error) *cobra.Command {
+	o := &loadOptions{clientOptions: clientOptions{IO: f}}
 	cmd := &cobra.Command{
 		Use:   "load --users N (--rate R | --stages SPEC)",
 		Short: "Simulate an on-sale against a running waiting room and audit it",
@@ -113,10 +114,15 @@ Exit codes:
   # One of four hosts
   wrctl load --users 400000 --rate 4000 --shard 2/4 --run-id drop-1 --out shard-2.json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runLoad(cmd, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(cmd); err != nil {
+				return err
+			}
+			return runOr(runF, loadRun)(cmd.Context(), o)
+		},
 	}
 	o.bind(cmd)
-	cmd.AddCommand(newLoadMergeCmd())
+	cmd.AddCommand(newLoadMergeCmd(f, nil))
 	return cmd
 }
 
@@ -132,8 +138,7 @@ func (o *loadOptions) bind(cmd *cobra.Command) {
 	f.StringVar(&o.spec.Capacity, "capacity", "", "capacity to audit against, whatever the server reports: N for every event, or EVENT=N,… (EVENT an id or eI)")
 	f.DurationVar(&o.spec.StartsIn, "starts-in", 0, "drive an on-sale: give the run's events a start this long after the run begins (needs --admin-token)")
 	f.StringVar(&o.spec.StartsAt, "starts-at", "", "like --starts-in, at an RFC 3339 time (the same for every shard)")
-	f.StringVar(&sc.AdminToken, "admin-token", "", "admin API token, for --starts-in and to read the start's shuffle record (admin.token, WRCTL_ADMIN_TOKEN)")
-	keyFlag(cmd, "admin-token", "admin.token")
+	flags{cmd: cmd}.bind(&sc.AdminToken, "admin-token", "admin.token", "", "admin API token, for --starts-in and to read the start's shuffle record (admin.token, WRCTL_ADMIN_TOKEN)")
 
 	f.IntVar(&sc.Events, "events", 1, "spread users over this many events")
 	f.StringVar(&sc.RunID, "run-id", "", "run name: events are RUNID-e0…, users RUNID-u0… (default: load-<time>); shards of a run share it")
@@ -145,14 +150,15 @@ func (o *loadOptions) bind(cmd *cobra.Command) {
 	f.IntVarP(&sc.Concurrency, "concurrency", "c", 256, "requests in flight at most")
 	f.StringVar(&o.spec.Shard, "shard", "0/1", "run part i of n of the scenario (i/n)")
 	f.Uint64Var(&sc.Seed, "seed", 1, "random seed for hold times and abandonment")
-	o.report.bind(f)
+	o.report.bind(cmd)
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines, none")
 	f.DurationVar(&o.progressInterval, "progress-interval", 5*time.Second, "interval of progress lines")
-	clientFlags(cmd)
+	o.clientOptions.bind(cmd)
 }
 
 // loadOptions is load's input, bound to its flags.
 type loadOptions struct {
+	clientOptions
 	scenario         loadgen.Config
 	spec             loadgen.Spec // the scenario's flags that need parsing
 	metrics          []string
@@ -163,35 +169,40 @@ type loadOptions struct {
 
 // reportOptions are the flags load and load merge share.
 type reportOptions struct {
-	thresholds []string
-	out, html  string
-	maxErrors  int
+	thresholds   []string
+	out, html    string
+	maxErrors    int
+	maxErrorsSet bool
+	parsed       []loadgen.Threshold
 }
 
-func (o *reportOptions) bind(f *pflag.FlagSet) {
+func (o *reportOptions) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.StringArrayVarP(&o.thresholds, "threshold", "t", nil, "pass/fail condition, repeatable, e.g. 'join_p99<200ms' (exit 8 when one fails)")
 	f.StringVar(&o.out, "out", "", "also write the JSON report to this file (for 'wrctl load merge')")
 	f.StringVar(&o.html, "html", "", "also write a self-contained HTML report with charts of the run to this file")
 	f.IntVar(&o.maxErrors, "max-errors", 0, "failed requests allowed before the run fails (default 0, unless a threshold on errors, error_rate or failed_users is given)")
 }
 
-func runLoad(cmd *cobra.Command, o *loadOptions) error {
-	format, err := outputFormat(cmd)
-	if err != nil {
+// complete checks what load was given.
+func (o *loadOptions) complete(cmd *cobra.Command) error {
+	hc := &http.Client{
+		Timeout:   client.DefaultHold + 30*time.Second, // a held status request, then the usual bound
+		Transport: &http.Transport{MaxIdleConns: o.scenario.Concurrency, MaxIdleConnsPerHost: o.scenario.Concurrency, IdleConnTimeout: 90 * time.Second},
+	}
+	if err := o.clientOptions.complete(cmd, hc); err != nil {
 		return err
 	}
+	return o.report.complete(cmd)
+}
+
+// loadRun runs the scenario and prints its report.
+func loadRun(ctx context.Context, o *loadOptions) error {
 	cfg, err := o.scenarioConfig()
 	if err != nil {
 		return err
 	}
-	thresholds, err := o.report.parseThresholds()
-	if err != nil {
-		return err
-	}
-	c, err := newClientWith(cmd, &http.Client{
-		Timeout:   client.DefaultHold + 30*time.Second, // a held status request, then the usual bound
-		Transport: &http.Transport{MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, IdleConnTimeout: 90 * time.Second},
-	})
+	c, err := o.Client()
 	if err != nil {
 		return err
 	}
@@ -208,7 +219,7 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	}
 	// The first Ctrl-C (or SIGTERM) interrupts the run, which then leaves
 	// its open sessions; a second one stops at once.
-	ctx, cancel := context.WithCancel(cmd.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -219,7 +230,7 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 		case <-ctx.Done():
 			return
 		}
-		fmt.Fprintln(cmd.ErrOrStderr(), "\ninterrupted: no more arrivals; leaving the run's open sessions (Ctrl-C again stops at once)")
+		fmt.Fprintln(o.IO.ErrOut, "\ninterrupted: no more arrivals; leaving the run's open sessions (Ctrl-C again stops at once)")
 		runner.Interrupt()
 		select {
 		case <-sigs:
@@ -227,7 +238,7 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 		case <-ctx.Done():
 		}
 	}()
-	stopProgress, err := loadgen.ShowProgress(cmd.ErrOrStderr(), o.progress, isTerminal(cmd.ErrOrStderr()), o.progressInterval, runner)
+	stopProgress, err := loadgen.ShowProgress(o.IO.ErrOut, o.progress, isTerminal(o.IO.ErrOut), o.progressInterval, runner)
 	var fe *loadgen.FieldError
 	if errors.As(err, &fe) {
 		return usagef("--%s %s", fe.Field, fe.Msg)
@@ -239,7 +250,7 @@ func runLoad(cmd *cobra.Command, o *loadOptions) error {
 	if err != nil {
 		return err
 	}
-	err = o.report.finish(cmd, rep, format, thresholds)
+	err = o.report.finish(o.IO.Out, rep, o.Format)
 	if rep.Interrupted && (err == nil || errors.As(err, &thresholdError{})) {
 		return loadInterruptedError{rep.Users.LeftAtStop}
 	}
@@ -258,23 +269,25 @@ func (o *loadOptions) scenarioConfig() (loadgen.Config, error) {
 	return cfg, nil
 }
 
-func (o *reportOptions) parseThresholds() ([]loadgen.Threshold, error) {
-	var out []loadgen.Threshold
+// complete parses the thresholds.
+func (o *reportOptions) complete(cmd *cobra.Command) error {
+	o.maxErrorsSet = cmd.Flags().Changed("max-errors")
+	o.parsed = nil
 	for _, r := range o.thresholds {
 		t, err := loadgen.ParseThreshold(r)
 		if err != nil {
-			return nil, usagef("--threshold: %v", err)
+			return usagef("--threshold: %v", err)
 		}
-		out = append(out, t)
+		o.parsed = append(o.parsed, t)
 	}
-	return out, nil
+	return nil
 }
 
 // finish prints the report, writes --out and --html, and checks the
 // thresholds.
-func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format string, thresholds []loadgen.Threshold) error {
-	failed, err := rep.Finish(cmd.OutOrStdout(), loadgen.Output{Thresholds: thresholds, MaxErrors: o.maxErrors, MaxErrorsSet: cmd.Flags().Changed("max-errors"),
-		Out: o.out, HTML: o.html, JSON: format == "json"})
+func (o *reportOptions) finish(w io.Writer, rep *loadgen.Report, format string) error {
+	failed, err := rep.Finish(w, loadgen.Output{Thresholds: o.parsed, MaxErrors: o.maxErrors, MaxErrorsSet: o.maxErrorsSet,
+		Out: o.out, HTML: o.html, JSON: format == printer.JSON})
 	if err != nil {
 		return err
 	}
@@ -284,9 +297,17 @@ func (o *reportOptions) finish(cmd *cobra.Command, rep *loadgen.Report, format s
 	return nil
 }
 
-func newLoadMergeCmd() *cobra.Command {
-	o := &reportOptions{}
-	var partial bool
+// mergeOptions are load merge's input.
+type mergeOptions struct {
+	IO      *factory
+	Format  string
+	Reports []string
+	Partial bool
+	report  reportOptions
+}
+
+func newLoadMergeCmd(f *factory, runF func(context.Context, *mergeOptions) error) *cobra.Command {
+	o := &mergeOptions{IO: f}
 	cmd := &cobra.Command{
 		Use:   "merge REPORT.json...",
 		Short: "Combine the JSON reports of the shards of one run",
@@ -298,30 +319,35 @@ Client-side times from different hosts assume synchronised clocks.`,
 			if len(args) == 0 {
 				return usagef("load merge needs at least one REPORT.json")
 			}
-			format, err := outputFormat(cmd)
-			if err != nil {
+			o.Reports = args
+			var err error
+			if o.Format, err = outputFormat(cmd); err != nil {
 				return err
 			}
-			thresholds, err := o.parseThresholds()
-			if err != nil {
+			if err := o.report.complete(cmd); err != nil {
 				return err
 			}
-			reps, err := loadgen.ReadReports(args...)
-			if err != nil {
-				return usageError{err}
-			}
-			if err := loadgen.CheckShards(reps, partial); err != nil {
-				return usageError{err}
-			}
-			merged, err := loadgen.Merge(reps...)
-			if err != nil {
-				return usageError{err}
-			}
-			return o.finish(cmd, merged, format, thresholds)
+			return runOr(runF, mergeRun)(cmd.Context(), o)
 		},
 	}
-	o.bind(cmd.Flags())
-	cmd.Flags().BoolVar(&partial, "partial", false, "merge even when shards are missing (never a shard given twice)")
+	o.report.bind(cmd)
+	cmd.Flags().BoolVar(&o.Partial, "partial", false, "merge even when shards are missing (never a shard given twice)")
 	outputFlag(cmd.Flags())
 	return cmd
+}
+
+// mergeRun merges the shards' reports and judges the whole run.
+func mergeRun(_ context.Context, o *mergeOptions) error {
+	reps, err := loadgen.ReadReports(o.Reports...)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := loadgen.CheckShards(reps, o.Partial); err != nil {
+		return usageError{err}
+	}
+	merged, err := loadgen.Merge(reps...)
+	if err != nil {
+		return usageError{err}
+	}
+	return o.report.finish(o.IO.Out, merged, o.Format)
 }

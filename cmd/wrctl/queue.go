@@ -8,10 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wrctl/wrctl/internal/printer"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 )
 
-func newQueueCmd() *cobra.Command {
+func newQueueCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "queue",
 		Short: "Manage the SQS admission queue",
@@ -22,7 +23,7 @@ line keeps its join order, with a dead-letter queue for messages that cannot
 be processed.`,
 		Example: `  wrctl queue create --name wrctl-waiting.fifo`,
 	}
-	cmd.AddCommand(newQueueCreateCmd())
+	cmd.AddCommand(newQueueCreateCmd(f, nil))
 	return cmd
 }
 
@@ -41,11 +42,16 @@ func (o awsOptions) clientConfig(queueURL string) sqsqueue.ClientConfig {
 	return sqsqueue.ClientConfig{Region: o.Region, Endpoint: o.Endpoint, QueueURL: queueURL}
 }
 
-func newQueueCreateCmd() *cobra.Command {
-	o := &struct {
-		sqsqueue.CreateOptions
-		AWS awsOptions
-	}{}
+// createOptions are queue create's input.
+type createOptions struct {
+	sqsqueue.CreateOptions
+	IO     *factory
+	AWS    awsOptions
+	Format string
+}
+
+func newQueueCreateCmd(f *factory, runF func(context.Context, *createOptions) error) *cobra.Command {
+	o := &createOptions{IO: f}
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create the FIFO admission queue and its dead-letter queue",
@@ -72,8 +78,8 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
   wrctl queue create --name wrctl-waiting.fifo --sqs-endpoint http://127.0.0.1:4566`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := outputFormat(cmd)
-			if err != nil {
+			var err error
+			if o.Format, err = outputFormat(cmd); err != nil {
 				return err
 			}
 			if o.Name == "" {
@@ -82,22 +88,7 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 			if err := o.Validate(); err != nil {
 				return usageError{err}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
-			defer cancel()
-			client, err := sqsqueue.NewClient(ctx, o.AWS.clientConfig(""))
-			if err != nil {
-				return err
-			}
-			created, err := sqsqueue.Create(ctx, client, o.CreateOptions)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if format == "json" {
-				return json.NewEncoder(w).Encode(created)
-			}
-			_, err = fmt.Fprintln(w, created.URL)
-			return err
+			return runOr(runF, createRun)(cmd.Context(), o)
 		},
 	}
 	g := flags{cmd: cmd}
@@ -111,4 +102,23 @@ sqs:GetQueueAttributes, sqs:SetQueueAttributes.`,
 	o.AWS.bind(cmd)
 	outputFlag(cmd.Flags())
 	return cmd
+}
+
+// createRun creates the queues, or brings them to the options.
+func createRun(ctx context.Context, o *createOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	client, err := sqsqueue.NewClient(ctx, o.AWS.clientConfig(""))
+	if err != nil {
+		return err
+	}
+	created, err := sqsqueue.Create(ctx, client, o.CreateOptions)
+	if err != nil {
+		return err
+	}
+	if o.Format == printer.JSON {
+		return json.NewEncoder(o.IO.Out).Encode(created)
+	}
+	_, err = fmt.Fprintln(o.IO.Out, created.URL)
+	return err
 }

@@ -158,7 +158,7 @@ func newRootCmdWith(f *factory, s *app.Settings) *cobra.Command {
 		}
 		return loadKeys(cmd)
 	}
-	root.AddCommand(newServeCmd(s), newQueueCmd(), newJoinCmd(), newStatusCmd(), newHeartbeatCmd(), newLeaveCmd(), newTokenCmd(), newLoadCmd(), newTopCmd(), newEventCmd(f), newVersionCmd())
+	root.AddCommand(newServeCmd(f, s, nil), newQueueCmd(f), newJoinCmd(f, nil), newStatusCmd(f, nil), newHeartbeatCmd(f, nil), newLeaveCmd(f, nil), newTokenCmd(f), newLoadCmd(f, nil), newTopCmd(f, nil), newEventCmd(f), newVersionCmd(f))
 	return root
 }
 

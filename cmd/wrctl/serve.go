@@ -14,7 +14,16 @@ import (
 	"github.com/wrctl/wrctl/internal/app"
 )
 
-func newServeCmd(s *app.Settings) *cobra.Command {
+// serveOptions are serve's input: the settings, and how to name the flag
+// of a setting at fault.
+type serveOptions struct {
+	IO       *factory
+	Settings *app.Settings
+	Named    func(error) error
+}
+
+func newServeCmd(f *factory, s *app.Settings, runF func(context.Context, *serveOptions) error) *cobra.Command {
+	o := &serveOptions{IO: f, Settings: s}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the waiting room: the HTTP API and the granter",
@@ -44,9 +53,8 @@ makes held queue messages visible again for other replicas.`,
 			if err := loadSettings(cmd, s); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return serve(ctx, cmd, *s)
+			o.Named = func(err error) error { return settingsError(cmd, err) }
+			return runOr(runF, serveRun)(cmd.Context(), o)
 		},
 	}
 	serveFlags(cmd, s)
@@ -73,12 +81,15 @@ func loadSettings(cmd *cobra.Command, s *app.Settings) error {
 	return settingsError(cmd, s.Validate())
 }
 
-// serve runs the room the settings describe until ctx is cancelled.
-func serve(ctx context.Context, cmd *cobra.Command, s app.Settings) error {
-	log := s.Logger(cmd.ErrOrStderr())
+// serveRun runs the room the settings describe until SIGINT or SIGTERM.
+func serveRun(ctx context.Context, o *serveOptions) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s := *o.Settings
+	log := s.Logger(o.IO.ErrOut)
 	cfg, err := s.Config(log)
 	if err != nil {
-		return settingsError(cmd, err)
+		return o.Named(err)
 	}
 	a, err := app.New(ctx, cfg)
 	switch {

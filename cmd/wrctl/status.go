@@ -41,8 +41,15 @@ func exitCodes(codes ...int) string {
 	return b.String()
 }
 
-func newStatusCmd() *cobra.Command {
-	wo := &waitOptions{}
+// statusOptions are status's input.
+type statusOptions struct {
+	clientOptions
+	SessionID string
+	Wait      waitOptions
+}
+
+func newStatusCmd(f *factory, runF func(context.Context, *statusOptions) error) *cobra.Command {
+	o := &statusOptions{clientOptions: clientOptions{IO: f}}
 	cmd := &cobra.Command{
 		Use:   "status SESSION_ID",
 		Short: "Show where a session stands",
@@ -55,29 +62,44 @@ Exits 4 if the session has ended.` + exitCodes(exitOK, exitFailure, exitUsage, e
 		Example: `  wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2
   wrctl status 7415cbf882bc1c7a142d5b8504e6f0c2 --wait --timeout 30m --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, format, c, err := sessionCommand(cmd, args)
-			if err != nil {
+			var err error
+			if o.SessionID, err = sessionArg(cmd, args); err != nil {
 				return err
 			}
-			if wo.wait {
-				return waitActive(cmd, c, id, format, "", wo)
-			}
-			s, _, err := c.Status(cmd.Context(), id)
-			if err != nil {
+			if err := o.complete(cmd, nil); err != nil {
 				return err
 			}
-			if err := printer.Session(cmd.OutOrStdout(), format, s, ""); err != nil {
+			if err := o.Wait.check(); err != nil {
 				return err
 			}
-			if s.Ended() {
-				return fmt.Errorf("%w: %s (%s)", client.ErrEnded, s.Status, s.EndReason)
-			}
-			return nil
+			return runOr(runF, statusRun)(cmd.Context(), o)
 		},
 	}
-	clientFlags(cmd)
-	wo.bind(cmd)
+	o.clientOptions.bind(cmd)
+	o.Wait.bind(cmd)
 	return cmd
+}
+
+// statusRun shows the session, or waits for its admission.
+func statusRun(ctx context.Context, o *statusOptions) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	if o.Wait.Wait {
+		return waitActive(ctx, o.IO, c, o.SessionID, o.Format, "", &o.Wait)
+	}
+	s, _, err := c.Status(ctx, o.SessionID)
+	if err != nil {
+		return err
+	}
+	if err := printer.Session(o.IO.Out, o.Format, s, ""); err != nil {
+		return err
+	}
+	if s.Ended() {
+		return fmt.Errorf("%w: %s (%s)", client.ErrEnded, s.Status, s.EndReason)
+	}
+	return nil
 }
 
 // timeoutError is a --wait that ran out of time.
@@ -98,40 +120,33 @@ func resumeHint(id string) string {
 		" --wait', or give the place up with 'wrctl leave " + id + "'"
 }
 
-// waitActive polls until the session is ACTIVE and prints it.
-func waitActive(cmd *cobra.Command, c *client.Client, id, format, key string, o *waitOptions) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+// waitActive polls until the session is ACTIVE and prints it: ctx is the
+// command's, and Ctrl-C or --timeout end the wait, not the session.
+func waitActive(ctx context.Context, io *factory, c *client.Client, id, format, key string, o *waitOptions) error {
+	wctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	// The id first, so a user who stops waiting can resume or leave.
-	fmt.Fprintf(cmd.ErrOrStderr(), "session %s: waiting (Ctrl-C stops waiting; 'wrctl leave %s' gives the place up)\n", id, id)
-	timeout := o.timeout
-	if timeout < 0 {
-		return usagef("--timeout must not be negative, got %s", timeout)
-	}
-	if timeout > 0 {
+	fmt.Fprintf(io.ErrOut, "session %s: waiting (Ctrl-C stops waiting; 'wrctl leave %s' gives the place up)\n", id, id)
+	if o.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		wctx, cancel = context.WithTimeout(wctx, o.Timeout)
 		defer cancel()
 	}
-	interval := o.pollInterval
-	if interval < 0 {
-		return usagef("--poll-interval must not be negative, got %s", interval)
-	}
-	p := printer.NewProgress(cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()))
-	s, err := c.Wait(ctx, id, client.WaitOptions{PollInterval: interval, Progress: p.Update})
+	p := printer.NewProgress(io.ErrOut, isTerminal(io.ErrOut))
+	s, err := c.Wait(wctx, id, client.WaitOptions{PollInterval: o.PollInterval, Progress: p.Update})
 	p.Done()
 	switch {
-	case errors.Is(err, context.Canceled) && cmd.Context().Err() == nil:
+	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
 		return interruptedError{id}
-	case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
-		return timeoutError{timeout.String(), id}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return timeoutError{o.Timeout.String(), id}
 	case errors.Is(err, client.ErrEnded):
-		if perr := printer.Session(cmd.OutOrStdout(), format, s, key); perr != nil {
+		if perr := printer.Session(io.Out, format, s, key); perr != nil {
 			return perr
 		}
 		return err
 	case err != nil:
 		return err
 	}
-	return printer.Session(cmd.OutOrStdout(), format, s, key)
+	return printer.Session(io.Out, format, s, key)
 }

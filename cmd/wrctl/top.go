@@ -14,12 +14,13 @@ import (
 
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/client"
+	"github.com/wrctl/wrctl/internal/printer"
 	"github.com/wrctl/wrctl/internal/queue/sqsqueue"
 	"github.com/wrctl/wrctl/internal/tui"
 )
 
-func newTopCmd() *cobra.Command {
-	o := &topOptions{}
+func newTopCmd(f *factory, runF func(context.Context, *topOptions) error) *cobra.Command {
+	o := &topOptions{adminOptions: adminOptions{clientOptions: clientOptions{IO: f}}}
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "A live dashboard of the room: per-event line, admissions and the queue",
@@ -45,7 +46,18 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitB
   wrctl top --server https://room.example.com --queue-name wrctl-waiting.fifo --refresh 2s
   wrctl top --once --output json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runTop(cmd, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(cmd, nil); err != nil {
+				return err
+			}
+			switch {
+			case o.refresh < tui.MinRefresh:
+				return usagef("--refresh must be at least %s, got %s", tui.MinRefresh, o.refresh)
+			case o.Format == printer.JSON && !o.once:
+				return usagef("--output json needs --once")
+			}
+			return runOr(runF, topRun)(cmd.Context(), o)
+		},
 	}
 	g := flags{cmd: cmd}
 	g.bind(&o.refresh, "refresh", "", "1s", fmt.Sprintf("refresh interval (at least %s)", tui.MinRefresh))
@@ -53,12 +65,13 @@ and CI logs.` + exitCodes(exitOK, exitFailure, exitUsage, exitUnavailable, exitB
 	g.bind(&o.queueURL, "queue-url", "queue.url", "", "SQS queue to watch")
 	g.bind(&o.queueName, "queue-name", "queue.name", "", "SQS queue to watch, by name")
 	o.aws.bind(cmd)
-	adminFlags(cmd) // with the admin token, every event, unjoined drops too
+	o.adminOptions.bind(cmd) // with the admin token, every event, unjoined drops too
 	return cmd
 }
 
-// topOptions are top's own flags.
+// topOptions are top's input.
 type topOptions struct {
+	adminOptions
 	refresh             time.Duration
 	once                bool
 	queueURL, queueName string
@@ -68,13 +81,13 @@ type topOptions struct {
 // topSource is where top reads the events: the public list, or with the
 // admin token (--admin-token, WRCTL_ADMIN_TOKEN) every event the server
 // knows, so a scheduled drop shows on the wall before its first join.
-func topSource(cmd *cobra.Command) (tui.Source, string, error) {
-	c, err := newClient(cmd)
+func topSource(o *topOptions) (tui.Source, string, error) {
+	c, err := o.Client()
 	if err != nil {
 		return nil, "", err
 	}
-	if token, _ := cmd.Flags().GetString("admin-token"); token != "" {
-		return everyEvent{c.Admin(token)}, c.BaseURL(), nil
+	if o.AdminToken != "" {
+		return everyEvent{c.Admin(o.AdminToken)}, c.BaseURL(), nil
 	}
 	return c, c.BaseURL(), nil
 }
@@ -84,50 +97,39 @@ type everyEvent struct{ a *client.AdminClient }
 
 func (e everyEvent) Events(ctx context.Context) (api.EventList, error) { return e.a.EventStats(ctx) }
 
-func runTop(cmd *cobra.Command, o *topOptions) error {
-	format, err := outputFormat(cmd)
+// topRun draws the dashboard, or prints one snapshot.
+func topRun(ctx context.Context, o *topOptions) error {
+	src, base, err := topSource(o)
 	if err != nil {
 		return err
 	}
-	refresh, once := o.refresh, o.once
-	if refresh < tui.MinRefresh {
-		return usagef("--refresh must be at least %s, got %s", tui.MinRefresh, refresh)
-	}
-	if format == "json" && !once {
-		return usagef("--output json needs --once")
-	}
-	src, base, err := topSource(cmd)
+	qsrc, err := topQueue(ctx, o)
 	if err != nil {
 		return err
 	}
-	qsrc, err := topQueue(cmd, o)
-	if err != nil {
-		return err
-	}
-	if os.Getenv("NO_COLOR") != "" || once {
+	if os.Getenv("NO_COLOR") != "" || o.once {
 		lipgloss.SetColorProfile(termenv.Ascii)
 	}
-	if once {
-		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	if o.once {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		snap, err := tui.Read(ctx, base, src, qsrc)
 		if err != nil {
 			return err
 		}
-		if format == "json" {
-			enc := json.NewEncoder(cmd.OutOrStdout())
+		if o.Format == printer.JSON {
+			enc := json.NewEncoder(o.IO.Out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(snap)
 		}
-		_, err = fmt.Fprintln(cmd.OutOrStdout(), snap.Text(120))
+		_, err = fmt.Fprintln(o.IO.Out, snap.Text(120))
 		return err
 	}
-	if !isTerminal(cmd.OutOrStdout()) {
+	if !isTerminal(o.IO.Out) {
 		return usagef("wrctl top draws on a terminal; for scripts and logs use --once (with --output json)")
 	}
-	m := tui.New(tui.Config{Server: base, Refresh: refresh}, src, qsrc)
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(cmd.Context()),
-		tea.WithOutput(cmd.OutOrStdout()), tea.WithInput(cmd.InOrStdin()))
+	m := tui.New(tui.Config{Server: base, Refresh: o.refresh}, src, qsrc)
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(o.IO.Out), tea.WithInput(o.IO.In))
 	_, err = p.Run()
 	if err == tea.ErrProgramKilled {
 		return nil
@@ -136,12 +138,12 @@ func runTop(cmd *cobra.Command, o *topOptions) error {
 }
 
 // topQueue opens the queue to watch, or returns nil when none was named.
-func topQueue(cmd *cobra.Command, o *topOptions) (tui.QueueSource, error) {
+func topQueue(ctx context.Context, o *topOptions) (tui.QueueSource, error) {
 	url, name := o.queueURL, o.queueName
 	if url == "" && name == "" {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	client, err := sqsqueue.NewClient(ctx, o.aws.clientConfig(url))
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wrctl/wrctl/internal/printer"
 )
 
-func newVersionCmd() *cobra.Command {
+func newVersionCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "version",
 		Short:   "Print wrctl's version",
@@ -19,8 +21,8 @@ func newVersionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if format == "json" {
+			w := f.Out
+			if format == printer.JSON {
 				return json.NewEncoder(w).Encode(map[string]string{"version": version, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
 			}
 			_, err = fmt.Fprintf(w, "wrctl %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)

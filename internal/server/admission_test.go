@@ -11,6 +11,8 @@ import (
 	"github.com/wrctl/wrctl/internal/api"
 	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/room"
+	"github.com/wrctl/wrctl/internal/room/memstore"
+	"github.com/wrctl/wrctl/internal/room/roomtest"
 )
 
 // slowTick keeps the granter's safety-net tick out of the way, so only
@@ -165,21 +167,29 @@ func TestHeartbeatExpiryFreesTheSlot(t *testing.T) {
 	}
 }
 
+// TestAbandonedWaitingSessionIsSkipped runs the room on a memory store
+// whose clock the test moves, so who outlives the waiting TTL is decided
+// by the test's steps, not by how fast the machine runs them.
 func TestAbandonedWaitingSessionIsSkipped(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			o := defaultOptions()
 			o.policy.Capacity = 1
-			o.policy.WaitingTTL = time.Second
+			o.policy.WaitingTTL = 3 * time.Second
+			clk := roomtest.NewClock(roomtest.T0)
+			o.store = memstore.New(memstore.Config{Clock: clk.Now}, room.StaticPolicies{Default: o.policy})
+			o.now = clk.Now
 			h := newHarness(t, backend, o)
 			a := h.join("E1", "A").SessionID
-			b := h.join("E1", "B").SessionID // stops polling at once
+			b := h.join("E1", "B").SessionID // never polls again
 			c := h.join("E1", "C").SessionID
 			await.Until(t, 10*time.Second, "A admitted", func() bool { return h.status(a).Status == api.StatusActive })
-			// C polls (inside eventually) and so stays; B is abandoned.
+			clk.Advance(2 * time.Second)
+			h.status(c) // C polls within the TTL, and so stays
+			clk.Advance(2 * time.Second)
+			// B's TTL ran out 1 s ago; the granter's sweep ends it.
 			await.Until(t, 10*time.Second, "B abandoned", func() bool {
-				h.status(c)
 				s, _ := h.Store.Get(t.Context(), b)
 				return s.Status == api.StatusExpired
 			})

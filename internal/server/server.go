@@ -250,7 +250,9 @@ type route struct {
 
 // routeTable is every route of the room, in one place.
 func (s *Server) routeTable() []route {
-	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h}
+	}
 	return []route{
 		{pattern: api.SessionsPath, methods: map[string]http.HandlerFunc{http.MethodPost: s.join}},
 		// {seg} is ID or ID:heartbeat / ID:leave: ServeMux wildcards match
