@@ -65,16 +65,7 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q}`, starts.Format(time.RFC3339)))
 
 	const pre, later = 200, 50
-	joinAll := func(from, n int) []fullSession {
-		out := make([]fullSession, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { out[i] = f.join("DROP", fmt.Sprintf("u%03d", from+i)) })
-		}
-		wg.Wait()
-		return out
-	}
-	early := joinAll(0, pre)
+	early := joinAtOnce(f, "u", pre)
 	for _, s := range early {
 		if s.Position != nil || s.StartsAt == nil || !s.StartsAt.Equal(starts) {
 			t.Fatalf("pre-queued join: position %v startsAt %v", s.Position, s.StartsAt)
@@ -84,6 +75,43 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	// Start it now, paused: the shuffle runs at the next operation on any replica.
 	startedAt := time.Now().Add(-time.Second).UTC().Truncate(time.Millisecond)
 	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q,"paused":true}`, startedAt.Format(time.RFC3339Nano)))
+	positions := placesAfterTheStart(t, f, early)
+	checkTheStartsRecord(t, f, early, positions)
+
+	// Later joins queue behind the whole pre-queue, in join order.
+	late := make([]fullSession, later)
+	for i := range later { // one after another, so join order is known
+		late[i] = f.join("DROP", fmt.Sprintf("v%03d", i))
+		if late[i].Position == nil || *late[i].Position != int64(pre+i+1) {
+			t.Fatalf("later join %d: position %v, want %d", i, late[i].Position, pre+i+1)
+		}
+	}
+
+	// Admission at 120 a minute: the first 20 measure the rate.
+	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q}`, startedAt.Format(time.RFC3339Nano)))
+	checkTheSharedRate(t, f, early, positions)
+
+	// The rest at speed; then the whole order of admission is checked.
+	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q,"newUsersPerMinute":60000}`, startedAt.Format(time.RFC3339Nano)))
+	checkTheAdmissionOrder(t, f, early, late, positions)
+}
+
+// joinAtOnce joins n users (PREFIX000…) to DROP all at once, on random
+// replicas.
+func joinAtOnce(f *fleet, prefix string, n int) []fullSession {
+	out := make([]fullSession, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { out[i] = f.join("DROP", fmt.Sprintf("%s%03d", prefix, i)) })
+	}
+	wg.Wait()
+	return out
+}
+
+// placesAfterTheStart polls every pre-queued user at once, on every
+// replica, and checks their places are a permutation of 1..n.
+func placesAfterTheStart(t *testing.T, f *fleet, early []fullSession) []int64 {
+	pre := len(early)
 	positions := make([]int64, pre)
 	var wg sync.WaitGroup
 	for i, s := range early { // polls race on every replica to see the start
@@ -96,15 +124,22 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	wg.Wait()
 	seen := map[int64]bool{}
 	for i, p := range positions {
-		if p < 1 || p > pre || seen[p] {
+		if p < 1 || p > int64(pre) || seen[p] {
 			t.Fatalf("user %d has position %d after the start: not a permutation of 1..%d", i, p, pre)
 		}
 		seen[p] = true
 	}
+	return positions
+}
+
+// checkTheStartsRecord: one shuffle, of everyone pre-queued, in the order
+// of the places, and no more related to join order than chance.
+func checkTheStartsRecord(t *testing.T, f *fleet, early []fullSession, positions []int64) {
+	pre := len(early)
 	// The record of the start: one shuffle, of all 200, in the order of the positions.
 	code, body := f.call("GET", "/api/waiting-room/events/DROP/stats", "")
 	var stats api.EventStats
-	if code != http.StatusOK || json.Unmarshal(body, &stats) != nil || stats.ShuffledCount != pre || stats.ShuffledAt == nil || stats.PreQueued != 0 || stats.Phase != "live" {
+	if code != http.StatusOK || json.Unmarshal(body, &stats) != nil || stats.ShuffledCount != int64(pre) || stats.ShuffledAt == nil || stats.PreQueued != 0 || stats.Phase != "live" {
 		t.Fatalf("stats after the start: %d %s", code, body)
 	}
 	req, _ := http.NewRequest("GET", f.pick().URL+api.AdminShufflePath("DROP"), nil)
@@ -133,18 +168,10 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	if math.Abs(rho) > 0.3 {
 		t.Fatalf("rank correlation %.3f between join order and drawn places: not a uniform shuffle", rho)
 	}
+}
 
-	// Later joins queue behind the whole pre-queue, in join order.
-	late := make([]fullSession, later)
-	for i := range later { // one after another, so join order is known
-		late[i] = f.join("DROP", fmt.Sprintf("v%03d", i))
-		if late[i].Position == nil || *late[i].Position != int64(pre+i+1) {
-			t.Fatalf("later join %d: position %v, want %d", i, late[i].Position, pre+i+1)
-		}
-	}
-
-	// Admission at 120 a minute: the first 20 measure the rate.
-	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q}`, startedAt.Format(time.RFC3339Nano)))
+// checkTheSharedRate: newUsersPerMinute 120 holds across the replicas.
+func checkTheSharedRate(t *testing.T, f *fleet, early []fullSession, positions []int64) {
 	firstAt := map[int64]time.Time{}
 	await.Until(t, 60*time.Second, "20 admitted", func() bool {
 		for i, s := range early {
@@ -169,9 +196,12 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	if perSecond > 2.2 {
 		t.Fatalf("%.2f admissions a second over the shared cap of 2", perSecond)
 	}
+}
 
-	// The rest at speed; then the whole order of admission is checked.
-	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q,"newUsersPerMinute":60000}`, startedAt.Format(time.RFC3339Nano)))
+// checkTheAdmissionOrder: the pre-queued by their drawn places, then the
+// later joins in join order.
+func checkTheAdmissionOrder(t *testing.T, f *fleet, early, late []fullSession, positions []int64) {
+	pre := len(early)
 	all := append(slices.Clone(early), late...)
 	admission := make([]int64, len(all))
 	await.Until(t, 60*time.Second, "everyone admitted", func() bool {

@@ -183,26 +183,65 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer audit.Close()
+	maxSeen := watchActive(audit, "DROP")
+
+	ids := joinWhileFull(t, f, capacity, users)
+	u := &fleetUsers{}
+	done := u.run(t, f, ids)
+	killed := killOneHolding(t, f, &u.admitted, users/3)
+	<-done
+	seen := maxSeen()
+
+	st, err := audit.Stats(context.Background(), "DROP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No loss, nobody twice: every join admitted exactly once, then left.
+	if st.Joined != users || st.Admitted != users || st.Left != users || st.Active != 0 || st.Waiting != 0 {
+		t.Fatalf("stats after the run = %+v; want %d joined, admitted once each and left", st, users)
+	}
+	if u.maxInside.Load() > capacity || seen > capacity {
+		t.Fatalf("capacity %d exceeded: %d users saw themselves inside at once, %d active seen in the store", capacity, u.maxInside.Load(), seen)
+	}
+	inversions, pairs := admissionInversions(t, audit, ids)
+	t.Logf("%d users, %d joining at once on 3 replicas while full (replica %d killed with messages in flight), capacity %d: "+
+		"max %d inside seen by the users, %d active seen in the store; %d inversions in %d pairs",
+		users, users-capacity, killed, capacity, u.maxInside.Load(), seen, inversions, pairs)
+	if inversions != 0 {
+		t.Fatalf("%d admission-order inversions against ticket order", inversions)
+	}
+}
+
+// watchActive reads the event's active count from the store every 2 ms
+// until the function it returns is called, which returns the most seen.
+func watchActive(audit *redisstore.Store, event string) func() int64 {
 	var maxSeen atomic.Int64
-	stopWatch := make(chan struct{})
-	watched := make(chan struct{})
+	stop, watched := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watched)
 		for {
-			if st, err := audit.Stats(context.Background(), "DROP"); err == nil && st.Active > maxSeen.Load() {
+			if st, err := audit.Stats(context.Background(), event); err == nil && st.Active > maxSeen.Load() {
 				maxSeen.Store(st.Active)
 			}
 			select {
-			case <-stopWatch:
+			case <-stop:
 				return
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
 	}()
+	return func() int64 {
+		close(stop)
+		<-watched
+		return maxSeen.Load()
+	}
+}
 
-	// The first users fill the event; the rest join all at once, each on a
-	// random replica, while it is full: tickets are taken in Redis and the
-	// messages reach SQS in whatever order the replicas' sends finish.
+// joinWhileFull fills the event with its first users, then joins the rest
+// all at once, each on a random replica, while it is full: tickets are
+// taken in Redis and the messages reach SQS in whatever order the
+// replicas' sends finish.
+func joinWhileFull(t *testing.T, f *fleet, capacity, users int) []string {
 	ids := make([]string, users)
 	for i := range capacity {
 		ids[i] = f.join("DROP", fmt.Sprintf("user-%03d", i)).SessionID
@@ -220,29 +259,36 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 	}
 	close(start)
 	joins.Wait()
+	return ids
+}
 
-	// Capacity observed from outside the store: a user counts itself in
-	// from seeing ACTIVE until just before it sends its leave, so the count
-	// never exceeds what the store really had inside.
-	var admitted, inside, maxInside atomic.Int64
-	enter := func() {
-		n := inside.Add(1)
-		for m := maxInside.Load(); n > m && !maxInside.CompareAndSwap(m, n); m = maxInside.Load() {
-		}
+// fleetUsers count the users admitted and, observed from outside the
+// store, how many were inside at once: a user counts itself in from seeing
+// ACTIVE until just before it sends its leave, so the count never exceeds
+// what the store really had inside.
+type fleetUsers struct{ admitted, inside, maxInside atomic.Int64 }
+
+func (u *fleetUsers) enter() {
+	n := u.inside.Add(1)
+	for m := u.maxInside.Load(); n > m && !u.maxInside.CompareAndSwap(m, n); m = u.maxInside.Load() {
 	}
+}
+
+// run has every user poll until admitted, stay a moment and leave; the
+// channel closes when all are done.
+func (u *fleetUsers) run(t *testing.T, f *fleet, ids []string) <-chan struct{} {
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		wg.Go(func() {
 			deadline := time.Now().Add(60 * time.Second)
 			for time.Now().Before(deadline) {
-				s := f.status(id)
-				switch s.Status {
+				switch s := f.status(id); s.Status {
 				case "ACTIVE":
-					admitted.Add(1)
-					enter()
+					u.admitted.Add(1)
+					u.enter()
 					f.call("POST", "/api/waiting-room/sessions/"+id+":heartbeat", "")
 					time.Sleep(time.Duration(20+rand.IntN(40)) * time.Millisecond) // the user's time inside
-					inside.Add(-1)
+					u.inside.Add(-1)
 					if code, b := f.call("POST", "/api/waiting-room/sessions/"+id+":leave", ""); code != http.StatusNoContent {
 						t.Errorf("leave %s: %d %s", id, code, b)
 					}
@@ -256,41 +302,33 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 			t.Errorf("session %s never admitted", id)
 		})
 	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
 
-	// Kill -9 a replica that holds messages in flight, a third of the way in.
-	killed := -1
+// killOneHolding kills -9 a replica that holds messages in flight once
+// after admissions have been made, and returns its index.
+func killOneHolding(t *testing.T, f *fleet, admitted *atomic.Int64, after int64) int {
 	deadline := time.Now().Add(30 * time.Second)
-	for killed < 0 && time.Now().Before(deadline) {
-		if admitted.Load() >= users/3 {
+	for time.Now().Before(deadline) {
+		if admitted.Load() >= after {
 			for i, s := range f.replicas {
 				if held(s) > 0 {
 					f.kill(i)
-					killed = i
-					break
+					return i
 				}
 			}
 		}
 		time.Sleep(5 * time.Millisecond) // polling the replicas' gauges
 	}
-	if killed < 0 {
-		t.Fatal("no replica was seen holding messages to kill")
-	}
-	wg.Wait()
-	close(stopWatch)
-	<-watched
+	t.Fatal("no replica was seen holding messages to kill")
+	return -1
+}
 
-	st, err := audit.Stats(context.Background(), "DROP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No loss, nobody twice: every join admitted exactly once, then left.
-	if st.Joined != users || st.Admitted != users || st.Left != users || st.Active != 0 || st.Waiting != 0 {
-		t.Fatalf("stats after the run = %+v; want %d joined, admitted once each and left", st, users)
-	}
-	if maxInside.Load() > capacity || maxSeen.Load() > capacity {
-		t.Fatalf("capacity %d exceeded: %d users saw themselves inside at once, %d active seen in the store", capacity, maxInside.Load(), maxSeen.Load())
-	}
-	// Admission order (the store's admission numbers) against tickets.
+// admissionInversions compares the store's admission numbers with the
+// tickets: pairs admitted in the other order than they joined.
+func admissionInversions(t *testing.T, audit *redisstore.Store, ids []string) (inversions, pairs int) {
 	type adm struct{ ticket, order int64 }
 	var order []adm
 	for _, id := range ids {
@@ -301,10 +339,9 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 		order = append(order, adm{s.Seq, s.Admission})
 	}
 	slices.SortFunc(order, func(a, b adm) int { return cmp.Compare(a.order, b.order) })
-	inversions, pairs := 0, 0
 	for i := range order {
 		if order[i].order != int64(i+1) {
-			t.Fatalf("admission numbers %v are not 1..%d", order, users)
+			t.Fatalf("admission numbers %v are not 1..%d", order, len(ids))
 		}
 		for j := i + 1; j < len(order); j++ {
 			pairs++
@@ -313,12 +350,7 @@ func TestReplicasShareOneRoomAndSurviveAKill(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d users, %d joining at once on 3 replicas while full (replica %d killed with messages in flight), capacity %d: "+
-		"max %d inside seen by the users, %d active seen in the store; %d inversions in %d pairs",
-		users, users-capacity, killed, capacity, maxInside.Load(), maxSeen.Load(), inversions, pairs)
-	if inversions != 0 {
-		t.Fatalf("%d admission-order inversions against ticket order", inversions)
-	}
+	return inversions, pairs
 }
 
 func TestReplicasRestartKeepsEverySessionAndPosition(t *testing.T) {
