@@ -136,8 +136,9 @@ func generatedDocs(t *testing.T) map[string][]byte {
 			out["docs/"+sub+"/"+e.Name()] = b
 		}
 	}
-	sections := map[string]string{"config-keys": configTable(root), "event-settings": eventSettingsTable(), "exit-codes": exitTable()}
-	for _, path := range []string{"README.md", "docs/configuration.md"} {
+	sections := map[string]string{"config-keys": configTable(root), "event-settings": eventSettingsTable(), "exit-codes": exitTable(),
+		"event-settings-schema": eventSettingsSchema()}
+	for _, path := range []string{"README.md", "docs/configuration.md", "docs/openapi.yaml"} {
 		b, err := os.ReadFile(filepath.Join("../..", path))
 		if err != nil {
 			t.Fatal(err)
@@ -148,25 +149,34 @@ func generatedDocs(t *testing.T) map[string][]byte {
 }
 
 // fillSections replaces what stands between each pair of markers
-// <!-- generated: NAME --> and <!-- end generated --> with the section NAME.
+// <!-- generated: NAME --> and <!-- end generated --> (in YAML, the lines
+// # generated: NAME and # end generated) with the section NAME.
 func fillSections(t *testing.T, path string, b []byte, sections map[string]string) []byte {
 	t.Helper()
-	const end = "<!-- end generated -->"
+	begin, end, close := "<!-- generated: ", "<!-- end generated -->", "-->"
+	if strings.HasSuffix(path, ".yaml") {
+		begin, end, close = "# generated: ", "# end generated", "\n"
+	}
 	var out strings.Builder
 	rest := string(b)
 	for {
-		i := strings.Index(rest, "<!-- generated: ")
+		i := strings.Index(rest, begin)
 		if i < 0 {
 			break
 		}
-		j := strings.Index(rest[i:], "-->")
-		name := strings.TrimSpace(rest[i+len("<!-- generated: ") : i+j])
+		j := strings.Index(rest[i:], close)
+		name, _, _ := strings.Cut(strings.TrimSpace(rest[i+len(begin):i+j]), " ") // a note may follow the name
 		k := strings.Index(rest[i:], end)
 		body, ok := sections[name]
 		if k < 0 || !ok {
 			t.Fatalf("%s: generated section %q has no end marker or no generator", path, name)
 		}
-		out.WriteString(rest[:i+j+3] + "\n" + body + rest[i+k:i+k+len(end)])
+		head := rest[:i+j+len(close)]
+		if !strings.HasSuffix(head, "\n") {
+			head += "\n"
+		}
+		indent := rest[strings.LastIndexByte(rest[:i], '\n')+1 : i] // a YAML marker's indentation
+		out.WriteString(head + body + indent + rest[i+k:i+k+len(end)])
 		rest = rest[i+k+len(end):]
 	}
 	out.WriteString(rest)
@@ -225,6 +235,21 @@ func eventSettingsTable() string {
 	b.WriteString("| setting | config file | `wrctl event set` | kind | meaning |\n|---|---|---|---|---|\n")
 	for _, s := range room.Table() {
 		fmt.Fprintf(&b, "| `%s` | `events.<id>.%s` | `--%s` | %s | %s |\n", s.Name, s.Name, s.Flag, s.Kind, s.Doc)
+	}
+	return b.String()
+}
+
+// eventSettingsSchema is the properties of the OpenAPI EventSettings
+// schema, from room's table.
+func eventSettingsSchema() string {
+	types := map[room.Kind]string{
+		room.KindCount: "{type: integer, minimum: 0}", room.KindDuration: `{type: string, description: "A Go duration (30s); \"\" keeps the configured one."}`,
+		room.KindTime: "{type: [string, \"null\"], format: date-time}", room.KindSwitch: "{type: boolean}",
+		room.KindMethod: `{type: string, enum: ["", fifo, random, passthrough, reject]}`, room.KindText: fmt.Sprintf("{type: string, maxLength: %d}", room.MaxMessageLen),
+	}
+	var b strings.Builder
+	for _, s := range room.Table() {
+		fmt.Fprintf(&b, "        %s: %s\n", s.Name, types[s.Kind])
 	}
 	return b.String()
 }

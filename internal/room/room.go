@@ -314,19 +314,30 @@ func (b *Bucket) Take(perMinute int, now int64) (ok bool, retry int64) {
 	return true, 0
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work: a negative count or
+// duration of any setting, then the rules of particular ones.
 func (s Settings) Validate() error {
+	for _, set := range table {
+		switch v := set.Get(s).(type) {
+		case int:
+			if v < 0 {
+				return fmt.Errorf("%s must not be negative, got %d", set.Name, v)
+			}
+		case time.Duration:
+			if v < 0 {
+				return fmt.Errorf("%s must not be negative, got %s", set.Name, v)
+			}
+		case string:
+			if len(v) > MaxMessageLen {
+				return fmt.Errorf("%s is %d bytes long; at most %d", set.Name, len(v), MaxMessageLen)
+			}
+		}
+	}
 	switch {
-	case s.Capacity < 0 || s.MaxWaiting < 0 || s.NewUsersPerMinute < 0:
-		return errors.New("capacity, maxWaiting and newUsersPerMinute must not be negative")
-	case s.HeartbeatTTL < 0 || s.WaitingTTL < 0 || s.MaxActive < 0:
-		return errors.New("durations must not be negative")
 	case s.HeartbeatTTL > 0 && s.HeartbeatTTL < time.Second, s.MaxActive > 0 && s.MaxActive < time.Second:
 		return errors.New("durations must be at least 1s")
 	case s.WaitingTTL > 0 && s.WaitingTTL < MinWaitingTTL:
 		return fmt.Errorf("waitingTTL %v is too short: a waiting client polls at most once a second and needs margin, so it must be at least %v", s.WaitingTTL, MinWaitingTTL)
-	case len(s.Message) > MaxMessageLen:
-		return fmt.Errorf("message is %d bytes long; at most %d", len(s.Message), MaxMessageLen)
 	}
 	if _, err := ParseMethod(string(s.Method)); err != nil {
 		return fmt.Errorf("queueingMethod: %w", err)
@@ -334,7 +345,7 @@ func (s Settings) Validate() error {
 	return ValidateSchedule(s.OpensAt, s.StartsAt, s.EndsAt)
 }
 
-// MaxMessageLen bounds an event's message.
+// MaxMessageLen bounds an event's message, and any text setting.
 const MaxMessageLen = 500
 
 // ValidateSchedule checks that the set times of a schedule come in order:

@@ -129,6 +129,9 @@ func (s Setting) Get(st Settings) any { return s.field(&st).Interface() }
 // IsSet reports whether st sets it (a zero value keeps the configured one).
 func (s Setting) IsSet(st Settings) bool { return !s.field(&st).IsZero() }
 
+// Set sets the setting in st to v, of the setting's Go type.
+func (s Setting) Set(st *Settings, v any) { s.field(st).Set(reflect.ValueOf(v)) }
+
 // Copy sets the setting in dst to its value in src.
 func (s Setting) Copy(dst *Settings, src Settings) { s.field(dst).Set(s.field(&src)) }
 

@@ -637,34 +637,75 @@ func (s *Store) Events(ctx context.Context) ([]string, error) {
 
 // Settings implements room.Store.
 func (s *Store) Settings(ctx context.Context, eventID string) (room.Settings, bool, error) {
-	vals, err := s.rdb.HMGet(ctx, s.base(eventID)+":meta", append(settingsFields, "s_set")...).Result()
+	table := room.Table()
+	fields := make([]string, 0, len(table)+1)
+	for _, set := range table {
+		fields = append(fields, settingField(set))
+	}
+	vals, err := s.rdb.HMGet(ctx, s.base(eventID)+":meta", append(fields, "s_set")...).Result()
 	if err != nil {
 		return room.Settings{}, false, fmt.Errorf("redis: settings: %w", err)
 	}
-	str := func(i int) string {
-		if vals[i] == nil {
-			return ""
+	var st room.Settings
+	for i, set := range table {
+		if vals[i] != nil {
+			decodeSetting(set, &st, fmt.Sprint(vals[i]))
 		}
-		return fmt.Sprint(vals[i])
 	}
-	ms := func(i int) time.Duration { return time.Duration(num(str(i))) * time.Millisecond }
-	st := room.Settings{
-		Capacity:     int(num(str(0))),
-		HeartbeatTTL: ms(1),
-		WaitingTTL:   ms(2),
-		MaxActive:    ms(3),
-		MaxWaiting:   int(num(str(4))),
-		Paused:       str(5) == "1",
-		// s_nupm and the schedule were added after the others: their
-		// places follow them.
-		NewUsersPerMinute: int(num(str(6))),
-		OpensAt:           millis(str(7)),
-		StartsAt:          millis(str(8)),
-		EndsAt:            millis(str(9)),
-		Method:            room.Method(str(10)),
-		Message:           str(11),
+	return st, vals[len(table)] != nil && fmt.Sprint(vals[len(table)]) == "1", nil
+}
+
+// shortFields are the meta hash fields of the first settings, which the
+// scripts read; a setting added later is stored as s_<name>.
+var shortFields = map[string]string{
+	"capacity": "s_cap", "heartbeatTTL": "s_hb", "waitingTTL": "s_wt", "maxActive": "s_ma", "maxWaiting": "s_mw", "paused": "s_paused",
+	"newUsersPerMinute": "s_nupm", "opensAt": "s_open", "startsAt": "s_start", "endsAt": "s_end", "queueingMethod": "s_method", "message": "s_msg",
+}
+
+// settingField is the meta hash field of a per-event setting.
+func settingField(set room.Setting) string {
+	if f, ok := shortFields[set.Name]; ok {
+		return f
 	}
-	return st, str(12) == "1", nil
+	return "s_" + set.Name
+}
+
+// encodeSetting writes a setting as the scripts read it: durations and
+// times in milliseconds, switches as 1; "0" or "" for a setting not set.
+func encodeSetting(set room.Setting, st room.Settings) string {
+	switch v := set.Get(st).(type) {
+	case int:
+		return strconv.Itoa(v)
+	case time.Duration:
+		return strconv.FormatInt(v.Milliseconds(), 10)
+	case time.Time:
+		return strconv.FormatInt(unixMilli(v), 10)
+	case bool:
+		if v {
+			return "1"
+		}
+		return "0"
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// decodeSetting reads what encodeSetting wrote into st.
+func decodeSetting(set room.Setting, st *room.Settings, v string) {
+	switch set.Kind {
+	case room.KindCount:
+		set.Set(st, int(num(v)))
+	case room.KindDuration:
+		set.Set(st, time.Duration(num(v))*time.Millisecond)
+	case room.KindTime:
+		set.Set(st, millis(v))
+	case room.KindSwitch:
+		set.Set(st, v == "1")
+	case room.KindMethod:
+		set.Set(st, room.Method(v))
+	default:
+		set.Set(st, v)
+	}
 }
 
 // Shuffle implements room.Store.
@@ -689,19 +730,17 @@ func (s *Store) Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool
 	return sh, true, nil
 }
 
-// PutSettings implements room.Store.
+// PutSettings implements room.Store: each setting of room's table is a
+// field of the event's meta hash.
 func (s *Store) PutSettings(ctx context.Context, eventID string, st room.Settings) error {
 	if err := s.rdb.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: eventID}).Err(); err != nil {
 		return fmt.Errorf("redis: put settings: %w", err)
 	}
-	paused := 0
-	if st.Paused {
-		paused = 1
+	args := []any{len(room.Table())}
+	for _, set := range room.Table() {
+		args = append(args, settingField(set), encodeSetting(set, st))
 	}
-	_, err := s.run(ctx, putSettingsScript, eventID, st.Capacity, st.HeartbeatTTL.Milliseconds(),
-		st.WaitingTTL.Milliseconds(), st.MaxActive.Milliseconds(), st.MaxWaiting, paused, st.NewUsersPerMinute,
-		unixMilli(st.OpensAt), unixMilli(st.StartsAt), unixMilli(st.EndsAt), string(st.Method), st.Message)
-	if err != nil {
+	if _, err := s.run(ctx, putSettingsScript, eventID, args...); err != nil {
 		return fmt.Errorf("redis: put settings: %w", err)
 	}
 	return nil

@@ -577,18 +577,14 @@ redis.call('PUBLISH', changes, event .. ' - START')
 return 1
 `)
 
-// settingsFields are the meta hash fields of runtime settings, in the order
-// of putSettingsScript's ARGV 13..19.
-var settingsFields = []string{"s_cap", "s_hb", "s_wt", "s_ma", "s_mw", "s_paused", "s_nupm", "s_open", "s_start", "s_end", "s_method", "s_msg"}
-
-// putSettings: ARGV 13..24 capacity, heartbeatTTL, waitingTTL, maxActive,
-// maxWaiting, paused, newUsersPerMinute, opensAt, startsAt, endsAt,
-// method, message ("0" or "" clears a field). Wakes every granter. It runs
-// without the start check: a new schedule may move the start.
+// putSettings: ARGV 13 is the number of settings, then come pairs of a
+// settings field of the meta hash and its value ("0" or "" clears it);
+// see PutSettings. Wakes every
+// granter. It runs without the start check: a new schedule may move the
+// start.
 var putSettingsScript = redis.NewScript(prelude(false) + `
-local fields = {'s_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm', 's_open', 's_start', 's_end', 's_method', 's_msg'}
-for i, f in ipairs(fields) do
-  local v = ARGV[12 + i]
+for i = 0, tonumber(ARGV[13]) - 1 do
+  local f, v = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
   if v == '0' or v == '' then
     redis.call('HDEL', meta, f)
   else

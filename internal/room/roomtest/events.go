@@ -1,6 +1,7 @@
 package roomtest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -211,4 +212,37 @@ func testNewUsersPerMinuteCapsAdmissionsPerMinuteAsWell(t *testing.T, newStore N
 		t.Fatal(err)
 	}
 	admits(t, st, "big", ids[7], ids[7])
+}
+
+// testEverySettingIsKept: a store keeps every per-event setting of room's
+// table whole, a setting added later included.
+func testEverySettingIsKept(t *testing.T, newStore NewStore) {
+	st, _ := open(t, newStore)
+	var want room.Settings
+	at := T0.Add(time.Hour)
+	for i, s := range room.Table() {
+		text := map[room.Kind]string{room.KindCount: "7", room.KindDuration: "90s", room.KindSwitch: "true", room.KindMethod: "random",
+			room.KindText: "Sold out", room.KindTime: at.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)}[s.Kind]
+		if err := s.Parse(&want, text, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.PutSettings(ctx, "E1", want); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := st.Settings(ctx, "E1")
+	if err != nil || !ok {
+		t.Fatalf("Settings = %v, %v", ok, err)
+	}
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Fatalf("kept %s\nwant %s", g, w)
+	}
+	if err := st.PutSettings(ctx, "E1", room.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := st.Settings(ctx, "E1"); got != (room.Settings{}) {
+		t.Fatalf("after clearing: %+v", got)
+	}
 }
