@@ -73,7 +73,8 @@ func TestDocsAreCurrent(t *testing.T) {
 
 // TestExampleConfigNamesEveryKey: configs/wrctl.yaml, which the README
 // says documents every key, has a line (set or commented out) for each key
-// a command reads and for each per-event setting.
+// a command reads. (The per-event settings are listed in
+// docs/configuration.md, generated, so that adding one is two files.)
 func TestExampleConfigNamesEveryKey(t *testing.T) {
 	b, err := os.ReadFile("../../configs/wrctl.yaml")
 	if err != nil {
@@ -92,11 +93,6 @@ func TestExampleConfigNamesEveryKey(t *testing.T) {
 			}
 		})
 	})
-	for _, s := range room.Table() {
-		if !regexp.MustCompile(`(?m)^\s*#?\s*` + s.Name + `:|` + s.Name + `[,\s]`).Match(b) {
-			missing = append(missing, "events.<id>."+s.Name)
-		}
-	}
 	if len(missing) > 0 {
 		t.Fatalf("configs/wrctl.yaml does not name %s", strings.Join(missing, ", "))
 	}
