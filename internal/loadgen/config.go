@@ -147,6 +147,10 @@ type Config struct {
 	// the users arriving before it join the pre-queue and those after it
 	// the line behind them; the audit then checks the start.
 	StartsAt time.Time
+	// StartsIn, instead of StartsAt, gives the start this long after the
+	// run begins: after the readiness check, so a slow start-up does not
+	// eat into the time before it.
+	StartsIn time.Duration
 	// AdminToken is the admin API's bearer token: needed by StartsAt; with
 	// it the run also reads each event's shuffle record for the audit.
 	AdminToken string
@@ -256,7 +260,7 @@ func (c Config) Validate() error {
 		return bad("run-id", "%q: up to 40 of A-Z a-z 0-9 - _ .", c.RunID)
 	case c.Capacity < 0:
 		return bad("capacity", "must not be negative, got %d", c.Capacity)
-	case !c.StartsAt.IsZero() && c.AdminToken == "":
+	case (!c.StartsAt.IsZero() || c.StartsIn > 0) && c.AdminToken == "":
 		return bad("starts-in", "sets each event's start through the admin API: give --admin-token (or WRCTL_ADMIN_TOKEN)")
 	}
 	for id := range c.EventCapacity {

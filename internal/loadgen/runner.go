@@ -211,6 +211,9 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
+	if r.cfg.StartsIn > 0 {
+		r.cfg.StartsAt = time.Now().Add(r.cfg.StartsIn)
+	}
 	if !r.cfg.StartsAt.IsZero() {
 		if err := r.schedule(ctx); err != nil {
 			return nil, err

@@ -55,7 +55,7 @@ func (s Spec) Complete(cfg Config, now time.Time) (Config, error) {
 	case s.StartsIn > 0 && s.StartsAt != "":
 		return bad("starts-in", "and --starts-at: give one, not both")
 	case s.StartsIn > 0:
-		cfg.StartsAt = now.Add(s.StartsIn)
+		cfg.StartsIn = s.StartsIn // from when the run begins
 	case s.StartsAt != "":
 		if cfg.StartsAt, err = time.Parse(time.RFC3339, s.StartsAt); err != nil {
 			return bad("starts-at", "%q is not an RFC 3339 time such as 2026-12-01T18:00:00Z", s.StartsAt)

@@ -78,7 +78,7 @@ func TestSpecNamesTheFlagAtFault(t *testing.T) {
 	cfg := base
 	cfg.RunID, cfg.AdminToken = "r1", "admin-token-0123456789"
 	got, err := good.Complete(cfg, now)
-	if err != nil || got.Shard != 1 || got.Shards != 2 || got.EventCapacity["e0"] != 3 || !got.StartsAt.Equal(now.Add(time.Minute)) ||
+	if err != nil || got.Shard != 1 || got.Shards != 2 || got.EventCapacity["e0"] != 3 || got.StartsIn != time.Minute || !got.StartsAt.IsZero() ||
 		got.Hold.Max != 2*time.Second || got.StatusWait != 20*time.Second {
 		t.Fatalf("Complete = %+v, %v", got, err)
 	}
