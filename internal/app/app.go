@@ -138,6 +138,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	sc := cfg.Server
 	sc.Policies = cfg.Policies
+	if sc.MaxConcurrent > 0 && sc.MaxHeld > sc.MaxConcurrent/2 {
+		a.log.Info("status requests held at most half of server.maxConcurrent, which they count against", "max_held", sc.MaxConcurrent/2, "configured", sc.MaxHeld)
+	}
 	if cfg.UserTokens != nil {
 		if sc.UserTokens, err = usertoken.New(*cfg.UserTokens); err != nil {
 			return nil, err

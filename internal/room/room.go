@@ -397,7 +397,8 @@ func WaitingPollInterval(preferred, waitingTTL time.Duration, position int64, pe
 // waiting TTL is ever asked to wait before its next status request: a
 // Retry-After (PollInterval, rounded up to the second as the header is) or
 // a held status request. A third of the TTL, at least a second, rounded up
-// to the second.
+// to the second. The Redis store's scripts compute it as well
+// (longest_poll in redisstore/scripts.go): a change here is made there too.
 func LongestPoll(waitingTTL time.Duration) time.Duration {
 	d := max(waitingTTL/3, time.Second)
 	return (d + time.Second - 1).Truncate(time.Second)
@@ -408,7 +409,9 @@ func LongestPoll(waitingTTL time.Duration) time.Duration {
 // admission only at its next status request, which may be due up to
 // LongestPoll after seen: the first deadline covers that request with a
 // whole heartbeat TTL after it, so obeying the server never costs the
-// place. MaxActive still caps it.
+// place. MaxActive still caps it. The Redis store's activate script
+// computes the same (redisstore/scripts.go): a change here is made there
+// too.
 func (p Policy) FirstDeadline(activated, seen time.Time) time.Time {
 	due := seen.Add(LongestPoll(p.WaitingTTL))
 	if due.Before(activated) {

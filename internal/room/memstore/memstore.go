@@ -207,7 +207,9 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 // nobody waits ahead of it (in line, unconfirmed, or in the pre-queue), and
 // the room is open (passthrough) or, unless every join is to queue, has a
 // free slot and a token of the admission rate, unpaused. A token is taken
-// when it says yes.
+// when it says yes. The Redis store's at_once (redisstore/scripts.go) is
+// its twin: the conformance suite holds both to the same rule, and a
+// change here is made there too.
 func (s *Store) atOnce(e *event, p room.Policy, now time.Time) bool {
 	switch {
 	case e.nWait() > 0:
@@ -587,7 +589,10 @@ func (s *Store) PutSettings(_ context.Context, eventID string, st room.Settings)
 // Freed implements room.Store.
 func (s *Store) Freed() <-chan string { return s.freed }
 
-// Changes implements room.Store.
+// Changes implements room.Store. The memory store serves one replica, so
+// the feed has one reader (its server's held requests); a change that
+// finds the feed full is dropped, and held requests still answer at their
+// timeout.
 func (s *Store) Changes() <-chan room.Change { return s.changes }
 
 // Ping implements room.Store.
