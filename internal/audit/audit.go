@@ -15,63 +15,35 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/wrctl/wrctl/internal/room"
 )
 
-// Entry types.
+// Entry types (see room.AuditEntry).
 const (
-	TypeSettings = "settings" // the settings in force, at the first entry and after each change
-	TypeCommit   = "commit"   // the hash of the pre-queue's draw seed, when the pre-queue opens
-	TypeJoin     = "join"     // a join: its ticket and a reference only its holder recognises
-	TypeDraw     = "draw"     // the start: the seed revealed, the pre-queued tickets and their drawn order
-	TypeAdmit    = "admit"    // an admission: ticket, admission number, active count after it
-	TypeLeave    = "leave"    // a session left
-	TypeExpire   = "expire"   // a session ended otherwise (abandoned, heartbeat, max_active, event_ended, rejected)
-	TypeHead     = "head"     // the last line of a published log: the head hash and its signature
+	TypeSettings = room.AuditSettingsType
+	TypeCommit   = room.AuditCommit
+	TypeJoin     = room.AuditJoin
+	TypeDraw     = room.AuditDraw
+	TypeAdmit    = room.AuditAdmit
+	TypeLeave    = room.AuditLeave
+	TypeExpire   = room.AuditExpire
+	TypeHead     = "head" // the last line of a published log: the head hash and its signature
 )
 
-// Settings are the settings in force that the proofs need.
-type Settings struct {
-	Capacity          int    `json:"capacity"`
-	NewUsersPerMinute int    `json:"newUsersPerMinute"`
-	QueueingMethod    string `json:"queueingMethod"`
-	Paused            bool   `json:"paused"`
-	OpensAt           int64  `json:"opensAt"` // Unix ms, 0 unset
-	StartsAt          int64  `json:"startsAt"`
-	EndsAt            int64  `json:"endsAt"`
-}
-
-// Entry is one line of the log. Seq, Prev and Hash are set by Chain; the
-// store sets the rest. At is the store's clock, in Unix milliseconds.
-type Entry struct {
-	Seq  int64  `json:"seq"`
-	Type string `json:"type"`
-	At   int64  `json:"at"`
-
-	Ticket    int64     `json:"ticket,omitempty"`
-	Ref       string    `json:"ref,omitempty"`
-	Pre       bool      `json:"pre,omitempty"`
-	Admission int64     `json:"admission,omitempty"`
-	Active    *int64    `json:"active,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	SeedHash  string    `json:"seedHash,omitempty"`
-	Seed      string    `json:"seed,omitempty"`
-	Tickets   []int64   `json:"tickets,omitempty"`
-	Order     []int64   `json:"order,omitempty"`
-	Settings  *Settings `json:"settings,omitempty"`
-
-	Prev string `json:"prev"`
-	Hash string `json:"hash,omitempty"`
-}
+// Settings are the settings in force that the proofs need; Entry is one
+// line of the log. They are defined in room, whose stores write them.
+type (
+	Settings = room.AuditSettings
+	Entry    = room.AuditEntry
+)
 
 // Genesis is the prev of the first entry.
 var Genesis = strings.Repeat("0", 64)
 
 // Ref is a session's reference in the log: only whoever holds the session
 // id recognises it.
-func Ref(sessionID string) string {
-	h := sha256.Sum256([]byte("wrctl-session:" + sessionID))
-	return hex.EncodeToString(h[:16])
-}
+func Ref(sessionID string) string { return room.AuditRef(sessionID) }
 
 // SeedHash is the commitment to a draw's seed (hex): SHA-256 of its bytes.
 func SeedHash(seedHex string) (string, error) {

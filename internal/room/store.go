@@ -64,6 +64,10 @@ type Store interface {
 	// Shuffle returns the record of the event's last start (the pre-queue's
 	// shuffle) and whether there was one.
 	Shuffle(ctx context.Context, eventID string) (Shuffle, bool, error)
+	// Audit returns at most max entries of the event's audit log from the
+	// one numbered from (1-based), Seq set, in the one order every replica
+	// sees; none past its end. The log lasts as long as the event.
+	Audit(ctx context.Context, eventID string, from int64, max int) ([]AuditEntry, error)
 	// Freed delivers the id of an event each time admission in it may
 	// proceed: a slot frees (leave or expiry), its settings change, or the
 	// lowest ticket's message is confirmed on the queue (a granter may be

@@ -118,6 +118,13 @@ func (s *store) Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool
 	return sh, ok, err
 }
 
+func (s *store) Audit(ctx context.Context, eventID string, from int64, max int) ([]room.AuditEntry, error) {
+	start := time.Now()
+	es, err := s.st.Audit(ctx, eventID, from, max)
+	s.observe("audit", start, err)
+	return es, err
+}
+
 func (s *store) PutSettings(ctx context.Context, eventID string, st room.Settings) error {
 	start := time.Now()
 	err := s.st.PutSettings(ctx, eventID, st)

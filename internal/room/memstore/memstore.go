@@ -97,6 +97,8 @@ type event struct {
 	bucket    room.Bucket // NewUsersPerMinute's tokens
 	expiredBy map[room.EndReason]int64
 	idleSince time.Time // zero while the event has live sessions
+	log       []room.AuditEntry
+	seed      *[32]byte // the next draw's, committed to in the log
 }
 
 // nWait counts the WAITING sessions, in line or in the pre-queue.
@@ -189,8 +191,15 @@ func (s *Store) Join(_ context.Context, req room.JoinRequest) (room.Session, boo
 	s.sessions[r.ID] = r
 	s.byUser[userKey{req.EventID, req.UserID}] = r
 	heap.Push(&s.deadlines, r)
+	pre := p.Phase(now) == room.PhasePreQueue
+	if pre && e.seed == nil {
+		seed := room.NewSeed()
+		e.seed = &seed
+		s.audit(e, p, now, room.AuditEntry{Type: room.AuditCommit, SeedHash: room.SeedCommitment(seed)})
+	}
+	s.audit(e, p, now, room.AuditEntry{Type: room.AuditJoin, Ticket: r.Seq, Ref: room.AuditRef(r.ID), Pre: pre})
 	switch {
-	case p.Phase(now) == room.PhasePreQueue:
+	case pre:
 		r.pre = true
 		e.pre[r.Seq] = r
 	case s.atOnce(e, p, now):
@@ -253,6 +262,9 @@ func (s *Store) settle(eventID string, now time.Time) {
 func (s *Store) start(eventID string, e *event, p room.Policy, now time.Time) {
 	tickets := slices.Sorted(maps.Keys(e.pre))
 	seed := room.NewSeed()
+	if e.seed != nil {
+		seed, e.seed = *e.seed, nil // the one committed to when the pre-queue opened
+	}
 	perm := room.PermuteWithSeed(len(tickets), seed)
 	order := make([]int64, len(tickets))
 	for i, j := range perm {
@@ -265,6 +277,7 @@ func (s *Store) start(eventID string, e *event, p room.Policy, now time.Time) {
 	}
 	clear(e.pre)
 	e.shuffle = &room.Shuffle{At: now, StartsAt: p.StartsAt, Seed: room.SeedString(seed), Order: order}
+	s.audit(e, p, now, room.AuditEntry{Type: room.AuditDraw, Seed: room.SeedString(seed), Tickets: tickets, Order: order})
 	s.changed(room.Change{EventID: eventID})
 }
 
@@ -296,6 +309,7 @@ func (s *Store) Abort(_ context.Context, eventID, id string) error {
 // abort removes a WAITING session as if it never joined.
 func (s *Store) abort(r *rec) {
 	e := s.events[r.EventID]
+	s.audit(e, s.policy(r.EventID), s.now(), room.AuditEntry{Type: room.AuditExpire, Ticket: r.Seq, Reason: "aborted"})
 	e.unline(r)
 	e.joined--
 	heap.Remove(&s.deadlines, r.gi)
@@ -460,6 +474,8 @@ func (s *Store) admit(e *event, r *rec, deadline, now time.Time) {
 	e.rate.Add(now.UnixMilli())
 	r.Status = room.StatusActive
 	r.Admission = e.admission
+	active := e.nActive
+	s.audit(e, s.policy(r.EventID), now, room.AuditEntry{Type: room.AuditAdmit, Ticket: r.Seq, Admission: e.admission, Active: &active})
 	r.ActivatedAt = now
 	r.LastSeenAt = now
 	r.ExpiresAt = deadline
@@ -576,11 +592,36 @@ func (s *Store) Shuffle(_ context.Context, eventID string) (room.Shuffle, bool, 
 	return room.Shuffle{}, false, nil
 }
 
+// Audit implements room.Store.
+func (s *Store) Audit(_ context.Context, eventID string, from int64, max int) ([]room.AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.events[eventID]
+	if !ok || from < 1 || from > int64(len(e.log)) {
+		return nil, nil
+	}
+	return slices.Clone(e.log[from-1 : min(int64(len(e.log)), from-1+int64(max))]), nil
+}
+
+// audit appends an entry to the event's log, the settings in force first
+// when the log starts; a settings entry carries p's.
+func (s *Store) audit(e *event, p room.Policy, at time.Time, en room.AuditEntry) {
+	if len(e.log) == 0 && en.Type != room.AuditSettingsType {
+		e.log = append(e.log, room.AuditEntry{Seq: 1, Type: room.AuditSettingsType, At: at.UnixMilli(), Settings: room.AuditSettingsOf(p)})
+	}
+	if en.Type == room.AuditSettingsType {
+		en.Settings = room.AuditSettingsOf(p)
+	}
+	en.Seq, en.At = int64(len(e.log))+1, at.UnixMilli()
+	e.log = append(e.log, en)
+}
+
 // PutSettings implements room.Store.
 func (s *Store) PutSettings(_ context.Context, eventID string, st room.Settings) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settings[eventID] = st
+	s.audit(s.event(eventID), s.policy(eventID), s.now(), room.AuditEntry{Type: room.AuditSettingsType})
 	s.notifyFreed(eventID) // wake a granter holding the event's line
 	s.changed(room.Change{EventID: eventID})
 	return nil
@@ -658,6 +699,11 @@ func (s *Store) end(r *rec, st room.Status, reason room.EndReason, at time.Time)
 		s.notifyFreed(r.EventID)
 	}
 	heap.Remove(&s.deadlines, r.gi)
+	kind := room.AuditExpire
+	if st == room.StatusLeft {
+		kind = room.AuditLeave
+	}
+	s.audit(e, s.policy(r.EventID), at, room.AuditEntry{Type: kind, Ticket: r.Seq, Reason: string(reason)})
 	if st == room.StatusLeft {
 		e.left++
 	} else {

@@ -9,6 +9,8 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -226,8 +228,15 @@ func (s *Store) start(ctx context.Context, eventID string) error {
 	if err != nil {
 		return fmt.Errorf("redis: start: %w", err)
 	}
+	// The seed is the one committed to in the log when the pre-queue
+	// opened; a fresh one if there was none (an old pre-queue).
+	seed := room.NewSeed()
+	if committed, err := s.rdb.HGet(ctx, s.base(eventID)+":meta", "pq_seed").Result(); err == nil {
+		if b, err := hex.DecodeString(committed); err == nil && len(b) == 32 {
+			copy(seed[:], b)
+		}
+	}
 	for range 5 {
-		seed := room.NewSeed()
 		perm := room.PermuteWithSeed(int(n), seed)
 		var b strings.Builder
 		b.Grow(len(perm) * 7)
@@ -341,7 +350,11 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 	// pipeline twice when a reply is lost: the second run of the script
 	// finds the session the first created under this id and answers it as
 	// created, and the other two commands are idempotent.
-	keys, args := s.scriptArgs(req.EventID, id, req.UserID, room.HashKey(req.Key), trusted)
+	// A fresh draw seed goes with every join: the join that opens the
+	// pre-queue keeps it and logs its commitment (Lua has no randomness).
+	seed := room.NewSeed()
+	extra := []any{id, req.UserID, room.HashKey(req.Key), trusted, room.AuditRef(id), room.SeedString(seed), room.SeedCommitment(seed)}
+	keys, args := s.scriptArgs(req.EventID, extra...)
 	pipe := s.rdb.Pipeline()
 	index := pipe.Set(ctx, s.indexKey(id), req.EventID, s.indexTTL)
 	pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
@@ -349,7 +362,7 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 	pipe.Exec(ctx) // each command's own error is read below
 	v, err := script.Result()
 	if err != nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || redis.HasErrorPrefix(err, startPending)) {
-		v, err = s.run(ctx, joinScript, req.EventID, id, req.UserID, room.HashKey(req.Key), trusted) // loads it
+		v, err = s.run(ctx, joinScript, req.EventID, extra...) // loads it
 	}
 	if err != nil {
 		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
@@ -706,6 +719,26 @@ func decodeSetting(set room.Setting, st *room.Settings, v string) {
 	default:
 		set.Set(st, v)
 	}
+}
+
+// Audit implements room.Store: the event's log is a list, numbered by
+// its index.
+func (s *Store) Audit(ctx context.Context, eventID string, from int64, max int) ([]room.AuditEntry, error) {
+	if from < 1 || max < 1 {
+		return nil, nil
+	}
+	raw, err := s.rdb.LRange(ctx, s.base(eventID)+":log", from-1, from-1+int64(max)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: audit: %w", err)
+	}
+	out := make([]room.AuditEntry, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			return nil, fmt.Errorf("redis: audit entry %d: %w", from+int64(i), err)
+		}
+		out[i].Seq = from + int64(i)
+	}
+	return out, nil
 }
 
 // Shuffle implements room.Store.

@@ -87,7 +87,9 @@ local ended = 0
 local paused = false
 
 -- Runtime settings (the admin API) override the configured policy.
-do
+local function load_settings()
+  capacity, hbTTL, waitTTL, maxActive, maxWaiting = tonumber(ARGV[9]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[10])
+  nupm, opensAt, startsAt, endsAt, method = tonumber(ARGV[tail]), tonumber(ARGV[tail + 1]), tonumber(ARGV[tail + 2]), tonumber(ARGV[tail + 3]), ARGV[tail + 4]
   local ov = redis.call('HMGET', meta, 's_cap', 's_hb', 's_wt', 's_ma', 's_mw', 's_paused', 's_nupm',
     's_open', 's_start', 's_end', 's_method')
   if ov[7] then nupm = tonumber(ov[7]) end
@@ -102,6 +104,7 @@ do
   if ov[5] then maxWaiting = tonumber(ov[5]) end
   paused = ov[6] == '1'
 end
+load_settings()
 
 -- The schedule and the method (room.Policy.Phase and Closed). Admission
 -- runs, and the pre-queue is shuffled into the line, once the event is
@@ -118,6 +121,24 @@ end
 
 var preludeBody = `
 local function skey(sid) return base .. ':s:' .. sid end
+
+-- The event's audit log (package audit): one JSON entry per list item, in
+-- the one order of the list; the reader numbers and chains them. The
+-- settings in force come first.
+local auditLog = base .. ':log'
+local function settings_json()
+  local m = method
+  if m == '' then m = 'fifo' end
+  return string.format('{"type":"settings","at":%.0f,"settings":{"capacity":%.0f,"newUsersPerMinute":%.0f,"queueingMethod":"%s","paused":%s,"opensAt":%.0f,"startsAt":%.0f,"endsAt":%.0f}}',
+    now, capacity, nupm, m, tostring(paused), opensAt, startsAt, endsAt)
+end
+local function audit(entry)
+  if redis.call('LLEN', auditLog) == 0 then redis.call('RPUSH', auditLog, settings_json()) end
+  redis.call('RPUSH', auditLog, entry)
+end
+local function audit_end(sid, kind, reason)
+  audit(string.format('{"type":"%s","at":%.0f,"ticket":%s,"reason":"%s"}', kind, now, redis.call('HGET', skey(sid), 'seq') or '0', reason))
+end
 local function ukey(user) return base .. ':u:' .. user end
 
 -- keep ties the session and its user key to live until deadline + retention
@@ -139,6 +160,7 @@ local function finish(sid, status, reason, at)
   redis.call('ZREM', wdl, sid)
   if redis.call('ZREM', act, sid) == 1 then freed = true end
   if st ~= 'WAITING' and st ~= 'ACTIVE' then return end
+  if status == 'LEFT' then audit_end(sid, 'leave', reason) else audit_end(sid, 'expire', reason) end
   if st == 'WAITING' then redis.call('PUBLISH', changes, event .. ' ' .. sid .. ' ' .. status) end
   if status == 'LEFT' then
     redis.call('HINCRBY', meta, 'left', 1)
@@ -247,6 +269,7 @@ local function live(st) return st == 'WAITING' or st == 'ACTIVE' end
 -- abort_session removes a WAITING session as if it never joined.
 local function abort_session(sid)
   local k = skey(sid)
+  audit_end(sid, 'expire', 'aborted')
   local user = redis.call('HGET', k, 'user')
   redis.call('ZREM', wait, sid)
   redis.call('ZREM', pq, sid)
@@ -277,6 +300,7 @@ local function activate(sid, fromLine)
   redis.call('ZADD', act, dl, sid)
   local adm = redis.call('HINCRBY', meta, 'admseq', 1)
   redis.call('HSET', skey(sid), 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl, 'adm', adm)
+  audit(string.format('{"type":"admit","at":%.0f,"ticket":%s,"admission":%.0f,"active":%.0f}', now, redis.call('HGET', skey(sid), 'seq'), adm, n + 1))
   redis.call('HINCRBY', meta, 'admitted', 1)
   rate_add()
   if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
@@ -319,7 +343,9 @@ close_line()
 
 // join: ARGV 13 new session id, 14 user id, 15 key hash, 16 "1" if the
 // caller is trusted, "2" if a user token proved the user (the session is
-// marked verified, uv). Returns {created, view}; {-1} while the line is at
+// marked verified, uv), 17 the session's audit reference, 18 a fresh draw
+// seed and 19 its commitment, kept (pq_seed) and logged by the join that
+// opens the pre-queue. Returns {created, view}; {-1} while the line is at
 // maxWaiting; {-2} when the user holds a live session and the caller cannot
 // prove it made that join. A retry of this very call (a lost reply) finds
 // the session it created and answers it as created.
@@ -353,7 +379,12 @@ if verified then redis.call('HSET', skey(sid), 'uv', 1) end
 redis.call('ZADD', wdl, dl, sid)
 redis.call('SET', ukey(user), sid)
 keep(sid, dl)
-if not started() then
+local pre = not started()
+if pre and redis.call('HSETNX', meta, 'pq_seed', ARGV[18]) == 1 then
+  audit(string.format('{"type":"commit","at":%.0f,"seedHash":"%s"}', now, ARGV[19]))
+end
+audit(string.format('{"type":"join","at":%.0f,"ticket":%.0f,"ref":"%s","pre":%s}', now, seq, ARGV[17], tostring(pre)))
+if pre then
   redis.call('ZADD', pq, seq, sid)
 elseif at_once() then
   redis.call('HSET', skey(sid), 'enq', 1) -- admitted at once: no message to wait for
@@ -518,7 +549,7 @@ if not idle then
   return {ended, 'idle', now + eventRetention}
 end
 if now < idle + eventRetention then return {ended, 'idle', idle + eventRetention} end
-redis.call('DEL', meta, wait, act, wdl, pq, base .. ':shuf')
+redis.call('DEL', meta, wait, act, wdl, pq, base .. ':shuf', auditLog)
 return {ended, 'gone', 0}
 `)
 
@@ -571,6 +602,10 @@ for j in string.gmatch(ARGV[14], '%d+') do
   order[i] = seq
 end
 redis.call('DEL', pq)
+local tickets = {}
+for k = 1, n do tickets[k] = members[2 * k] end
+audit(string.format('{"type":"draw","at":%.0f,"seed":"%s","tickets":[%s],"order":[%s]}', now, ARGV[15], table.concat(tickets, ','), table.concat(order, ',')))
+redis.call('HDEL', meta, 'pq_seed')
 redis.call('HSET', meta, 'shuf_at', now, 'shuf_starts', startsAt, 'shuf_seed', ARGV[15], 'shuf_n', n)
 redis.call('SET', base .. ':shuf', table.concat(order, ','))
 redis.call('PUBLISH', changes, event .. ' - START')
@@ -593,6 +628,8 @@ for i = 0, tonumber(ARGV[13]) - 1 do
 end
 redis.call('HSET', meta, 's_set', 1)
 redis.call('HDEL', meta, 'idle')
+load_settings()
+redis.call('RPUSH', auditLog, settings_json())
 redis.call('PUBLISH', channel, event)
 redis.call('PUBLISH', changes, event .. ' - SETTINGS')
 return 1

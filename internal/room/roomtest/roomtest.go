@@ -71,6 +71,7 @@ type testCase struct {
 
 // suite is the conformance cases, in the order they run; heard.go adds its own.
 var suite = []testCase{
+	{"the audit log proves an on-sale", testTheAuditLogProvesAnOnSale},
 	{"every per-event setting is kept whole", testEverySettingIsKept},
 	{"join creates a waiting session at the store's time", testJoinCreatesAWaitingSessionAtThe},
 	{"a re-join gets the live session only with proof of the first join", testAReJoinGetsTheLiveSession},
