@@ -91,6 +91,9 @@ func (s *Signer) PrivateKey() ed25519.PrivateKey {
 // PublicKey returns the Ed25519 public key, or nil for HS256.
 func (s *Signer) PublicKey() ed25519.PublicKey { return s.pub }
 
+// KeyID is the id of the Ed25519 key in the JWKS, "" for HS256.
+func (s *Signer) KeyID() string { return s.kid }
+
 // DeriveKey derives a key for another use of the signer's secret (an
 // HMAC-SHA256 of label under the HS256 secret or the Ed25519 seed): every
 // replica sharing the token key derives the same one, and it reveals

@@ -64,7 +64,7 @@ func exitCode(err error) int {
 		return exitTimeout
 	case errors.As(err, &interruptedError{}), errors.As(err, &loadInterruptedError{}):
 		return exitInterrupted
-	case errors.As(err, &thresholdError{}):
+	case errors.As(err, &thresholdError{}), errors.As(err, &auditError{}):
 		return exitThreshold
 	case errors.Is(err, client.ErrEnded):
 		return exitEnded
@@ -158,7 +158,7 @@ func newRootCmdWith(f *factory, s *app.Settings) *cobra.Command {
 		}
 		return loadKeys(cmd)
 	}
-	root.AddCommand(newServeCmd(f, s, nil), newQueueCmd(f), newJoinCmd(f, nil), newStatusCmd(f, nil), newHeartbeatCmd(f, nil), newLeaveCmd(f, nil), newTokenCmd(f), newLoadCmd(f, nil), newTopCmd(f, nil), newEventCmd(f), newVersionCmd(f))
+	root.AddCommand(newServeCmd(f, s, nil), newQueueCmd(f), newJoinCmd(f, nil), newStatusCmd(f, nil), newHeartbeatCmd(f, nil), newLeaveCmd(f, nil), newTokenCmd(f), newLoadCmd(f, nil), newTopCmd(f, nil), newEventCmd(f), newAuditCmd(f, nil), newVersionCmd(f))
 	return root
 }
 

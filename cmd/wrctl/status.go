@@ -24,7 +24,7 @@ var exitMeanings = map[int]string{
 	exitTimeout:      "--timeout passed before admission",
 	exitUnavailable:  "the server could not be reached or answered 5xx",
 	exitInvalidToken: "the access token is invalid",
-	exitThreshold:    "load: a threshold failed (an operator's or a default check)",
+	exitThreshold:    "load: a threshold failed (an operator's or a default check); audit: the log is broken or shows a rule broken",
 	exitAdminOff:     "the server's admin API is off (start serve with --admin-token)",
 	exitAlreadyIn:    "join: the user already holds a place, and this is not the first join's --idempotency-key",
 	exitBadAdmin:     "the server refused the admin token (check --admin-token or WRCTL_ADMIN_TOKEN)",

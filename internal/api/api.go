@@ -14,6 +14,9 @@ const (
 	JWKSPath     = "/.well-known/jwks.json"
 )
 
+// EventAuditPath is the path of an event's audit log.
+func EventAuditPath(eventID string) string { return "/api/waiting-room/events/" + eventID + "/audit" }
+
 // EventStatsPath is the path of an event's stats.
 func EventStatsPath(eventID string) string { return "/api/waiting-room/events/" + eventID + "/stats" }
 

@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -48,4 +49,26 @@ func (h Head) CheckSignature(pub ed25519.PublicKey) error {
 		return fmt.Errorf("the head's signature does not verify with key %s", h.Kid)
 	}
 	return nil
+}
+
+// KeysFromJWKS reads the Ed25519 keys of a JWKS document by their ids.
+func KeysFromJWKS(doc []byte) (map[string]ed25519.PublicKey, error) {
+	var set struct {
+		Keys []struct {
+			Kty, Crv, X, Kid string
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(doc, &set); err != nil {
+		return nil, fmt.Errorf("key set: %w", err)
+	}
+	out := map[string]ed25519.PublicKey{}
+	for _, k := range set.Keys {
+		if k.Kty != "OKP" || k.Crv != "Ed25519" {
+			continue
+		}
+		if x, err := base64.RawURLEncoding.DecodeString(k.X); err == nil && len(x) == ed25519.PublicKeySize {
+			out[k.Kid] = ed25519.PublicKey(x)
+		}
+	}
+	return out, nil
 }

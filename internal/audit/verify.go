@@ -143,7 +143,7 @@ type prover struct {
 	drawn    []int64        // the draw's order, still waiting, first in line
 	active   map[int64]bool
 	commit   string
-	bucket   room.Bucket
+	bucket   bucket
 	story    *SessionStory
 	ref      string
 }
@@ -294,7 +294,7 @@ func (p *prover) admit(e Entry) {
 			p.bad(e, "an admission while paused")
 		}
 		if s.NewUsersPerMinute > 0 {
-			if ok, _ := p.bucket.Take(s.NewUsersPerMinute, e.At); !ok {
+			if !p.bucket.take(s.NewUsersPerMinute, e.At) {
 				p.bad(e, "over the rate of %d a minute", s.NewUsersPerMinute)
 			}
 		}
@@ -331,6 +331,30 @@ func (p *prover) report() *Report {
 		rep.Violations = []string{}
 	}
 	return &rep
+}
+
+// bucket is room.Bucket as the verifier replays it: the store refills it
+// at every attempt, the log shows only the admissions, and the store's
+// arithmetic (Redis keeps it as text) may round differently; a millionth
+// of a token is forgiven.
+type bucket struct {
+	tokens float64
+	at     int64
+	used   bool
+}
+
+func (b *bucket) take(perMinute int, now int64) bool {
+	burst := max(1, float64(perMinute)/60)
+	if !b.used {
+		b.tokens, b.at, b.used = burst, now, true
+	}
+	b.tokens = min(burst, b.tokens+float64(max(now-b.at, 0))*float64(perMinute)/60000)
+	b.at = now
+	if b.tokens < 1-1e-6 {
+		return false
+	}
+	b.tokens = max(b.tokens-1, 0)
+	return true
 }
 
 func hexSeed(s string) ([32]byte, error) {

@@ -487,3 +487,33 @@ func (a *AdminClient) PutEvent(ctx context.Context, id string, s api.EventSettin
 	err := a.do(ctx, http.MethodPut, api.AdminEventsPath+"/"+url.PathEscape(id), s, &ev)
 	return ev, err
 }
+
+// Audit streams an event's audit log (JSON Lines, docs/audit.md); the
+// caller closes it.
+func (c *Client) Audit(ctx context.Context, eventID string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.EventAuditPath(url.PathEscape(eventID)), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &NetworkError{err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		e := &APIError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		json.Unmarshal(b, &e.Problem)
+		return nil, e
+	}
+	return resp.Body, nil
+}
+
+// JWKS reads the room's key set.
+func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
+	r, err := c.do(ctx, http.MethodGet, api.JWKSPath, nil, http.StatusOK)
+	return r.body, err
+}

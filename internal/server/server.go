@@ -121,6 +121,7 @@ type Store interface {
 	Settings(ctx context.Context, eventID string) (room.Settings, bool, error)
 	PutSettings(ctx context.Context, eventID string, s room.Settings) error
 	Shuffle(ctx context.Context, eventID string) (room.Shuffle, bool, error)
+	Audit(ctx context.Context, eventID string, from int64, max int) ([]room.AuditEntry, error)
 	Ping(ctx context.Context) error
 	// Get reads a session without touching it (the gate's checks).
 	Get(ctx context.Context, id string) (room.Session, error)
@@ -261,6 +262,7 @@ func (s *Server) routeTable() []route {
 		{pattern: api.SessionsPath + "/{seg}", handler: s.session, allow: []string{http.MethodGet, http.MethodPost}},
 		{pattern: api.EventsPath, methods: get(s.events)},
 		{pattern: api.EventsPath + "/{event}/stats", methods: get(s.eventStats)},
+		{pattern: api.EventsPath + "/{event}/audit", methods: get(s.eventAudit)},
 		{pattern: api.AdminEventsPath, methods: get(s.admin(s.adminEvents))},
 		{pattern: api.AdminEventsPath + "/{event}", methods: map[string]http.HandlerFunc{
 			http.MethodGet: s.admin(s.adminEventGet),
