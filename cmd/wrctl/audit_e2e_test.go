@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
-	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/audit"
+	"github.com/wrctl/wrctl/internal/await"
 )
 
 // TestAuditProvesARehearsedOnSale: the real binary, signing with an
