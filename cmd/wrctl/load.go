@@ -71,7 +71,9 @@ inversions, inversion_fraction, join_rate, joined, admitted, failed_users,
 late_arrivals, dropped_arrivals, expired_waiting, expired_active, incomplete,
 requests_per_admitted, sqs_requests_per_admitted (from the replicas'
 /metrics, --metrics), prequeue_overtaken, prequeue_rank_correlation (the
-largest |rank correlation| over the events), and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
+largest |rank correlation| over the events), audit_log_violations (rules the
+events' public audit logs show broken, a broken log counting one; a default
+check of a run with a start), and latencies {join,status,heartbeat,leave,admission,arrival_lag}_{min,p50,p90,
 p95,p99,p99.9,max,mean} compared with durations.
 
 An on-sale with a start: --starts-in 30s (or --starts-at TIME, the same on
@@ -82,8 +84,9 @@ rank correlation between the pre-queued users' join order and their admission
 order (near 0 for a fair shuffle), that nobody who joined after the start was
 admitted before a pre-queued user (prequeue_overtaken, a default check), that
 admission followed the server's recorded shuffle, and FIFO among the later
-joins (inversions). With newUsersPerMinute, the report gives the admission
-rate per minute against the setting.
+joins (inversions). At the end it reads each event's public audit log and
+proves it as 'wrctl audit' does. With newUsersPerMinute, the report gives the
+admission rate per minute against the setting.
 
 Ctrl-C stops arrivals, leaves every session the run opened, prints the partial
 report marked INTERRUPTED and exits 130; a second Ctrl-C stops at once.

@@ -236,6 +236,10 @@ func TestLoadDrivesAnOnSaleAndAuditsItsStart(t *testing.T) {
 	if st.Overtaken != 0 || !st.ShuffleMatches || st.ShuffleSize != st.PreQueued || st.RankCorrelation == nil {
 		t.Fatalf("start audit = %+v (the pre-queue must go first, in the recorded order)", st)
 	}
+	// The run verified the event's public audit log, signed by the room.
+	if l := rep.Events["onsale-e2e-e0"].Log; l == nil || l.Error != "" || len(l.Violations) != 0 || !l.Signed || l.Entries < 180 || rep.Audit.LogsRead != 1 {
+		t.Fatalf("audit log = %+v, logs read %d", l, rep.Audit.LogsRead)
+	}
 	if rep.Audit.Inversions != 0 || rep.Audit.PreQueued != st.PreQueued {
 		t.Fatalf("audit = %+v", rep.Audit)
 	}

@@ -147,6 +147,8 @@ const (
 
 // Event is one event's audit.
 type Event struct {
+	// Log is the event's audit log, verified at the end of a run with a start.
+	Log *LogAudit `json:"log,omitempty"`
 	// Capacity is the capacity audited against: the operator's when given
 	// (CapacitySource "operator"), else the server's ("server"); 0 and ""
 	// when neither is known, and the capacity is unverified.
@@ -212,6 +214,20 @@ type Audit struct {
 	PreQueued          int64   `json:"preQueued"`
 	Overtaken          int64   `json:"overtaken"`
 	MaxRankCorrelation float64 `json:"maxRankCorrelation"`
+	// LogsRead counts the events whose public audit log was read and
+	// verified (runs with a start); LogViolations the rules those logs show
+	// broken, a broken log counting one.
+	LogsRead      int   `json:"logsRead"`
+	LogViolations int64 `json:"logViolations"`
+}
+
+// LogAudit is what the event's public audit log proved (docs/audit.md).
+type LogAudit struct {
+	Entries    int64    `json:"entries"`
+	Signed     bool     `json:"signed"`
+	Violations []string `json:"violations"`
+	// Error says why the log could not be read, or that it is broken.
+	Error string `json:"error,omitempty"`
 }
 
 // SQSUsage is the SQS requests the replicas made during the run (sends,
@@ -294,7 +310,15 @@ func (l Latency) histogram() (*hdr.Histogram, error) {
 func (r *Report) finish(end int64) {
 	r.Audit.CapacityViolations, r.Audit.CapacityUnverified, r.Audit.Inversions, r.Audit.InversionFraction, r.Audit.Pairs = 0, 0, 0, 0, 0
 	r.Audit.PreQueued, r.Audit.Overtaken, r.Audit.MaxRankCorrelation = 0, 0, 0
+	r.Audit.LogsRead, r.Audit.LogViolations = 0, 0
 	for id, ev := range r.Events {
+		if l := ev.Log; l != nil {
+			r.Audit.LogsRead++
+			r.Audit.LogViolations += int64(len(l.Violations))
+			if l.Error != "" {
+				r.Audit.LogViolations++
+			}
+		}
 		adms := r.Admissions[id]
 		ev.Admitted = int64(len(adms))
 		ev.ClientMaxActive = MaxConcurrent(adms, end)
@@ -509,6 +533,9 @@ func (m *merger) addEvents(r *Report) {
 		o.NewUsersPerMinute = max(o.NewUsersPerMinute, ev.NewUsersPerMinute)
 		o.ServerPeakActive = max(o.ServerPeakActive, ev.ServerPeakActive)
 		o.ServerMaxActiveSeen = max(o.ServerMaxActiveSeen, ev.ServerMaxActiveSeen)
+		if ev.Log != nil && o.Log == nil {
+			o.Log = ev.Log // one log: every shard read the same
+		}
 		if len(ev.ShuffleRecord) > len(o.ShuffleRecord) {
 			o.ShuffleRecord = ev.ShuffleRecord // one start: every shard read the same record
 		}

@@ -14,6 +14,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/wrctl/wrctl/internal/audit"
 	"github.com/wrctl/wrctl/internal/client"
 )
 
@@ -270,6 +271,9 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	r.sample()
 	r.leaveOpen(ctx)
 	r.readShuffles(ctx)
+	if !r.cfg.StartsAt.IsZero() {
+		r.verifyLogs(ctx)
+	}
 	rep := r.report()
 	if after, ok := r.scrapeSQS(ctx); ok && sqsOK {
 		rep.SQS = &SQSUsage{Requests: after - sqsBefore, Replicas: len(r.cfg.MetricsURLs)}
@@ -485,6 +489,29 @@ func (r *Runner) schedule(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// verifyLogs reads and verifies each event's public audit log, with the
+// room's key set.
+func (r *Runner) verifyLogs(ctx context.Context) {
+	jwks, _ := r.c.JWKS(ctx)
+	keys, _ := audit.KeysFromJWKS(jwks)
+	for i := range r.events {
+		l := &LogAudit{Violations: []string{}}
+		r.events[i].Log = l
+		body, err := r.c.Audit(ctx, r.cfg.EventID(i))
+		if err != nil {
+			l.Error = "read: " + err.Error()
+			continue
+		}
+		rep, err := audit.Verify(body, audit.Options{Keys: keys})
+		body.Close()
+		if err != nil {
+			l.Error = err.Error()
+			continue
+		}
+		l.Entries, l.Signed, l.Violations = rep.Entries, rep.Signed, rep.Violations
+	}
 }
 
 // readShuffles reads each event's record of its start, with the admin

@@ -191,6 +191,9 @@ func (r *Report) textEvents(b *strings.Builder) {
 		if st := r.Events[id].Start; st != nil {
 			fmt.Fprintf(b, "start      %s: %s\n", id, st.summary())
 		}
+		if l := r.Events[id].Log; l != nil {
+			fmt.Fprintf(b, "log        %s: %s\n", id, l.summary())
+		}
 	}
 }
 
@@ -272,6 +275,21 @@ func ms(m Millis) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// summary is the audit log's verdict in a line.
+func (l *LogAudit) summary() string {
+	switch {
+	case l.Error != "":
+		return "NOT PROVEN: " + l.Error
+	case len(l.Violations) > 0:
+		return fmt.Sprintf("NOT PROVEN: %d rule(s) broken, first %s", len(l.Violations), l.Violations[0])
+	}
+	signed := "head unsigned (the room signs tokens with a shared secret)"
+	if l.Signed {
+		signed = "head signed by the room's key"
+	}
+	return fmt.Sprintf("proven from the server's audit log (%d entries, %s)", l.Entries, signed)
 }
 
 // summary is the start audit in a line.

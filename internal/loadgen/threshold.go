@@ -78,6 +78,9 @@ func Gates(user []Threshold, maxErrors int, maxErrorsSet, startAudit bool) []Thr
 	if startAudit && !covers("prequeue_overtaken") {
 		out = append(out, Threshold{Metric: "prequeue_overtaken", Op: "==", Raw: "prequeue_overtaken==0", Default: true})
 	}
+	if startAudit && !covers("audit_log_violations") {
+		out = append(out, Threshold{Metric: "audit_log_violations", Op: "==", Raw: "audit_log_violations==0", Default: true})
+	}
 	return out
 }
 
@@ -131,6 +134,10 @@ func (r *Report) unmeasured(metric string) string {
 	case "requests_per_admitted":
 		if r.Users.Admitted == 0 {
 			return "nobody was admitted"
+		}
+	case "audit_log_violations":
+		if r.Audit.LogsRead == 0 {
+			return "no event's audit log was read (a run with --starts-in reads them)"
 		}
 	case "prequeue_overtaken", "prequeue_rank_correlation":
 		if r.Audit.PreQueued == 0 {
@@ -229,7 +236,7 @@ var numberMetrics = []string{
 	"errors", "error_rate", "requests", "capacity_violations", "inversions", "inversion_fraction",
 	"join_rate", "joined", "admitted", "failed_users", "late_arrivals", "dropped_arrivals",
 	"expired_waiting", "expired_active", "incomplete", "requests_per_admitted", "sqs_requests_per_admitted",
-	"prequeue_overtaken", "prequeue_rank_correlation",
+	"prequeue_overtaken", "prequeue_rank_correlation", "audit_log_violations",
 }
 
 func metricKind(name string) (kind, bool) {
@@ -288,6 +295,9 @@ func Metrics(r *Report) map[string]float64 {
 	}
 	if r.SQS != nil {
 		m["sqs_requests_per_admitted"] = r.SQS.PerAdmitted
+	}
+	if r.Audit.LogsRead > 0 {
+		m["audit_log_violations"] = float64(r.Audit.LogViolations)
 	}
 	if r.Audit.PreQueued > 0 {
 		m["prequeue_overtaken"] = float64(r.Audit.Overtaken)
