@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wrctl/wrctl/internal/api"
+	"github.com/wrctl/wrctl/internal/audit"
 	"github.com/wrctl/wrctl/internal/await"
 	"github.com/wrctl/wrctl/internal/redistest"
 )
@@ -94,6 +96,27 @@ func TestAnOnSaleStartsOnceAcrossReplicas(t *testing.T) {
 	// The rest at speed; then the whole order of admission is checked.
 	f.adminPut("DROP", fmt.Sprintf(`{"startsAt":%q,"newUsersPerMinute":60000}`, startedAt.Format(time.RFC3339Nano)))
 	checkTheAdmissionOrder(t, f, early, late, positions)
+	checkTheLogIsOne(t, f, pre+later)
+}
+
+// checkTheLogIsOne: the event's audit log is the same from every replica,
+// and each verifies with that replica's key and proves the on-sale.
+func checkTheLogIsOne(t *testing.T, f *fleet, users int) {
+	var entries []byte
+	for i, s := range f.replicas {
+		_, log := get(t, s.URL+api.EventAuditPath("DROP"))
+		_, jwks := get(t, s.URL+api.JWKSPath)
+		keys, _ := audit.KeysFromJWKS(jwks)
+		rep, err := audit.Verify(bytes.NewReader(log), audit.Options{Keys: keys})
+		if err != nil || !rep.Proven() || !rep.Signed || rep.Joined != int64(users) || rep.Admitted != int64(users) || !rep.Drawn {
+			t.Fatalf("replica %d's audit log: %+v, %v", i, rep, err)
+		}
+		body := log[:bytes.LastIndex(bytes.TrimSuffix(log, []byte("\n")), []byte("\n"))+1] // without the head, which each replica signs
+		if entries != nil && !bytes.Equal(body, entries) {
+			t.Fatalf("replica %d serves another log than replica 0", i)
+		}
+		entries = body
+	}
 }
 
 // joinAtOnce joins n users (PREFIX000…) to DROP all at once, on random
