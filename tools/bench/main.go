@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,7 +52,9 @@ var (
 	drainN   = flag.Int("admissions", 3000, "joins piled up for the admission figure")
 	memUsers = flag.Int("memory-sessions", 1_000_000, "WAITING sessions for the memory-store footprint")
 	redisN   = flag.Int("redis-sessions", 100_000, "WAITING sessions for the Redis footprint")
+	auditN   = flag.Int("audit-users", 20_000, "users joined, admitted and gone for the audit log's footprint")
 	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	only     = flag.String("only", "", "run only these parts, comma-separated, after the floors: joins, polls, held, heard, admissions, gate, memory")
 )
 
 func main() {
@@ -108,8 +111,18 @@ func run() error {
 	defer rs.Stop()
 	b := &bench{ctx: context.Background(), emu: emu, rs: rs,
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, IdleConnTimeout: time.Minute}}}
-	for _, part := range []func() error{b.floors, b.joins, b.polls, b.held, b.heard, b.admissions, b.gate, b.memory} {
-		if err := part(); err != nil {
+	if err := b.floors(); err != nil {
+		return err
+	}
+	parts := []struct {
+		name string
+		run  func() error
+	}{{"joins", b.joins}, {"polls", b.polls}, {"held", b.held}, {"heard", b.heard}, {"admissions", b.admissions}, {"gate", b.gate}, {"memory", b.memory}}
+	for _, part := range parts {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), part.name) {
+			continue
+		}
+		if err := part.run(); err != nil {
 			return err
 		}
 	}
@@ -303,6 +316,11 @@ func (b *bench) memory() error {
 		return err
 	}
 	rows = append(rows, row{name: fmt.Sprintf("Redis used_memory per WAITING session (%d waiting)", *redisN), value: fmt.Sprintf("%.0f B", perRedis), goal: "≤ 300 B"})
+	perAdmitted, err := auditFootprint(ctx, rs, *auditN)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{name: fmt.Sprintf("Redis audit log per admitted user (%d joined, admitted and left)", *auditN), value: fmt.Sprintf("%.0f B", perAdmitted), goal: "≤ 200 B"})
 
 	return nil
 }
@@ -795,6 +813,70 @@ func redisFootprint(ctx context.Context, rs *redistest.Server, n int) (float64, 
 		return 0, err
 	}
 	return float64(after-before) / float64(n), nil
+}
+
+// auditFootprint is the Redis memory of an event's audit log (MEMORY
+// USAGE of its list, every element counted) per admitted user, after n
+// users joined, were admitted and left: the three entries a user leaves.
+func auditFootprint(ctx context.Context, rs *redistest.Server, n int) (float64, error) {
+	st, err := redisstore.New(ctx, redisstore.Config{Addrs: []string{rs.Addr}, Prefix: "benchaudit"}, room.StaticPolicies{Default: benchPolicy})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	ids := make([]string, n)
+	for _, phase := range []func(i int) error{
+		func(i int) error {
+			s, _, err := st.Join(ctx, room.JoinRequest{EventID: "AUDIT", UserID: "u" + strconv.Itoa(i), Key: "k" + strconv.Itoa(i)})
+			ids[i] = s.ID
+			if err == nil {
+				err = st.MarkEnqueued(ctx, "AUDIT", s.ID)
+			}
+			return err
+		},
+		func(i int) error { _, err := st.Grant(ctx, "AUDIT", ids[i]); return err },
+		func(i int) error { _, err := st.Leave(ctx, ids[i]); return err },
+	} {
+		if err := parallel(n, phase); err != nil {
+			return 0, err
+		}
+	}
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rc.Close()
+	bytes, err := rc.MemoryUsage(ctx, "benchaudit:{AUDIT}:log", 0).Result()
+	if err != nil {
+		return 0, err
+	}
+	entries, err := rc.LLen(ctx, "benchaudit:{AUDIT}:log").Result()
+	if err != nil {
+		return 0, err
+	}
+	if entries < int64(3*n) {
+		return 0, fmt.Errorf("audit log holds %d entries for %d users, want at least %d", entries, n, 3*n)
+	}
+	return float64(bytes) / float64(n), nil
+}
+
+// parallel calls fn for 0..n-1 from -conns goroutines, and returns the
+// first error.
+func parallel(n int, fn func(i int) error) error {
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	var first atomic.Value
+	for range *conns {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if err := fn(int(i)); err != nil {
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := first.Load().(error); ok {
+		return err
+	}
+	return nil
 }
 
 func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {

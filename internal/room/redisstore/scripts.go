@@ -122,9 +122,12 @@ end
 var preludeBody = `
 local function skey(sid) return base .. ':s:' .. sid end
 
--- The event's audit log (package audit): one JSON entry per list item, in
--- the one order of the list; the reader numbers and chains them. The
--- settings in force come first.
+-- The event's audit log (package audit): one entry per list item, in the
+-- one order of the list; the reader numbers, expands and chains them. The
+-- settings in force come first. The entries of every session are packed
+-- (decodeAudit reads them): 'j AT TICKET REF PRE', 'a AT TICKET ADMISSION
+-- ACTIVE', 'l AT TICKET REASON' and 'e AT TICKET REASON'; the rare ones
+-- (settings, commit, draw) are JSON.
 local auditLog = base .. ':log'
 local function settings_json()
   local m = method
@@ -137,7 +140,7 @@ local function audit(entry)
   redis.call('RPUSH', auditLog, entry)
 end
 local function audit_end(sid, kind, reason)
-  audit(string.format('{"type":"%s","at":%.0f,"ticket":%s,"reason":"%s"}', kind, now, redis.call('HGET', skey(sid), 'seq') or '0', reason))
+  audit(string.format('%s %.0f %s %s', kind, now, redis.call('HGET', skey(sid), 'seq') or '0', reason))
 end
 local function ukey(user) return base .. ':u:' .. user end
 
@@ -160,7 +163,7 @@ local function finish(sid, status, reason, at)
   redis.call('ZREM', wdl, sid)
   if redis.call('ZREM', act, sid) == 1 then freed = true end
   if st ~= 'WAITING' and st ~= 'ACTIVE' then return end
-  if status == 'LEFT' then audit_end(sid, 'leave', reason) else audit_end(sid, 'expire', reason) end
+  if status == 'LEFT' then audit_end(sid, 'l', reason) else audit_end(sid, 'e', reason) end
   if st == 'WAITING' then redis.call('PUBLISH', changes, event .. ' ' .. sid .. ' ' .. status) end
   if status == 'LEFT' then
     redis.call('HINCRBY', meta, 'left', 1)
@@ -269,7 +272,7 @@ local function live(st) return st == 'WAITING' or st == 'ACTIVE' end
 -- abort_session removes a WAITING session as if it never joined.
 local function abort_session(sid)
   local k = skey(sid)
-  audit_end(sid, 'expire', 'aborted')
+  audit_end(sid, 'e', 'aborted')
   local user = redis.call('HGET', k, 'user')
   redis.call('ZREM', wait, sid)
   redis.call('ZREM', pq, sid)
@@ -300,7 +303,7 @@ local function activate(sid, fromLine)
   redis.call('ZADD', act, dl, sid)
   local adm = redis.call('HINCRBY', meta, 'admseq', 1)
   redis.call('HSET', skey(sid), 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl, 'adm', adm)
-  audit(string.format('{"type":"admit","at":%.0f,"ticket":%s,"admission":%.0f,"active":%.0f}', now, redis.call('HGET', skey(sid), 'seq'), adm, n + 1))
+  audit(string.format('a %.0f %s %.0f %.0f', now, redis.call('HGET', skey(sid), 'seq'), adm, n + 1))
   redis.call('HINCRBY', meta, 'admitted', 1)
   rate_add()
   if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
@@ -383,7 +386,7 @@ local pre = not started()
 if pre and redis.call('HSETNX', meta, 'pq_seed', ARGV[18]) == 1 then
   audit(string.format('{"type":"commit","at":%.0f,"seedHash":"%s"}', now, ARGV[19]))
 end
-audit(string.format('{"type":"join","at":%.0f,"ticket":%.0f,"ref":"%s","pre":%s}', now, seq, ARGV[17], tostring(pre)))
+audit(string.format('j %.0f %.0f %s %d', now, seq, ARGV[17], pre and 1 or 0))
 if pre then
   redis.call('ZADD', pq, seq, sid)
 elseif at_once() then
@@ -466,7 +469,9 @@ return view(sid)
 // (its message is in the granter's hands), then admits the event's
 // lowest-ticket WAITING session (random: one drawn uniformly). Returns
 // {outcome, view, retryAt}.
-var grantScript = redis.NewScript(preamble + `
+var grantScript = redis.NewScript(grantSource)
+
+var grantSource = preamble + `
 local msg = ARGV[13]
 if redis.call('HGET', skey(msg), 'status') == 'WAITING' then redis.call('HSET', skey(msg), 'enq', 1) end
 if not started() then
@@ -521,7 +526,7 @@ end
 activate(sid, true)
 publish()
 return {'admitted', view(sid), 0}
-`)
+`
 
 // sweep: no extra ARGV. Returns {ended, state, next}: state "live" with
 // next the event's earliest deadline; "idle" with next the moment the idle
