@@ -111,6 +111,10 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		rdb.Close()
 		return nil, fmt.Errorf("redis %v: %w", cfg.Addrs, err)
 	}
+	if err := checkFormat(ctx, rdb, cfg.Prefix); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	s := &Store{
 		rdb:       rdb,
 		policies:  policies,
@@ -140,6 +144,54 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 	}
 	s.wg.Go(s.listen)
 	return s, nil
+}
+
+// Format is the version of the store's layout in Redis, kept in the key
+// PREFIX:format. Format 2 keeps a session's record in short fields and
+// the users' live sessions in one hash per event; format 1 (no format
+// key) had a key per user.
+const Format = "2"
+
+// ErrFormat is returned by New when the keys under the prefix are in
+// another layout than this wrctl's.
+var ErrFormat = errors.New("redis: the store's keys are in another format")
+
+// checkFormat claims an empty prefix for this format and refuses one
+// whose keys are in another: format 1 is recognised by its event list
+// (PREFIX:due) without a format key.
+func checkFormat(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	key := prefix + ":format"
+	got, err := rdb.Get(ctx, key).Result()
+	switch {
+	case err == nil && got == Format:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s says format %s, this wrctl reads format %s; run the wrctl that wrote it, or start this one on a new store.redis.prefix", ErrFormat, key, got, Format)
+	case !errors.Is(err, redis.Nil):
+		return fmt.Errorf("redis: read %s: %w", key, err)
+	}
+	if n, err := rdb.Exists(ctx, prefix+":due").Result(); err != nil {
+		return fmt.Errorf("redis: read %s:due: %w", prefix, err)
+	} else if n > 0 {
+		return fmt.Errorf("%w: the keys under %q are in format 1 (a key per user; wrctl before the compact layout); let its events end (or delete the keys) before this wrctl uses the prefix, or start this one on a new store.redis.prefix", ErrFormat, prefix)
+	}
+	if err := rdb.SetNX(ctx, key, Format, 0).Err(); err != nil {
+		return fmt.Errorf("redis: write %s: %w", key, err)
+	}
+	return checkFormatSet(ctx, rdb, key)
+}
+
+// checkFormatSet reads the format key back: another replica of another
+// format may have claimed the prefix first.
+func checkFormatSet(ctx context.Context, rdb redis.UniversalClient, key string) error {
+	got, err := rdb.Get(ctx, key).Result()
+	if err != nil {
+		return fmt.Errorf("redis: read %s: %w", key, err)
+	}
+	if got != Format {
+		return fmt.Errorf("%w: %s says format %s, this wrctl reads format %s", ErrFormat, key, got, Format)
+	}
+	return nil
 }
 
 // changesBuffer is how many changes wait for a slow reader before the
@@ -873,7 +925,9 @@ func millis(s string) time.Time {
 	return time.UnixMilli(ms)
 }
 
-// parseSession reads a script's view: the session hash plus its position.
+// parseSession reads a script's view: the session's record (its fields
+// named short, the scripts' session comment) plus its id, event and
+// position.
 func parseSession(v any) (room.Session, error) {
 	m := pairs(v)
 	if m["id"] == "" {
@@ -882,18 +936,18 @@ func parseSession(v any) (room.Session, error) {
 	sess := room.Session{
 		ID:          m["id"],
 		EventID:     m["event"],
-		UserID:      m["user"],
-		Seq:         num(m["seq"]),
-		Status:      room.Status(m["status"]),
-		Enqueued:    m["enq"] == "1",
-		CreatedAt:   millis(m["created"]),
-		LastSeenAt:  millis(m["seen"]),
-		ActivatedAt: millis(m["activated"]),
-		ExpiresAt:   millis(m["expires"]),
-		EndedAt:     millis(m["ended"]),
-		EndReason:   room.EndReason(m["reason"]),
+		UserID:      m["u"],
+		Seq:         num(m["q"]),
+		Status:      room.Status(m["st"]),
+		Enqueued:    m["e"] == "1",
+		CreatedAt:   millis(m["c"]),
+		LastSeenAt:  millis(m["s"]),
+		ActivatedAt: millis(m["a"]),
+		ExpiresAt:   millis(m["x"]),
+		EndedAt:     millis(m["d"]),
+		EndReason:   room.EndReason(m["r"]),
 		Position:    num(m["pos"]),
-		Admission:   num(m["adm"]),
+		Admission:   num(m["n"]),
 		WaitingTTL:  time.Duration(num(m["wttl"])) * time.Millisecond,
 		PreQueued:   m["pq"] == "1",
 		Paused:      m["paused"] == "1",

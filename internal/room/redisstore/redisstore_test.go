@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -110,11 +111,24 @@ func TestSessionRecordsCarryTTLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"ttl:{E1}:s:" + s.ID, "ttl:{E1}:u:U1", "ttl:sid:" + s.ID} {
+	for _, key := range []string{"ttl:{E1}:s:" + s.ID, "ttl:sid:" + s.ID} {
 		ttl := pttl(t, srv.Addr, key)
 		if ttl <= 0 {
 			t.Fatalf("%s has no TTL (%v)", key, ttl)
 		}
+	}
+	// The user's live session is a field of the event's users hash, gone
+	// when the session ends.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if got := c.HGet(context.Background(), "ttl:{E1}:us", "U1").Val(); got != s.ID {
+		t.Fatalf("users hash names %q for U1, want %q", got, s.ID)
+	}
+	if _, err := st.Leave(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.HLen(context.Background(), "ttl:{E1}:us").Val(); n != 0 {
+		t.Fatalf("the users hash holds %d fields after the only session left", n)
 	}
 }
 
@@ -205,17 +219,18 @@ func TestSweepVisitsOnlyLiveEvents(t *testing.T) {
 		t.Fatalf("%d events kept after every one-off event went idle, %v", len(evs), err)
 	}
 	// The events' own keys are gone; what is left (ended sessions and their
-	// indexes) carries a TTL of its own.
+	// indexes) carries a TTL of its own; the one key that stays is the
+	// store's format.
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer c.Close()
-	for _, pattern := range []string{"*:meta", "*:wait", "*:act", "*:wdl"} {
+	for _, pattern := range []string{"*:meta", "*:wait", "*:act", "*:wdl", "*:us"} {
 		if keys, err := c.Keys(ctx, pattern).Result(); err != nil || len(keys) != 0 {
 			t.Fatalf("%d %s keys left of forgotten events (%v)", len(keys), pattern, err)
 		}
 	}
 	keys, _ := c.Keys(ctx, "*").Result()
 	for _, k := range keys {
-		if ttl, _ := c.PTTL(ctx, k).Result(); ttl < 0 {
+		if ttl, _ := c.PTTL(ctx, k).Result(); ttl < 0 && !strings.HasSuffix(k, ":format") {
 			t.Fatalf("key %s has no TTL (%v): it would stay for ever", k, ttl)
 		}
 	}
@@ -388,5 +403,32 @@ func TestReplicasRaceToTheStartAndShuffleOnce(t *testing.T) {
 		if s.Status == room.StatusWaiting && s.Position == 0 {
 			t.Fatalf("ticket %d has no position after the start", ticket)
 		}
+	}
+}
+
+// TestAnotherFormatIsRefused: keys left by a wrctl of another layout
+// (format 1 had no format key but an event list; a later one says its
+// number) stop the store from starting, with a message that says what to
+// do, and change nothing; an empty prefix is claimed for this format.
+func TestAnotherFormatIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	c.ZAdd(ctx, "old:due", redis.Z{Score: 0, Member: "E1"})
+	c.Set(ctx, "next:format", "3", 0)
+	for prefix, want := range map[string]string{"old": "format 1", "next": "says format 3"} {
+		_, err := redisstore.New(ctx, redisstore.Config{Addrs: []string{srv.Addr}, Prefix: prefix}, room.StaticPolicies{Default: roomtest.Policy})
+		if !errors.Is(err, redisstore.ErrFormat) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "store.redis.prefix") {
+			t.Fatalf("prefix %s: %v, want ErrFormat saying %q and naming store.redis.prefix", prefix, err, want)
+		}
+	}
+	if c.Exists(ctx, "old:format").Val() != 0 || c.Get(ctx, "next:format").Val() != "3" {
+		t.Fatal("a refused start changed the format key")
+	}
+	open(t, redisstore.Config{Addrs: []string{srv.Addr}, Prefix: "new"}, room.StaticPolicies{Default: roomtest.Policy})
+	if got := c.Get(ctx, "new:format").Val(); got != redisstore.Format {
+		t.Fatalf("new:format = %q, want %q", got, redisstore.Format)
 	}
 }

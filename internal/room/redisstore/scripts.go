@@ -120,6 +120,11 @@ end
 `
 
 var preludeBody = `
+-- A session's record is a hash of short fields: u user, q ticket, st
+-- status, e enqueued (0/1), c created, s last seen, x expires, a activated,
+-- d ended, r end reason, n admission number, k idempotency key hash, uv
+-- user verified; the times in Unix ms, a field absent until it is set.
+-- Its id and event are in its key.
 local function skey(sid) return base .. ':s:' .. sid end
 
 -- The event's audit log (package audit): one entry per list item, in the
@@ -140,24 +145,20 @@ local function audit(entry)
   redis.call('RPUSH', auditLog, entry)
 end
 local function audit_end(sid, kind, reason)
-  audit(string.format('%s %.0f %s %s', kind, now, redis.call('HGET', skey(sid), 'seq') or '0', reason))
+  audit(string.format('%s %.0f %s %s', kind, now, redis.call('HGET', skey(sid), 'q') or '0', reason))
 end
-local function ukey(user) return base .. ':u:' .. user end
+local users = base .. ':us' -- user id → the live session's id
 
--- keep ties the session and its user key to live until deadline + retention
+-- keep ties the session's record to live until deadline + retention
 local function keep(sid, deadline)
   local ttl = math.max(deadline - now, 0) + retention
   redis.call('PEXPIRE', skey(sid), ttl)
-  local user = redis.call('HGET', skey(sid), 'user')
-  if user and redis.call('GET', ukey(user)) == sid then
-    redis.call('PEXPIRE', ukey(user), ttl)
-  end
 end
 
 -- finish moves a live session to a final status and frees what it held.
 local function finish(sid, status, reason, at)
   local k = skey(sid)
-  local st = redis.call('HGET', k, 'status')
+  local st = redis.call('HGET', k, 'st')
   redis.call('ZREM', wait, sid)
   redis.call('ZREM', pq, sid)
   redis.call('ZREM', wdl, sid)
@@ -171,9 +172,9 @@ local function finish(sid, status, reason, at)
     redis.call('HINCRBY', meta, 'expired', 1)
     redis.call('HINCRBY', meta, 'exp_' .. reason, 1)
   end
-  redis.call('HSET', k, 'status', status, 'reason', reason, 'ended', at)
-  local user = redis.call('HGET', k, 'user')
-  if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
+  redis.call('HSET', k, 'st', status, 'r', reason, 'd', at)
+  local user = redis.call('HGET', k, 'u')
+  if user and redis.call('HGET', users, user) == sid then redis.call('HDEL', users, user) end
   redis.call('PEXPIRE', k, retention)
   ended = ended + 1
 end
@@ -182,7 +183,7 @@ local function expire_due()
   local due = redis.call('ZRANGEBYSCORE', act, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
   for i = 1, #due, 2 do
     local sid, dl = due[i], tonumber(due[i + 1])
-    local activated = tonumber(redis.call('HGET', skey(sid), 'activated') or '0')
+    local activated = tonumber(redis.call('HGET', skey(sid), 'a') or '0')
     local reason = 'heartbeat'
     if dl >= activated + maxActive then reason = 'max_active' end
     finish(sid, 'EXPIRED', reason, dl)
@@ -238,8 +239,12 @@ end
 local function view(sid)
   local h = redis.call('HGETALL', skey(sid))
   if #h == 0 then return false end
+  table.insert(h, 'id')
+  table.insert(h, sid)
+  table.insert(h, 'event')
+  table.insert(h, event)
   for i = 1, #h, 2 do
-    if h[i] == 'ended' and tonumber(h[i + 1]) > 0 and tonumber(h[i + 1]) + retention <= now then return false end
+    if h[i] == 'd' and tonumber(h[i + 1]) > 0 and tonumber(h[i + 1]) + retention <= now then return false end
   end
   local r = redis.call('ZRANK', wait, sid)
   local pre = not r and redis.call('ZSCORE', pq, sid)
@@ -273,11 +278,11 @@ local function live(st) return st == 'WAITING' or st == 'ACTIVE' end
 local function abort_session(sid)
   local k = skey(sid)
   audit_end(sid, 'e', 'aborted')
-  local user = redis.call('HGET', k, 'user')
+  local user = redis.call('HGET', k, 'u')
   redis.call('ZREM', wait, sid)
   redis.call('ZREM', pq, sid)
   redis.call('ZREM', wdl, sid)
-  if user and redis.call('GET', ukey(user)) == sid then redis.call('DEL', ukey(user)) end
+  if user and redis.call('HGET', users, user) == sid then redis.call('HDEL', users, user) end
   redis.call('DEL', k)
   redis.call('HINCRBY', meta, 'joined', -1)
 end
@@ -294,7 +299,7 @@ end
 local function activate(sid, fromLine)
   local due = now
   if fromLine then
-    due = math.max(now, tonumber(redis.call('HGET', skey(sid), 'seen')) + longest_poll())
+    due = math.max(now, tonumber(redis.call('HGET', skey(sid), 's')) + longest_poll())
   end
   local dl = math.min(due + hbTTL, now + maxActive)
   local n = redis.call('ZCARD', act)
@@ -302,8 +307,8 @@ local function activate(sid, fromLine)
   redis.call('ZREM', wdl, sid)
   redis.call('ZADD', act, dl, sid)
   local adm = redis.call('HINCRBY', meta, 'admseq', 1)
-  redis.call('HSET', skey(sid), 'status', 'ACTIVE', 'activated', now, 'seen', now, 'expires', dl, 'adm', adm)
-  audit(string.format('a %.0f %s %.0f %.0f', now, redis.call('HGET', skey(sid), 'seq'), adm, n + 1))
+  redis.call('HSET', skey(sid), 'st', 'ACTIVE', 'a', now, 's', now, 'x', dl, 'n', adm)
+  audit(string.format('a %.0f %s %.0f %.0f', now, redis.call('HGET', skey(sid), 'q'), adm, n + 1))
   redis.call('HINCRBY', meta, 'admitted', 1)
   rate_add()
   if n + 1 > tonumber(redis.call('HGET', meta, 'peak') or '0') then
@@ -354,11 +359,11 @@ close_line()
 // the session it created and answers it as created.
 var joinScript = redis.NewScript(preamble + `
 local sid, user, keyHash, trusted, verified = ARGV[13], ARGV[14], ARGV[15], ARGV[16] ~= '0', ARGV[16] == '2'
-local existing = redis.call('GET', ukey(user))
-if existing and live(redis.call('HGET', skey(existing), 'status')) then
+local existing = redis.call('HGET', users, user)
+if existing and live(redis.call('HGET', skey(existing), 'st')) then
   publish()
   if existing == sid then return {1, view(existing)} end
-  local kh = redis.call('HGET', skey(existing), 'key')
+  local kh = redis.call('HGET', skey(existing), 'k') or ''
   if trusted or (keyHash ~= '' and kh == keyHash) then
     if verified then redis.call('HSET', skey(existing), 'uv', 1) end
     return {0, view(existing)}
@@ -376,11 +381,11 @@ local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('HINCRBY', meta, 'joined', 1)
 redis.call('HDEL', meta, 'idle')
 local dl = now + waitTTL
-redis.call('HSET', skey(sid), 'id', sid, 'event', event, 'user', user, 'seq', seq, 'status', 'WAITING',
-  'enq', 0, 'created', now, 'seen', now, 'activated', 0, 'expires', dl, 'ended', 0, 'reason', '', 'key', keyHash)
+redis.call('HSET', skey(sid), 'u', user, 'q', seq, 'st', 'WAITING', 'e', 0, 'c', now, 's', now, 'x', dl)
+if keyHash ~= '' then redis.call('HSET', skey(sid), 'k', keyHash) end
 if verified then redis.call('HSET', skey(sid), 'uv', 1) end
 redis.call('ZADD', wdl, dl, sid)
-redis.call('SET', ukey(user), sid)
+redis.call('HSET', users, user, sid)
 keep(sid, dl)
 local pre = not started()
 if pre and redis.call('HSETNX', meta, 'pq_seed', ARGV[18]) == 1 then
@@ -390,7 +395,7 @@ audit(string.format('j %.0f %.0f %s %d', now, seq, ARGV[17], pre and 1 or 0))
 if pre then
   redis.call('ZADD', pq, seq, sid)
 elseif at_once() then
-  redis.call('HSET', skey(sid), 'enq', 1) -- admitted at once: no message to wait for
+  redis.call('HSET', skey(sid), 'e', 1) -- admitted at once: no message to wait for
   activate(sid, false)
 else
   redis.call('ZADD', wait, seq, sid)
@@ -404,7 +409,7 @@ return {1, view(sid)}
 var enqueuedScript = redis.NewScript(preamble + `
 local sid = ARGV[13]
 if redis.call('EXISTS', skey(sid)) == 0 then publish(); return 0 end
-redis.call('HSET', skey(sid), 'enq', 1)
+redis.call('HSET', skey(sid), 'e', 1)
 if method == 'random' or redis.call('ZRANGE', wait, 0, 0)[1] == sid then freed = true end
 publish()
 return 1
@@ -415,7 +420,7 @@ var abortScript = redis.NewScript(preamble + `
 publish()
 local sid = ARGV[13]
 local k = skey(sid)
-if redis.call('HGET', k, 'status') ~= 'WAITING' or redis.call('HGET', k, 'enq') ~= '0' then return 0 end
+if redis.call('HGET', k, 'st') ~= 'WAITING' or redis.call('HGET', k, 'e') ~= '0' then return 0 end
 abort_session(sid)
 return 1
 `)
@@ -423,9 +428,9 @@ return 1
 // get: ARGV 13 session id, 14 "1" to count it as a status poll. Returns the view or false.
 var getScript = redis.NewScript(preamble + `
 local sid = ARGV[13]
-if ARGV[14] == '1' and redis.call('HGET', skey(sid), 'status') == 'WAITING' then
+if ARGV[14] == '1' and redis.call('HGET', skey(sid), 'st') == 'WAITING' then
   local dl = now + waitTTL
-  redis.call('HSET', skey(sid), 'seen', now, 'expires', dl)
+  redis.call('HSET', skey(sid), 's', now, 'x', dl)
   redis.call('ZADD', wdl, dl, sid)
   keep(sid, dl)
 end
@@ -437,7 +442,7 @@ return view(sid)
 var heartbeatScript = redis.NewScript(preamble + `
 local sid = ARGV[13]
 local k = skey(sid)
-local st = redis.call('HGET', k, 'status')
+local st = redis.call('HGET', k, 'st')
 publish()
 if not st then return {'missing'} end
 if not live(st) then return {'ended', view(sid)} end
@@ -446,10 +451,10 @@ if st == 'WAITING' then
   dl = now + waitTTL
   redis.call('ZADD', wdl, dl, sid)
 else
-  dl = math.min(now + hbTTL, tonumber(redis.call('HGET', k, 'activated')) + maxActive)
+  dl = math.min(now + hbTTL, tonumber(redis.call('HGET', k, 'a')) + maxActive)
   redis.call('ZADD', act, dl, sid)
 end
-redis.call('HSET', k, 'seen', now, 'expires', dl)
+redis.call('HSET', k, 's', now, 'x', dl)
 keep(sid, dl)
 return {'ok', view(sid)}
 `)
@@ -457,7 +462,7 @@ return {'ok', view(sid)}
 // leave: ARGV 13 session id. Returns the view or false.
 var leaveScript = redis.NewScript(preamble + `
 local sid = ARGV[13]
-if live(redis.call('HGET', skey(sid), 'status')) then
+if live(redis.call('HGET', skey(sid), 'st')) then
   finish(sid, 'LEFT', 'left', now)
 end
 publish()
@@ -473,7 +478,7 @@ var grantScript = redis.NewScript(grantSource)
 
 var grantSource = preamble + `
 local msg = ARGV[13]
-if redis.call('HGET', skey(msg), 'status') == 'WAITING' then redis.call('HSET', skey(msg), 'enq', 1) end
+if redis.call('HGET', skey(msg), 'st') == 'WAITING' then redis.call('HSET', skey(msg), 'e', 1) end
 if not started() then
   -- No one is admitted before the event is open and started, and the
   -- pre-queue goes first then: the message waits for it.
@@ -492,14 +497,14 @@ for _ = 1, 100 do
     local k = math.floor(tonumber(ARGV[14]) * n)
     for i = 0, math.min(n, 100) - 1 do
       local cand = redis.call('ZRANGE', wait, (k + i) % n, (k + i) % n)[1]
-      if redis.call('HGET', skey(cand), 'enq') == '1' or now >= tonumber(redis.call('HGET', skey(cand), 'created')) + grace then
+      if redis.call('HGET', skey(cand), 'e') == '1' or now >= tonumber(redis.call('HGET', skey(cand), 'c')) + grace then
         sid = cand
         break
       end
     end
   end
-  if redis.call('HGET', skey(sid), 'enq') == '1' then break end
-  local until_ = tonumber(redis.call('HGET', skey(sid), 'created')) + grace
+  if redis.call('HGET', skey(sid), 'e') == '1' then break end
+  local until_ = tonumber(redis.call('HGET', skey(sid), 'c')) + grace
   if now < until_ then publish(); return {'blocked', view(sid), until_} end
   abort_session(sid) -- its join was never answered: it cannot hold the line
   sid = nil
@@ -554,7 +559,7 @@ if not idle then
   return {ended, 'idle', now + eventRetention}
 end
 if now < idle + eventRetention then return {ended, 'idle', idle + eventRetention} end
-redis.call('DEL', meta, wait, act, wdl, pq, base .. ':shuf', auditLog)
+redis.call('DEL', meta, wait, act, wdl, pq, base .. ':shuf', auditLog, users)
 return {ended, 'gone', 0}
 `)
 
