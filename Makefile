@@ -22,7 +22,7 @@ QUEUE_NAME ?= wrctl-waiting.fifo
 # for real ones or asking the instance metadata service.
 EMULATOR_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: docs all build run test smoke lint bench fuzz tools redis chromium screenshots clean
+.PHONY: docs all build run test smoke chaos lint bench fuzz tools redis chromium screenshots clean
 
 # apt-get needs root; use sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -87,6 +87,15 @@ run: tools build
 test: tools redis chromium
 	@echo ">> go test -race ./... (SQS emulator from $(FAUXQS_DIR), redis-server $$(redis-server --version | grep -o 'v=[0-9.]*'), $$(chromium --version 2>/dev/null))"
 	WRCTL_FAUXQS_DIR=$(FAUXQS_DIR) $(EMULATOR_ENV) $(GO) test -race -count=1 -timeout 8m ./...
+
+## chaos: faults that lose nothing (tools/chaos, about 3 minutes; not in make test):
+## three replicas on Redis (AOF everysec) and the SQS emulator behind toxiproxy,
+## wrctl load on each; Redis SIGKILLed and restarted, the emulator killed and
+## restarted, latency, random resets, one replica cut off from Redis for 10 s.
+## Prints what was lost; fails on a capacity, order or audit-log violation.
+chaos: tools redis build
+	@echo ">> tools/chaos: Redis SIGKILL + AOF restart, SQS emulator kill + restart, toxiproxy latency/resets/cut-off"
+	$(GO) run ./tools/chaos -wrctl $(BIN)
 
 ## smoke: the CI smoke test: emulator + serve + a short wrctl load with thresholds.
 smoke: tools build

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -37,8 +38,19 @@ var Env = []string{
 // Emulator is a running emulator.
 type Emulator struct {
 	// URL is the endpoint, e.g. http://127.0.0.1:41234.
-	URL string
-	cmd *exec.Cmd
+	URL  string
+	cmd  *exec.Cmd
+	opts Options
+}
+
+// Options are how an emulator starts.
+type Options struct {
+	// Port is the port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// DataDir, when set, keeps the queues and their messages in SQLite
+	// there, written through on every change: Kill then Restart loses
+	// nothing acknowledged, as with SQS.
+	DataDir string
 }
 
 // Dir returns the folder the emulator is installed in: $WRCTL_FAUXQS_DIR, or
@@ -61,8 +73,11 @@ func Dir() (string, error) {
 	}
 }
 
-// Start starts an emulator; Stop ends it.
-func Start() (*Emulator, error) {
+// Start starts an emulator on a free port, its state in memory; Stop ends it.
+func Start() (*Emulator, error) { return StartWith(Options{}) }
+
+// StartWith starts an emulator as o says.
+func StartWith(o Options) (*Emulator, error) {
 	dir, err := Dir()
 	if err != nil {
 		return nil, err
@@ -74,7 +89,11 @@ func Start() (*Emulator, error) {
 			return nil, fmt.Errorf("SQS emulator not installed (%s missing): run `make tools` or `make test`", f)
 		}
 	}
-	cmd := exec.Command(node, "--no-warnings", script, "0")
+	args := []string{"--no-warnings", script, strconv.Itoa(o.Port)}
+	if o.DataDir != "" {
+		args = append(args, o.DataDir)
+	}
+	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	// The emulator dies with the test binary, even on a crash.
@@ -104,7 +123,10 @@ func Start() (*Emulator, error) {
 			cmd.Wait()
 			return nil, fmt.Errorf("SQS emulator did not report its address (got %q)", line)
 		}
-		return &Emulator{URL: msg.URL, cmd: cmd}, nil
+		if o.Port == 0 {
+			o.Port, _ = strconv.Atoi(msg.URL[strings.LastIndex(msg.URL, ":")+1:])
+		}
+		return &Emulator{URL: msg.URL, cmd: cmd, opts: o}, nil
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -126,6 +148,26 @@ func (e *Emulator) Stop() {
 		e.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// Kill ends the emulator with SIGKILL, as a crash would.
+func (e *Emulator) Kill() {
+	if e == nil || e.cmd.Process == nil {
+		return
+	}
+	e.cmd.Process.Kill()
+	e.cmd.Wait()
+}
+
+// Restart starts the emulator again on the same port (and data
+// directory) after Stop or Kill.
+func (e *Emulator) Restart() error {
+	n, err := StartWith(e.opts)
+	if err != nil {
+		return err
+	}
+	e.cmd = n.cmd
+	return nil
 }
 
 // Client returns an SQS client for the emulator with static credentials.
