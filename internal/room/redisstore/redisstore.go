@@ -76,6 +76,8 @@ type Store struct {
 	// status poll is one round trip (the event's script) instead of two.
 	events *lru.Cache[string, cachedEvent]
 
+	batches chan batched
+
 	ps      *redis.PubSub
 	freed   chan string
 	changes chan room.Change
@@ -127,6 +129,7 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		freed:     make(chan string, 1024),
 		changes:   make(chan room.Change, changesBuffer),
 		closed:    make(chan struct{}),
+		batches:   make(chan batched, maxBatch),
 	}
 	switch {
 	case cfg.EventCache == 0:
@@ -143,6 +146,7 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		}
 	}
 	s.wg.Go(s.listen)
+	s.wg.Go(s.batchLoop)
 	return s, nil
 }
 
@@ -407,11 +411,15 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 	seed := room.NewSeed()
 	extra := []any{id, req.UserID, room.HashKey(req.Key), trusted, room.AuditRef(id), room.SeedString(seed), room.SeedCommitment(seed)}
 	keys, args := s.scriptArgs(req.EventID, extra...)
-	pipe := s.rdb.Pipeline()
-	index := pipe.Set(ctx, s.indexKey(id), req.EventID, s.indexTTL)
-	pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
-	script := joinScript.EvalSha(ctx, pipe, keys, args...)
-	pipe.Exec(ctx) // each command's own error is read below
+	var index *redis.StatusCmd
+	var script *redis.Cmd
+	if err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		index = pipe.Set(ctx, s.indexKey(id), req.EventID, s.indexTTL)
+		pipe.ZAddLT(ctx, s.dueKey(), redis.Z{Score: 0, Member: req.EventID})
+		script = joinScript.EvalSha(ctx, pipe, keys, args...)
+	}); err != nil {
+		return room.Session{}, false, fmt.Errorf("redis: join: %w", err)
+	}
 	v, err := script.Result()
 	if err != nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || redis.HasErrorPrefix(err, startPending)) {
 		v, err = s.run(ctx, joinScript, req.EventID, extra...) // loads it
@@ -462,9 +470,20 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 	return sess, created, nil
 }
 
-// MarkEnqueued implements room.Store.
+// MarkEnqueued implements room.Store. It goes in the shared pipeline
+// (pipelined): a busy replica confirms its joins, and sends its next
+// joins, together in one round trip; each caller still waits for its own
+// confirmation (the no-loss protocol).
 func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
-	v, err := s.run(ctx, enqueuedScript, eventID, id)
+	keys, args := s.scriptArgs(eventID, id)
+	var cmd *redis.Cmd
+	if err := s.pipelined(ctx, func(pipe redis.Pipeliner) { cmd = enqueuedScript.EvalSha(ctx, pipe, keys, args...) }); err != nil {
+		return fmt.Errorf("redis: mark enqueued: %w", err)
+	}
+	v, err := cmd.Result()
+	if err != nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || redis.HasErrorPrefix(err, startPending)) {
+		v, err = s.run(ctx, enqueuedScript, eventID, id)
+	}
 	if err != nil {
 		return fmt.Errorf("redis: mark enqueued: %w", err)
 	}
@@ -472,6 +491,65 @@ func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
 		return room.ErrNotFound
 	}
 	return nil
+}
+
+// batched is a caller's commands waiting for the shared pipeline.
+type batched struct {
+	queue func(redis.Pipeliner)
+	done  chan struct{}
+}
+
+// maxBatch bounds the callers of one pipeline.
+const maxBatch = 128
+
+// pipelined queues a caller's commands on the shared pipeline and returns
+// once it has run; the caller reads its commands' results. The callers
+// waiting while one pipeline is in flight go together in the next, so
+// under load many joins and confirmations cost one round trip, and alone
+// a call costs what it did.
+func (s *Store) pipelined(ctx context.Context, queue func(redis.Pipeliner)) error {
+	b := batched{queue: queue, done: make(chan struct{})}
+	select {
+	case s.batches <- b:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return errors.New("the store is closed")
+	}
+	<-b.done // the loop always runs what it took
+	return nil
+}
+
+// batchLoop runs the waiting callers' commands, a pipeline at a time.
+func (s *Store) batchLoop() {
+	for {
+		var batch []batched
+		select {
+		case <-s.closed:
+			return
+		case b := <-s.batches:
+			batch = append(batch, b)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case b := <-s.batches:
+				batch = append(batch, b)
+			default:
+				break more
+			}
+		}
+		pipe := s.rdb.Pipeline()
+		for _, b := range batch {
+			b.queue(pipe)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		pipe.Exec(ctx) // each command's own error is read by its caller
+		cancel()
+		for _, b := range batch {
+			close(b.done)
+		}
+	}
 }
 
 // Abort implements room.Store.
