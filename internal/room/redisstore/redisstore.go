@@ -475,15 +475,7 @@ func (s *Store) Join(ctx context.Context, req room.JoinRequest) (room.Session, b
 // joins, together in one round trip; each caller still waits for its own
 // confirmation (the no-loss protocol).
 func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
-	keys, args := s.scriptArgs(eventID, id)
-	var cmd *redis.Cmd
-	if err := s.pipelined(ctx, func(pipe redis.Pipeliner) { cmd = enqueuedScript.EvalSha(ctx, pipe, keys, args...) }); err != nil {
-		return fmt.Errorf("redis: mark enqueued: %w", err)
-	}
-	v, err := cmd.Result()
-	if err != nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || redis.HasErrorPrefix(err, startPending)) {
-		v, err = s.run(ctx, enqueuedScript, eventID, id)
-	}
+	v, err := s.pipelinedScript(ctx, enqueuedScript, eventID, id)
 	if err != nil {
 		return fmt.Errorf("redis: mark enqueued: %w", err)
 	}
@@ -491,6 +483,24 @@ func (s *Store) MarkEnqueued(ctx context.Context, eventID, id string) error {
 		return room.ErrNotFound
 	}
 	return nil
+}
+
+// pipelinedScript runs a script of an event in the shared pipeline (run,
+// batched with the other callers of the moment).
+func (s *Store) pipelinedScript(ctx context.Context, sc *redis.Script, eventID string, extra ...any) (any, error) {
+	keys, args := s.scriptArgs(eventID, extra...)
+	var cmd *redis.Cmd
+	if err := s.pipelined(ctx, func(pipe redis.Pipeliner) { cmd = sc.EvalSha(ctx, pipe, keys, args...) }); err != nil {
+		return nil, err
+	}
+	v, err := cmd.Result()
+	if err != nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || redis.HasErrorPrefix(err, startPending)) {
+		return s.run(ctx, sc, eventID, extra...)
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return v, err
 }
 
 // batched is a caller's commands waiting for the shared pipeline.
