@@ -11,6 +11,7 @@ package memstore
 import (
 	"container/heap"
 	"context"
+	"encoding/hex"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -97,7 +98,7 @@ type event struct {
 	bucket    room.Bucket // NewUsersPerMinute's tokens
 	expiredBy map[room.EndReason]int64
 	idleSince time.Time // zero while the event has live sessions
-	log       []room.AuditEntry
+	log       auditLog
 	seed      *[32]byte // the next draw's, committed to in the log
 }
 
@@ -597,23 +598,100 @@ func (s *Store) Audit(_ context.Context, eventID string, from int64, max int) ([
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.events[eventID]
-	if !ok || from < 1 || from > int64(len(e.log)) {
+	if !ok || from < 1 || from > e.log.len() {
 		return nil, nil
 	}
-	return slices.Clone(e.log[from-1 : min(int64(len(e.log)), from-1+int64(max))]), nil
+	out := make([]room.AuditEntry, 0, min(e.log.len()-from+1, int64(max)))
+	for seq := from; seq <= e.log.len() && len(out) < max; seq++ {
+		out = append(out, e.log.at(seq).expand(seq))
+	}
+	return out, nil
+}
+
+// auditLog is an event's log in chunks of a fixed size: it grows without
+// copying what it holds, or keeping a doubled array's slack.
+type auditLog struct {
+	chunks [][]logEntry
+	n      int64
+}
+
+const logChunk = 4096
+
+func (l *auditLog) len() int64 { return l.n }
+
+func (l *auditLog) append(le logEntry) {
+	if l.n%logChunk == 0 {
+		size := logChunk
+		if l.n == 0 {
+			size = 8 // most events' logs are short: the first chunk grows as a slice does
+		}
+		l.chunks = append(l.chunks, make([]logEntry, 0, size))
+	}
+	last := len(l.chunks) - 1
+	l.chunks[last] = append(l.chunks[last], le)
+	l.n++
+}
+
+// at is entry seq, from 1.
+func (l *auditLog) at(seq int64) logEntry { return l.chunks[(seq-1)/logChunk][(seq-1)%logChunk] }
+
+// logEntry is an audit entry as the store keeps it: a session's entries
+// (join, admission, end) in a few words, about 80 bytes where the whole
+// entry takes some 280; the rare ones (settings, commit, draw) whole.
+type logEntry struct {
+	at, ticket, admission, active int64
+	ref                           [16]byte
+	kind                          uint8 // an index into logKinds
+	pre                           bool
+	reason                        string
+	whole                         *room.AuditEntry
+}
+
+var logKinds = []string{room.AuditJoin, room.AuditAdmit, room.AuditLeave, room.AuditExpire}
+
+// pack is en as the store keeps it.
+func pack(en room.AuditEntry) logEntry {
+	kind := slices.Index(logKinds, en.Type)
+	if kind < 0 {
+		return logEntry{at: en.At, whole: &en}
+	}
+	le := logEntry{at: en.At, ticket: en.Ticket, admission: en.Admission, kind: uint8(kind), pre: en.Pre, reason: en.Reason}
+	if en.Active != nil {
+		le.active = *en.Active
+	}
+	hex.Decode(le.ref[:], []byte(en.Ref)) // room.AuditRef: 16 bytes of hex
+	return le
+}
+
+// expand is the entry le keeps, numbered seq.
+func (le logEntry) expand(seq int64) room.AuditEntry {
+	if le.whole != nil {
+		en := *le.whole
+		en.Seq = seq
+		return en
+	}
+	en := room.AuditEntry{Seq: seq, Type: logKinds[le.kind], At: le.at, Ticket: le.ticket, Pre: le.pre, Reason: le.reason}
+	switch en.Type {
+	case room.AuditJoin:
+		en.Ref = hex.EncodeToString(le.ref[:])
+	case room.AuditAdmit:
+		active := le.active
+		en.Admission, en.Active = le.admission, &active
+	}
+	return en
 }
 
 // audit appends an entry to the event's log, the settings in force first
 // when the log starts; a settings entry carries p's.
 func (s *Store) audit(e *event, p room.Policy, at time.Time, en room.AuditEntry) {
-	if len(e.log) == 0 && en.Type != room.AuditSettingsType {
-		e.log = append(e.log, room.AuditEntry{Seq: 1, Type: room.AuditSettingsType, At: at.UnixMilli(), Settings: room.AuditSettingsOf(p)})
+	if e.log.len() == 0 && en.Type != room.AuditSettingsType {
+		e.log.append(pack(room.AuditEntry{Type: room.AuditSettingsType, At: at.UnixMilli(), Settings: room.AuditSettingsOf(p)}))
 	}
 	if en.Type == room.AuditSettingsType {
 		en.Settings = room.AuditSettingsOf(p)
 	}
-	en.Seq, en.At = int64(len(e.log))+1, at.UnixMilli()
-	e.log = append(e.log, en)
+	en.At = at.UnixMilli()
+	e.log.append(pack(en))
 }
 
 // PutSettings implements room.Store.
