@@ -76,7 +76,8 @@ type Store struct {
 	// status poll is one round trip (the event's script) instead of two.
 	events *lru.Cache[string, cachedEvent]
 
-	batches chan batched
+	batches     chan batched
+	batchesDone chan struct{} // closed when batchLoop has returned
 
 	ps      *redis.PubSub
 	freed   chan string
@@ -118,18 +119,19 @@ func New(ctx context.Context, cfg Config, policies room.Policies) (*Store, error
 		return nil, err
 	}
 	s := &Store{
-		rdb:       rdb,
-		policies:  policies,
-		prefix:    cfg.Prefix,
-		channel:   cfg.Prefix + ":freed",
-		changesCh: cfg.Prefix + ":changes",
-		keep:      cfg.Retention.WithDefaults(),
-		indexTTL:  indexIdle + cfg.Retention.WithDefaults().Ended,
-		clock:     cfg.Clock,
-		freed:     make(chan string, 1024),
-		changes:   make(chan room.Change, changesBuffer),
-		closed:    make(chan struct{}),
-		batches:   make(chan batched, maxBatch),
+		rdb:         rdb,
+		policies:    policies,
+		prefix:      cfg.Prefix,
+		channel:     cfg.Prefix + ":freed",
+		changesCh:   cfg.Prefix + ":changes",
+		keep:        cfg.Retention.WithDefaults(),
+		indexTTL:    indexIdle + cfg.Retention.WithDefaults().Ended,
+		clock:       cfg.Clock,
+		freed:       make(chan string, 1024),
+		changes:     make(chan room.Change, changesBuffer),
+		closed:      make(chan struct{}),
+		batches:     make(chan batched, maxBatch),
+		batchesDone: make(chan struct{}),
 	}
 	switch {
 	case cfg.EventCache == 0:
@@ -526,12 +528,22 @@ func (s *Store) pipelined(ctx context.Context, queue func(redis.Pipeliner)) erro
 	case <-s.closed:
 		return errors.New("the store is closed")
 	}
-	<-b.done // the loop always runs what it took
-	return nil
+	select {
+	case <-b.done:
+		return nil
+	case <-s.batchesDone:
+		select {
+		case <-b.done: // its pipeline ran before the loop stopped
+			return nil
+		default: // taken by nobody: its commands never ran
+			return errors.New("the store is closed")
+		}
+	}
 }
 
 // batchLoop runs the waiting callers' commands, a pipeline at a time.
 func (s *Store) batchLoop() {
+	defer close(s.batchesDone)
 	for {
 		var batch []batched
 		select {

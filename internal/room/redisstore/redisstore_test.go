@@ -432,3 +432,38 @@ func TestAnotherFormatIsRefused(t *testing.T) {
 		t.Fatalf("new:format = %q, want %q", got, redisstore.Format)
 	}
 }
+
+// TestClosingAnswersEveryWaitingCall closes the store while many joins and
+// confirmations wait for the shared pipeline: each returns (its result or
+// an error), none hangs, and every join that succeeded was confirmed.
+func TestClosingAnswersEveryWaitingCall(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	st, err := redisstore.New(context.Background(), redisstore.Config{Addrs: []string{srv.Addr}, Prefix: "close"}, room.StaticPolicies{Default: roomtest.Policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			started <- struct{}{}
+			s, _, err := st.Join(ctx, room.JoinRequest{EventID: "E1", UserID: fmt.Sprintf("u%d", i)})
+			if err == nil {
+				st.MarkEnqueued(ctx, "E1", s.ID)
+			}
+		})
+	}
+	for range 100 {
+		<-started
+	}
+	st.Close()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("calls waiting for the shared pipeline still hang 30s after Close")
+	}
+}
