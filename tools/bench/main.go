@@ -690,20 +690,10 @@ func measureAdmissions(ctx context.Context, hc *http.Client, on roomOn) (perSeco
 		return 0, 0, err
 	}
 	n := *drainN
-	var wg sync.WaitGroup
-	var jerr atomic.Value
-	next := atomic.Int64{}
-	for range *conns {
-		wg.Go(func() {
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				if _, err := join(hc, a.URL(), "HOT", "adm-"+strconv.FormatInt(i, 10)); err != nil {
-					jerr.CompareAndSwap(nil, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, ok := jerr.Load().(error); ok {
+	if err := parallel(n, func(i int) error {
+		_, err := join(hc, a.URL(), "HOT", "adm-"+strconv.Itoa(i))
+		return err
+	}); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
@@ -798,21 +788,11 @@ func redisFootprint(ctx context.Context, rs *redistest.Server, n int) (float64, 
 	if err != nil {
 		return 0, err
 	}
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	var jerr atomic.Value
-	for range *conns {
-		wg.Go(func() {
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				id := strconv.FormatInt(i, 10)
-				if _, _, err := st.Join(ctx, room.JoinRequest{EventID: "HOT", UserID: "u" + id, Key: "k" + id}); err != nil {
-					jerr.CompareAndSwap(nil, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, ok := jerr.Load().(error); ok {
+	if err := parallel(n, func(i int) error {
+		id := strconv.Itoa(i)
+		_, _, err := st.Join(ctx, room.JoinRequest{EventID: "HOT", UserID: "u" + id, Key: "k" + id})
+		return err
+	}); err != nil {
 		return 0, err
 	}
 	after, err := usedMemory(ctx, rc)

@@ -471,14 +471,12 @@ func (e *env) removeToxic(name string) {
 	}
 }
 
-// notFound counts the users' requests answered 404 after their join was
-// acknowledged: each is a place the room forgot.
+// notFound counts the users' requests about their own session answered
+// 404 after their join was acknowledged: each is a place the room forgot.
 func notFound(rep *loadgen.Report) int64 {
 	var n int64
-	for name, ep := range rep.Endpoints {
-		if name != loadgen.EndpointJoin {
-			n += ep.Status["404"]
-		}
+	for _, name := range []string{loadgen.EndpointStatus, loadgen.EndpointWait, loadgen.EndpointHeartbeat, loadgen.EndpointLeave} {
+		n += rep.Endpoints[name].Status["404"]
 	}
 	return n
 }

@@ -98,7 +98,7 @@ type event struct {
 	bucket    room.Bucket // NewUsersPerMinute's tokens
 	expiredBy map[room.EndReason]int64
 	idleSince time.Time // zero while the event has live sessions
-	log       auditLog
+	log       []logEntry
 	seed      *[32]byte // the next draw's, committed to in the log
 }
 
@@ -598,42 +598,16 @@ func (s *Store) Audit(_ context.Context, eventID string, from int64, max int) ([
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.events[eventID]
-	if !ok || from < 1 || from > e.log.len() {
+	if !ok || from < 1 || from > int64(len(e.log)) {
 		return nil, nil
 	}
-	out := make([]room.AuditEntry, 0, min(e.log.len()-from+1, int64(max)))
-	for seq := from; seq <= e.log.len() && len(out) < max; seq++ {
-		out = append(out, e.log.at(seq).expand(seq))
+	page := e.log[from-1 : min(int64(len(e.log)), from-1+int64(max))]
+	out := make([]room.AuditEntry, len(page))
+	for i, le := range page {
+		out[i] = le.expand(from + int64(i))
 	}
 	return out, nil
 }
-
-// auditLog is an event's log in chunks of a fixed size: it grows without
-// copying what it holds, or keeping a doubled array's slack.
-type auditLog struct {
-	chunks [][]logEntry
-	n      int64
-}
-
-const logChunk = 4096
-
-func (l *auditLog) len() int64 { return l.n }
-
-func (l *auditLog) append(le logEntry) {
-	if l.n%logChunk == 0 {
-		size := logChunk
-		if l.n == 0 {
-			size = 8 // most events' logs are short: the first chunk grows as a slice does
-		}
-		l.chunks = append(l.chunks, make([]logEntry, 0, size))
-	}
-	last := len(l.chunks) - 1
-	l.chunks[last] = append(l.chunks[last], le)
-	l.n++
-}
-
-// at is entry seq, from 1.
-func (l *auditLog) at(seq int64) logEntry { return l.chunks[(seq-1)/logChunk][(seq-1)%logChunk] }
 
 // logEntry is an audit entry as the store keeps it: a session's entries
 // (join, admission, end) in a few words, about 80 bytes where the whole
@@ -684,14 +658,14 @@ func (le logEntry) expand(seq int64) room.AuditEntry {
 // audit appends an entry to the event's log, the settings in force first
 // when the log starts; a settings entry carries p's.
 func (s *Store) audit(e *event, p room.Policy, at time.Time, en room.AuditEntry) {
-	if e.log.len() == 0 && en.Type != room.AuditSettingsType {
-		e.log.append(pack(room.AuditEntry{Type: room.AuditSettingsType, At: at.UnixMilli(), Settings: room.AuditSettingsOf(p)}))
+	if len(e.log) == 0 && en.Type != room.AuditSettingsType {
+		e.log = append(e.log, pack(room.AuditEntry{Type: room.AuditSettingsType, At: at.UnixMilli(), Settings: room.AuditSettingsOf(p)}))
 	}
 	if en.Type == room.AuditSettingsType {
 		en.Settings = room.AuditSettingsOf(p)
 	}
 	en.At = at.UnixMilli()
-	e.log.append(pack(en))
+	e.log = append(e.log, pack(en))
 }
 
 // PutSettings implements room.Store.

@@ -164,38 +164,29 @@ var ErrFormat = errors.New("redis: the store's keys are in another format")
 
 // checkFormat claims an empty prefix for this format and refuses one
 // whose keys are in another: format 1 is recognised by its event list
-// (PREFIX:due) without a format key.
+// (PREFIX:due) without a format key. Replicas starting together on an
+// empty prefix race to claim it: the loser reads what the winner wrote.
 func checkFormat(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
 	key := prefix + ":format"
 	got, err := rdb.Get(ctx, key).Result()
-	switch {
-	case err == nil && got == Format:
-		return nil
-	case err == nil:
-		return fmt.Errorf("%w: %s says format %s, this wrctl reads format %s; run the wrctl that wrote it, or start this one on a new store.redis.prefix", ErrFormat, key, got, Format)
-	case !errors.Is(err, redis.Nil):
-		return fmt.Errorf("redis: read %s: %w", key, err)
+	if errors.Is(err, redis.Nil) {
+		n, err := rdb.Exists(ctx, prefix+":due").Result()
+		if err != nil {
+			return fmt.Errorf("redis: read %s:due: %w", prefix, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: the keys under %q are in format 1 (a key per user; wrctl before the compact layout); let its events end (or delete the keys) before this wrctl uses the prefix, or start this one on a new store.redis.prefix", ErrFormat, prefix)
+		}
+		if claimed, err := rdb.SetNX(ctx, key, Format, 0).Result(); err != nil || claimed {
+			return err
+		}
+		got, err = rdb.Get(ctx, key).Result()
 	}
-	if n, err := rdb.Exists(ctx, prefix+":due").Result(); err != nil {
-		return fmt.Errorf("redis: read %s:due: %w", prefix, err)
-	} else if n > 0 {
-		return fmt.Errorf("%w: the keys under %q are in format 1 (a key per user; wrctl before the compact layout); let its events end (or delete the keys) before this wrctl uses the prefix, or start this one on a new store.redis.prefix", ErrFormat, prefix)
-	}
-	if err := rdb.SetNX(ctx, key, Format, 0).Err(); err != nil {
-		return fmt.Errorf("redis: write %s: %w", key, err)
-	}
-	return checkFormatSet(ctx, rdb, key)
-}
-
-// checkFormatSet reads the format key back: another replica of another
-// format may have claimed the prefix first.
-func checkFormatSet(ctx context.Context, rdb redis.UniversalClient, key string) error {
-	got, err := rdb.Get(ctx, key).Result()
 	if err != nil {
 		return fmt.Errorf("redis: read %s: %w", key, err)
 	}
 	if got != Format {
-		return fmt.Errorf("%w: %s says format %s, this wrctl reads format %s", ErrFormat, key, got, Format)
+		return fmt.Errorf("%w: %s says format %s, this wrctl reads format %s; run the wrctl that wrote it, or start this one on a new store.redis.prefix", ErrFormat, key, got, Format)
 	}
 	return nil
 }
@@ -895,9 +886,12 @@ func (s *Store) Audit(ctx context.Context, eventID string, from int64, max int) 
 	return out, nil
 }
 
-// packedAudit are the types of the packed entries the scripts write for
-// sessions, by their first letter.
-var packedAudit = map[string]string{"j": room.AuditJoin, "a": room.AuditAdmit, "l": room.AuditLeave, "e": room.AuditExpire}
+// packedAudit are the packed entries the scripts write for sessions, by
+// their first letter: the entry's type and its number of fields.
+var packedAudit = map[string]struct {
+	typ    string
+	fields int
+}{"j": {room.AuditJoin, 5}, "a": {room.AuditAdmit, 5}, "l": {room.AuditLeave, 4}, "e": {room.AuditExpire, 4}}
 
 // decodeAudit reads one stored entry: JSON for the rare ones, and for a
 // session's entries the packed form (the scripts' audit comment), which
@@ -908,33 +902,37 @@ func decodeAudit(r string) (room.AuditEntry, error) {
 		err := json.Unmarshal([]byte(r), &e)
 		return e, err
 	}
+	malformed := func() error { return fmt.Errorf("malformed entry %q", r) }
 	f := strings.Fields(r)
-	want := map[string]int{"j": 5, "a": 5, "l": 4, "e": 4}
-	if len(f) == 0 || want[f[0]] != len(f) {
-		return e, fmt.Errorf("malformed entry %q", r)
+	if len(f) == 0 {
+		return e, malformed()
 	}
-	e.Type = packedAudit[f[0]]
-	ints := make([]int64, 0, 4)
-	for _, v := range f[1:] {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			ints = append(ints, -1)
-			continue
+	p, ok := packedAudit[f[0]]
+	if !ok || len(f) != p.fields {
+		return e, malformed()
+	}
+	e.Type = p.typ
+	// AT TICKET, then REF PRE (join), ADMISSION ACTIVE (admit) or REASON.
+	numbers := f[1:3]
+	if e.Type == room.AuditAdmit {
+		numbers = f[1:5]
+	}
+	n := make([]int64, len(numbers))
+	for i, v := range numbers {
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || x < 0 {
+			return e, malformed()
 		}
-		ints = append(ints, n)
+		n[i] = x
 	}
-	e.At, e.Ticket = ints[0], ints[1]
+	e.At, e.Ticket = n[0], n[1]
 	switch e.Type {
 	case room.AuditJoin:
 		e.Ref, e.Pre = f[3], f[4] == "1"
 	case room.AuditAdmit:
-		active := ints[3]
-		e.Admission, e.Active = ints[2], &active
+		e.Admission, e.Active = n[2], &n[3]
 	default:
 		e.Reason = f[3]
-	}
-	if e.At < 0 || e.Ticket < 0 || e.Admission < 0 || (e.Active != nil && *e.Active < 0) {
-		return e, fmt.Errorf("malformed entry %q", r)
 	}
 	return e, nil
 }

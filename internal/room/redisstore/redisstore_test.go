@@ -435,7 +435,7 @@ func TestAnotherFormatIsRefused(t *testing.T) {
 
 // TestClosingAnswersEveryWaitingCall closes the store while many joins and
 // confirmations wait for the shared pipeline: each returns (its result or
-// an error), none hangs, and every join that succeeded was confirmed.
+// an error) and none hangs.
 func TestClosingAnswersEveryWaitingCall(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t)
